@@ -1,0 +1,5 @@
+"""Allow `python -m castui`."""
+
+from castui.cli import main
+
+raise SystemExit(main())

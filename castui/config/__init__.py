@@ -1,0 +1,31 @@
+"""Configuration: TOML in, typed and validated objects out."""
+
+from castui.config.loader import ConfigError, load_config, parse_config
+from castui.config.model import (
+    DEFAULT_POOL_CHECKS,
+    PORT_NAMES,
+    PROFILES,
+    Config,
+    Defaults,
+    DnsServer,
+    Node,
+    Ports,
+    Profile,
+    Site,
+)
+
+__all__ = [
+    "DEFAULT_POOL_CHECKS",
+    "PORT_NAMES",
+    "PROFILES",
+    "Config",
+    "ConfigError",
+    "Defaults",
+    "DnsServer",
+    "Node",
+    "Ports",
+    "Profile",
+    "Site",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,400 @@
+"""The config loader: the example estate loads, and every kind of mistake is one precise line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import trustme
+
+from castui.config import (
+    DEFAULT_POOL_CHECKS,
+    ConfigError,
+    Defaults,
+    DnsServer,
+    Ports,
+    load_config,
+    parse_config,
+)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "two-sites.toml"
+SOURCE = "site.toml"
+
+
+def minimal(*, top: str = "", defaults: str = "", site_name: str = '"Site-A"',
+            vip: str = '"10.1.0.50"', array_fqdn: str = '"outlook.site-a.corp.local"',
+            site: str = "", node_name: str = '"CAS1"', address: str = '"10.1.0.21"',
+            node: str = "", tail: str = "") -> str:
+    """A valid one-site, one-node config with one spot changed; line numbers are stable."""
+    return f"""{top}
+[defaults]
+{defaults}
+
+[[sites]]
+name = {site_name}
+array_fqdn = {array_fqdn}
+vip = {vip}
+{site}
+
+[[sites.nodes]]
+name = {node_name}
+address = {address}
+{node}
+{tail}
+"""
+
+
+SECOND_SITE = """
+[[sites]]
+name = "Site-B"
+array_fqdn = "outlook.site-b.corp.local"
+vip = "10.2.0.50"
+{site}
+
+[[sites.nodes]]
+name = "CAS-DR1"
+address = "10.2.0.21"
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, SOURCE)
+    return caught.value.problems
+
+
+# --- the good example and defaults ----------------------------------------------------------
+
+
+def test_example_loads_with_merged_ports() -> None:
+    config = load_config(EXAMPLE)
+
+    assert config.path == EXAMPLE
+    assert [site.name for site in config.sites] == ["Site-A", "Site-B"]
+    site_a, site_b = config.sites
+    assert site_a.profile == "exchange2010"
+    assert site_b.profile == "exchange2013"
+    assert site_a.vip == "10.1.0.50"
+    assert site_a.array_fqdn == "outlook.site-a.corp.local"
+    assert site_a.dns_servers == (DnsServer("10.1.0.10"), DnsServer("10.1.0.11", 53))
+    assert [node.name for node in site_a.nodes] == ["CAS1", "CAS2", "CAS3"]
+    assert [node.name for node in site_b.nodes] == ["CAS-DR1", "CAS-DR2"]
+    assert site_a.ports == Ports(epm=135, https=443, http=80, mapi=59531, ab=59532)
+    cas1, _, cas3 = site_a.nodes
+    assert cas1.ports == site_a.ports
+    assert cas1.fqdn == "cas1.corp.local"
+    # CAS3 overrides only `ab`; everything else comes from the site.
+    assert cas3.ports == Ports(epm=135, https=443, http=80, mapi=59531, ab=59533)
+    assert site_b.ports == Ports()
+    assert all(node.ports == Ports() for node in site_b.nodes)
+    assert config.defaults.pool_checks == ("epm", "https", "owa")
+
+
+def test_example_parses_from_text_and_comments_every_key() -> None:
+    text = EXAMPLE.read_text()
+    assert parse_config(text, EXAMPLE.name).sites
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"\s*[A-Za-z_]+\s*=", line):
+            assert lines[number - 1].lstrip().startswith("#"), f"no comment above: {line}"
+
+
+def test_defaults_apply_when_omitted() -> None:
+    config = parse_config(minimal())
+
+    assert config.defaults == Defaults()
+    assert config.defaults.interval == 2.0
+    assert config.defaults.timeout == 1.5
+    assert (config.defaults.rise, config.defaults.fall) == (2, 3)
+    assert config.defaults.pool_checks == DEFAULT_POOL_CHECKS
+    (site,) = config.sites
+    assert site.profile == "exchange2010"
+    assert site.ports == Ports(epm=135, https=443, http=80, mapi=None, ab=None)
+    assert site.dns_servers == ()
+    assert site.nodes[0].fqdn is None
+    assert config.path is None
+
+
+def test_values_are_typed_and_normalised() -> None:
+    config = parse_config(minimal(
+        defaults="interval = 5\ntimeout = 2\ntls_verify = false\npool_checks = ['epm', 'ews']",
+        vip='"FD00:0:0::50"',
+        site='dns_servers = ["[fd00::53]:5353", "fd00::54", "10.1.0.10:5353"]',
+        node="fqdn = 'cas1.corp.local.'\nports = { https = 8443 }",
+    ))
+
+    assert config.defaults.interval == 5.0
+    assert isinstance(config.defaults.interval, float)
+    assert config.defaults.tls_verify is False
+    assert config.defaults.pool_checks == ("epm", "ews")
+    site = config.sites[0]
+    assert site.vip == "fd00::50"
+    assert site.dns_servers == (DnsServer("fd00::53", 5353), DnsServer("fd00::54"),
+                                DnsServer("10.1.0.10", 5353))
+    assert site.nodes[0].fqdn == "cas1.corp.local"
+    assert site.nodes[0].ports == Ports(https=8443)
+    assert site.ports == Ports()
+
+
+def test_relative_ca_file_is_resolved_next_to_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "certs").mkdir()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "certs" / "corp-ca.pem"))
+    config_file = tmp_path / "site.toml"
+    config_file.write_text(minimal(defaults='ca_file = "certs/corp-ca.pem"'))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    config = load_config(config_file)
+
+    assert config.defaults.ca_file == tmp_path / "certs" / "corp-ca.pem"
+    assert config.path == config_file
+
+
+def test_ca_file_that_is_not_pem_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    config_file = tmp_path / "site.toml"
+    config_file.write_text(minimal(defaults='ca_file = "ca.pem"'))
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{config_file}: defaults.ca_file: ")
+    assert "is not a PEM CA bundle" in problem
+
+
+# --- malformed configs ----------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    # TOML syntax: `defaults` starts on line 3 of minimal(), `node` is on line 14.
+    ("syntax-missing-value", minimal(defaults="rise = 2\nfall = "), "line 4", "Invalid value"),
+    ("syntax-duplicate-key", minimal(defaults="rise = 2\nrise = 3"), "line 4",
+     "Cannot overwrite a value"),
+    ("syntax-unterminated-string", minimal(node='fqdn = "cas1.corp.local'), "line 14",
+     "Illegal character"),
+    ("unknown-top-level-key", minimal(top="sitez = 1"), "top level",
+     "unknown key 'sitez' (did you mean 'sites'?)"),
+    ("unknown-top-level-no-match", minimal(top="colour = 'red'"), "top level",
+     "unknown key 'colour' (known keys: defaults, sites)"),
+    ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
+     "unknown key 'intervall' (did you mean 'interval'?)"),
+    ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",
+     "unknown key 'dns' (known keys: array_fqdn, dns_servers, name"),
+    ("unknown-key-in-second-site", minimal(tail=SECOND_SITE.format(site="vipp = '1.2.3.4'")),
+     "sites[1]", "unknown key 'vipp' (did you mean 'vip'?)"),
+    ("unknown-key-in-node", minimal(node='adress = "10.1.0.22"'), "sites[0].nodes[0]",
+     "unknown key 'adress' (did you mean 'address'?)"),
+    ("unknown-key-in-site-ports", minimal(site="ports = { mapii = 59531 }"), "sites[0].ports",
+     "unknown key 'mapii' (did you mean 'mapi'?)"),
+    ("unknown-key-in-node-ports", minimal(node="ports = { htps = 443 }"),
+     "sites[0].nodes[0].ports", "unknown key 'htps' (did you mean 'https'?)"),
+    ("timeout-above-interval", minimal(defaults="interval = 1.0\ntimeout = 1.5"),
+     "defaults.timeout", "must be less than interval (1), got 1.5"),
+    ("timeout-equals-interval", minimal(defaults="interval = 2\ntimeout = 2.0"),
+     "defaults.timeout", "must be less than interval (2), got 2"),
+    ("interval-below-default-timeout", minimal(defaults="interval = 1"), "defaults.interval",
+     "must be greater than timeout (default 1.5)"),
+    ("interval-in-milliseconds", minimal(defaults="interval = 2000"), "defaults.interval",
+     "not milliseconds"),
+    ("interval-zero", minimal(defaults="interval = 0"), "defaults.interval",
+     "must be a positive number of seconds, got 0"),
+    ("interval-nan", minimal(defaults="interval = nan"), "defaults.interval",
+     "must be a positive number of seconds, got nan"),
+    ("rise-zero", minimal(defaults="rise = 0"), "defaults.rise", "must be at least 1, got 0"),
+    ("fall-negative", minimal(defaults="fall = -1"), "defaults.fall",
+     "must be at least 1, got -1"),
+    ("bool-for-int", minimal(defaults="rise = true"), "defaults.rise",
+     "expected an integer, got boolean true"),
+    ("string-for-int", minimal(defaults="rise = 'two'"), "defaults.rise",
+     "expected an integer, got string 'two'"),
+    ("float-for-int", minimal(defaults="fall = 2.5"), "defaults.fall",
+     "expected an integer, got float 2.5"),
+    ("string-for-float", minimal(defaults='timeout = "1.5s"'), "defaults.timeout",
+     "expected a number of seconds, got string '1.5s'"),
+    ("string-for-bool", minimal(defaults='tls_verify = "no"'), "defaults.tls_verify",
+     "expected true or false, got string 'no'"),
+    ("max-concurrency-zero", minimal(defaults="max_concurrency = 0"),
+     "defaults.max_concurrency", "must be between 1 and 10000, got 0"),
+    ("max-concurrency-huge", minimal(defaults="max_concurrency = 10001"),
+     "defaults.max_concurrency", "must be between 1 and 10000, got 10001"),
+    ("retention-zero", minimal(defaults="retention_days = 0"), "defaults.retention_days",
+     "must be at least 1"),
+    ("pool-check-typo", minimal(defaults="pool_checks = ['epm', 'ows']"),
+     "defaults.pool_checks[1]", "unknown check 'ows' (did you mean 'owa'?)"),
+    ("pool-check-unknown", minimal(defaults="pool_checks = ['smtp']"),
+     "defaults.pool_checks[0]", "unknown check 'smtp' (known checks: ab, autodiscover"),
+    ("pool-checks-empty", minimal(defaults="pool_checks = []"), "defaults.pool_checks",
+     "must name at least one check"),
+    ("pool-checks-not-array", minimal(defaults="pool_checks = 'epm'"), "defaults.pool_checks",
+     "expected an array, got string 'epm'"),
+    ("ca-file-missing", minimal(defaults="ca_file = '/nonexistent/castui/corp-ca.pem'"),
+     "defaults.ca_file", "file not found: '/nonexistent/castui/corp-ca.pem'"),
+    ("defaults-not-table", minimal(top="defaults = 5").replace("[defaults]\n", ""), "defaults",
+     "expected a table, got integer 5"),
+    ("site-port-zero", minimal(site="ports = { https = 0 }"), "sites[0].ports.https",
+     "must be between 1 and 65535, got 0"),
+    ("node-port-too-big", minimal(node="ports = { mapi = 70000 }"),
+     "sites[0].nodes[0].ports.mapi", "must be between 1 and 65535, got 70000"),
+    ("port-as-string", minimal(site='ports = { ab = "59532" }'), "sites[0].ports.ab",
+     "expected an integer, got string '59532'"),
+    ("node-address-not-ip", minimal(address='"10.1.0.x"'), "sites[0].nodes[0].address",
+     "'10.1.0.x' is not an IP address"),
+    ("vip-not-ip", minimal(vip='"outlook.site-a.corp.local"'), "sites[0].vip",
+     "'outlook.site-a.corp.local' is not an IP address"),
+    ("vip-missing", minimal(vip='"x"').replace('vip = "x"\n', ""), "sites[0].vip",
+     "required key is missing"),
+    ("dns-server-name", minimal(site='dns_servers = ["10.1.0.10", "dc1.corp.local"]'),
+     "sites[0].dns_servers[1]", "'dc1.corp.local' is not an IP address"),
+    ("dns-server-port-range", minimal(site='dns_servers = ["10.1.0.10:99999"]'),
+     "sites[0].dns_servers[0]", "port 99999 in '10.1.0.10:99999' must be between 1 and 65535"),
+    ("dns-server-port-text", minimal(site='dns_servers = ["10.1.0.10:dns"]'),
+     "sites[0].dns_servers[0]", "port 'dns' in '10.1.0.10:dns' is not a number"),
+    ("dns-server-bad-brackets", minimal(site='dns_servers = ["[fd00::53]53"]'),
+     "sites[0].dns_servers[0]", "is not [address]:port"),
+    ("bad-profile", minimal(site='profile = "exchange2016"'), "sites[0].profile",
+     "unknown profile 'exchange2016'"),
+    ("duplicate-node-names", minimal(tail='[[sites.nodes]]\nname = "cas1"\naddress = "10.1.0.22"'),
+     "sites[0].nodes[1].name", "duplicate node name 'cas1' (also sites[0].nodes[0].name)"),
+    ("duplicate-site-names", minimal(tail=SECOND_SITE.format(site="").replace("Site-B", "Site-A")),
+     "sites[1].name", "duplicate site name 'Site-A' (also sites[0].name)"),
+    ("empty-site-nodes-array", minimal(site="nodes = []").split("[[sites.nodes]]")[0],
+     "sites[0].nodes", "a site needs at least one node"),
+    ("site-without-nodes", minimal().split("[[sites.nodes]]")[0], "sites[0].nodes",
+     "a site needs at least one node"),
+    ("no-sites", "[defaults]\nrise = 2\n", "sites", "no sites defined"),
+    ("empty-file", "", "sites", "no sites defined"),
+    ("sites-as-single-table", '[sites]\nname = "Site-A"\n', "sites",
+     "expected an array of tables ([[sites]]), got a table"),
+    ("site-not-a-table", 'sites = ["Site-A"]', "sites[0]", "expected a table, got string"),
+    ("array-fqdn-not-qualified", minimal(array_fqdn='"outlook"'), "sites[0].array_fqdn",
+     "'outlook' is not fully qualified"),
+    ("array-fqdn-underscore", minimal(array_fqdn='"out_look.corp.local"'),
+     "sites[0].array_fqdn", "may only use letters, digits and inner hyphens"),
+    ("array-fqdn-leading-hyphen", minimal(array_fqdn='"-outlook.corp.local"'),
+     "sites[0].array_fqdn", "may only use letters, digits and inner hyphens"),
+    ("array-fqdn-empty-label", minimal(array_fqdn='"outlook..corp.local"'),
+     "sites[0].array_fqdn", "has an empty label"),
+    ("array-fqdn-long-label", minimal(array_fqdn=f'"{"a" * 64}.corp.local"'),
+     "sites[0].array_fqdn", "has a label longer than 63 characters"),
+    ("array-fqdn-too-long", minimal(array_fqdn=f'"{"a." * 127}local"'),
+     "sites[0].array_fqdn", "is longer than 253 characters"),
+    ("array-fqdn-is-ip", minimal(array_fqdn='"10.1.0.50"'), "sites[0].array_fqdn",
+     "is an IP address, not a DNS name"),
+    ("node-fqdn-bad", minimal(node='fqdn = "cas 1.corp.local"'), "sites[0].nodes[0].fqdn",
+     "'cas 1.corp.local' may only use letters"),
+    ("node-address-is-vip", minimal(address='"10.1.0.50"'), "sites[0].nodes[0].address",
+     "'10.1.0.50' is the site's VIP"),
+    ("node-name-with-slash", minimal(node_name='"CAS/1"'), "sites[0].nodes[0].name",
+     "'CAS/1' contains '/'"),
+    ("site-name-empty", minimal(site_name='"  "'), "sites[0].name", "must not be empty"),
+    ("node-name-control-chars", minimal(node_name='"CAS\\u001b[31m1"'), "sites[0].nodes[0].name",
+     "contains control characters"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "phrase"),
+                         [case[1:] for case in BAD_CONFIGS], ids=[case[0] for case in BAD_CONFIGS])
+def test_malformed_config_names_key_and_problem(text: str, path: str, phrase: str) -> None:
+    problems = problems_of(text)
+
+    prefix = f"{SOURCE}: {path}: "
+    matching = [line for line in problems if line.startswith(prefix) and phrase in line]
+    assert matching, f"no {prefix!r}…{phrase!r} among {problems}"
+
+
+@pytest.mark.parametrize("text", [case[1] for case in BAD_CONFIGS],
+                         ids=[case[0] for case in BAD_CONFIGS])
+def test_problems_are_single_clean_lines(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, SOURCE)
+    error = caught.value
+
+    assert error.problems
+    assert str(error) == "\n".join(error.problems)
+    for line in error.problems:
+        assert "\n" not in line and "\r" not in line and "\x1b" not in line
+        assert line.startswith(f"{SOURCE}: ")
+        for leak in ("Traceback", 'File "', "Error:", "Exception", "<class", "_ssl.c"):
+            assert leak not in line
+
+
+def test_all_problems_are_reported_together() -> None:
+    text = minimal(
+        defaults="rise = 0\nintervall = 3",
+        vip='"10.1.0.999"',
+        node="ports = { https = 0 }",
+        tail='[[sites.nodes]]\nname = "CAS2"\nadress = "10.1.0.22"',
+    )
+
+    problems = problems_of(text)
+
+    assert problems == [
+        "site.toml: defaults: unknown key 'intervall' (did you mean 'interval'?)",
+        "site.toml: defaults.rise: must be at least 1, got 0",
+        "site.toml: sites[0].vip: '10.1.0.999' is not an IP address",
+        "site.toml: sites[0].nodes[0].ports.https: must be between 1 and 65535, got 0",
+        "site.toml: sites[0].nodes[1]: unknown key 'adress' (did you mean 'address'?)",
+        "site.toml: sites[0].nodes[1].address: required key is missing",
+    ]
+
+
+def test_syntax_error_at_end_of_file_points_at_last_line() -> None:
+    problems = problems_of('[defaults]\nrise = 2\nfall = """3\n\n')
+
+    assert len(problems) == 1
+    assert problems[0].startswith("site.toml: line 3: Unterminated string")
+
+
+def test_deeply_nested_value_is_a_clean_error() -> None:
+    problems = problems_of("a = " + "[" * 100_000)
+
+    assert problems == ["site.toml: arrays or inline tables are nested too deeply"]
+
+
+# --- reading files --------------------------------------------------------------------------
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing)
+
+    assert caught.value.problems == [f"{missing}: file not found"]
+
+
+def test_directory_is_not_a_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(tmp_path))
+
+    assert caught.value.problems == [f"{tmp_path}: not a regular file"]
+
+
+def test_file_problems_name_the_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "site.toml"
+    config_file.write_text(minimal(defaults="rise = 0"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file)
+
+    assert caught.value.problems == [f"{config_file}: defaults.rise: must be at least 1, got 0"]
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    config_file = tmp_path / "site.toml"
+    config_file.write_bytes(b"[defaults]\nrise = 2\n# caf\xe9\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file)
+
+    assert caught.value.problems == [f"{config_file}: line 3: not valid UTF-8 text"]
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    config_file = tmp_path / "site.toml"
+    config_file.write_bytes(b"\xef\xbb\xbf" + minimal().encode())
+
+    assert load_config(config_file).sites[0].name == "Site-A"
