@@ -1,0 +1,124 @@
+"""`castui check`: a Nagios/Icinga-compatible check of every site, as text with perfdata or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from typing import Any
+
+from castui.cli.common import load_or_report
+from castui.engine.monitor import Monitor
+from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
+from castui.engine.status import Status
+
+EXIT_UNKNOWN = int(Status.UNKNOWN)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("check", help="probe every site once (or N rounds) and exit with a "
+                                     "Nagios status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    p.add_argument("--config", required=True, metavar="FILE", help="estate config (TOML)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--rounds", type=_positive_int, default=1, metavar="N",
+                   help="rounds per target, an interval apart; with N >= max(rise, fall) the "
+                        "rise/fall hysteresis applies (default 1)")
+    p.set_defaults(func=run)
+    p.usage_exit = EXIT_UNKNOWN
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_UNKNOWN
+    monitor = Monitor(config)
+    try:
+        asyncio.run(monitor.run(rounds=args.rounds))
+    except KeyboardInterrupt:
+        print("CASTUI UNKNOWN - interrupted")
+        return EXIT_UNKNOWN
+    snap = monitor.snapshot()
+    print(render_json(snap) if args.format == "json" else render_text(snap))
+    return int(snap.status)
+
+
+# -- text -----------------------------------------------------------------------------------
+
+_LABEL_UNSAFE = re.compile(r"['=\s]")
+
+
+def _perf_label(prefix: str, check: CheckView) -> str:
+    return _LABEL_UNSAFE.sub("_", f"{prefix}_{check.name}")
+
+
+def _perfdata(prefix: str, view: TargetView) -> list[str]:
+    out = []
+    for check in view.checks:
+        label = _perf_label(prefix, check)
+        if check.ok and check.latency_ms is not None:
+            out.append(f"'{label}'={check.latency_ms:.1f}ms;;;0")
+        else:
+            out.append(f"'{label}'=U")
+    return out
+
+
+def _site_line(site: SiteView) -> str:
+    total = len(site.nodes)
+    parts = [f"VIP {site.vip.address} {site.vip.status_text}",
+             f"{site.in_pool}/{total} nodes in pool"]
+    if site.dns is not None:
+        answers = sorted({a for addrs in site.dns.answers.values() for a in addrs})
+        parts.append(f"{site.array_fqdn} -> {','.join(answers) or 'no answer'}")
+    summary = ", ".join(parts)
+    if site.reasons:
+        summary += " (" + "; ".join(site.reasons) + ")"
+    perf = [f"'nodes_in_pool'={site.in_pool};;;0;{total}"]
+    for node in site.nodes:
+        perf.extend(_perfdata(node.subject, node))
+    perf.extend(_perfdata("vip", site.vip))
+    if site.dns is not None:
+        perf.extend(_perfdata("dns", site.dns.target))
+    return f"CASTUI {site.status.name} - {site.name}: {summary} | {' '.join(perf)}"
+
+
+def render_text(snap: EstateSnapshot) -> str:
+    """One Nagios line per site, the most severe first, so the status line shows the worst."""
+    order = {Status.CRITICAL: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
+    sites = sorted(snap.sites, key=lambda s: order[s.status])
+    return "\n".join(_site_line(site) for site in sites)
+
+
+# -- json -----------------------------------------------------------------------------------
+
+def _target_json(view: TargetView) -> dict[str, Any]:
+    return {"address": view.address, "state": view.state, "status_text": view.status_text,
+            "checks": [c.as_dict() for c in view.checks]}
+
+
+def render_json(snap: EstateSnapshot) -> str:
+    sites = []
+    for site in snap.sites:
+        entry: dict[str, Any] = {
+            "name": site.name, "array_fqdn": site.array_fqdn, "status": site.status.name,
+            "reasons": list(site.reasons), "vip": _target_json(site.vip), "dns": None,
+            "nodes": [{"name": n.subject, **_target_json(n)} for n in site.nodes]}
+        if site.dns is not None:
+            entry["dns"] = {"servers": list(site.dns.servers), "answers": site.dns.answers,
+                            "ttl": site.dns.ttl, "ok": site.dns.ok,
+                            "checks": [c.as_dict() for c in site.dns.target.checks]}
+        sites.append(entry)
+    doc = {"status": snap.status.name,
+           "time": snap.time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+           "sites": sites}
+    return json.dumps(doc, indent=2)

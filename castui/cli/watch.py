@@ -1,0 +1,83 @@
+"""`castui watch`: run the engine headless and print each event the moment it is recorded."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from castui.cli.common import load_or_report
+from castui.engine.events import Event
+from castui.engine.monitor import Monitor
+from castui.history import EventStore, HistoryError, default_db_path
+
+EXIT_USAGE = 2
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("watch", help="monitor headless and print one line per event")
+    p.add_argument("--config", required=True, metavar="FILE", help="estate config (TOML)")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--duration", type=_seconds, default=None, metavar="S",
+                   help="stop after S seconds (default: until SIGINT/SIGTERM)")
+    p.add_argument("--db", type=Path, default=None, metavar="FILE",
+                   help=f"history database (default {default_db_path()})")
+    p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def format_event(event: Event, fmt: str) -> str:
+    if fmt == "jsonl":
+        return json.dumps(event.as_dict(), separators=(",", ":"))
+    stamp = event.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    line = f"{stamp} {event.site} {event.subject} {event.kind}: {event.detail}"
+    if event.duration_s is not None:
+        line += f" (after {event.duration_s:.1f} s)"
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        store = EventStore(args.db or default_db_path(),
+                           retention_days=config.defaults.retention_days)
+    except HistoryError as err:
+        print(f"castui: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    with store:
+        monitor = Monitor(config, store=store)
+        monitor.subscribe(lambda event: _print(event, args.format, sys.stdout))
+        try:
+            asyncio.run(_watch(monitor, args.duration))
+        except HistoryError as err:  # e.g. the disk filled up: stop rather than report unrecorded
+            print(f"castui: {err}", file=sys.stderr)
+            return EXIT_USAGE
+    return 0
+
+
+def _print(event: Event, fmt: str, out: TextIO) -> None:
+    out.write(format_event(event, fmt) + "\n")
+    out.flush()
+
+
+async def _watch(monitor: Monitor, duration: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await monitor.run(duration=duration, stop=stop)

@@ -1,0 +1,65 @@
+"""Events: the facts castui reports. Their kind names are a contract with users' scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Kind:
+    """Event kinds (the `event` key of `watch --format jsonl`)."""
+
+    MONITOR_STARTED = "monitor_started"
+    NODE_DOWN = "node_down"
+    NODE_UP = "node_up"
+    NODE_DEGRADED = "node_degraded"
+    NODE_RECOVERED = "node_recovered"
+    VIP_DOWN = "vip_down"
+    VIP_UP = "vip_up"
+    DNS_CHANGED = "dns_changed"
+    DNS_FAILED = "dns_failed"
+    DNS_RECOVERED = "dns_recovered"
+
+
+#: Subjects that are not node names.
+SUBJECT_VIP = "vip"
+SUBJECT_DNS = "dns"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a node, a VIP or a DNS answer, at a UTC instant.
+
+    `data` carries structured facts (DNS `server`, `old`, `new` answers...); `duration_s` is set
+    on the events that end an outage (`node_up`, `vip_up`).
+    """
+
+    time: datetime
+    site: str
+    subject: str
+    kind: str
+    detail: str
+    duration_s: float | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by `watch --format jsonl` and the history store."""
+        out: dict[str, Any] = {
+            "time": self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "site": self.site,
+            "subject": self.subject,
+            "event": self.kind,
+            "detail": self.detail,
+        }
+        if self.duration_s is not None:
+            out["duration_s"] = round(self.duration_s, 3)
+        for key, value in self.data.items():
+            out.setdefault(key, value)
+        return out
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,156 @@
+"""The monitor: probes every target every interval and turns what it sees into events.
+
+Each target has its own loop, so a black-holed node never delays another's round, and a target
+is never probed twice at once: its next round is scheduled only when the last one is done
+(Dolphie's rule). Loops start at random phases, with a little jitter per round, so checks do not
+fire in lock-step. Every event is committed to the history store before any listener sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from castui.config.model import Config
+from castui.engine.events import Event, Kind, utcnow
+from castui.engine.pool import TargetState, fold_round
+from castui.engine.runner import Runner
+from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
+from castui.engine.status import worst
+from castui.engine.targets import Target, build_targets
+from castui.probes import make_http_client
+
+if TYPE_CHECKING:
+    from castui.history.store import EventStore
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[Event], None]
+
+#: Spread of each round's start around its slot, as a share of the interval.
+JITTER = 0.05
+
+
+class Monitor:
+    """Runs the estate's checks and keeps pool state; front-ends subscribe and read snapshots."""
+
+    def __init__(self, config: Config, *, store: EventStore | None = None,
+                 rng: random.Random | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.store = store
+        self._rng = rng or random.Random()
+        self._clock = clock
+        d = config.defaults
+        self.targets: list[Target] = build_targets(config)
+        self.states: dict[str, TargetState] = {
+            t.key: TargetState.new(t, d.rise, d.fall) for t in self.targets}
+        self._listeners: list[EventListener] = []
+        self._round_listeners: list[Callable[[TargetState], None]] = []
+        self._wake = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+
+    def subscribe(self, listener: EventListener) -> None:
+        """Call `listener` with every event, after it is committed to history."""
+        self._listeners.append(listener)
+
+    def on_round(self, listener: Callable[[TargetState], None]) -> None:
+        """Call `listener` after every completed round of any target (for live displays)."""
+        self._round_listeners.append(listener)
+
+    def probe_now(self) -> None:
+        """Start the next round of every target at once instead of at its slot."""
+        self._wake.set()
+
+    def emit(self, event: Event) -> None:
+        """Record, then tell listeners. A failing listener is logged, never fatal."""
+        if self.store is not None:
+            self.store.record(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+
+    async def run(self, *, rounds: int | None = None, duration: float | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+        """Probe until every target did `rounds` rounds, `duration` passed, or `stop` is set.
+
+        With `rounds`, loops start almost together (a one-shot check wants its answer quickly);
+        without, they start at random phases over one interval.
+        """
+        d = self.config.defaults
+        self._http = make_http_client(ca_file=d.ca_file, tls_verify=d.tls_verify,
+                                      max_connections=d.max_concurrency)
+        runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
+                        http_client=self._http)
+        self._started()
+        spread = min(d.interval, 0.05) if rounds is not None else d.interval
+        loops = [asyncio.create_task(self._loop(runner, self.states[t.key], rounds, spread),
+                                     name=f"castui:{t.key}") for t in self.targets]
+        all_loops = asyncio.ensure_future(asyncio.gather(*loops))
+        waiters: list[asyncio.Future[Any]] = [all_loops]
+        if stop is not None:
+            waiters.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+            if all_loops.done() and not all_loops.cancelled():
+                all_loops.result()  # re-raise what stopped a loop (e.g. the history failing)
+        finally:
+            for task in (*loops, *waiters):
+                task.cancel()
+            await asyncio.gather(*loops, *waiters, return_exceptions=True)
+            await self._http.aclose()
+            self._http = None
+
+    def _started(self) -> None:
+        now = self._clock()
+        for site in self.config.sites:
+            dns = ", ".join(str(s) for s in site.dns_servers) or "no resolvers"
+            self.emit(Event(now, site.name, "monitor", Kind.MONITOR_STARTED,
+                            f"watching {len(site.nodes)} nodes, VIP {site.vip}, "
+                            f"{site.array_fqdn} via {dns}"))
+
+    async def _loop(self, runner: Runner, state: TargetState, rounds: int | None,
+                    spread: float) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.config.defaults.interval
+        await asyncio.sleep(self._rng.uniform(0, spread))
+        slot = loop.time()
+        done = 0
+        while rounds is None or done < rounds:
+            results = await runner.run_round(state.target)
+            for event in fold_round(state, results, self._clock()):
+                self.emit(event)
+            for listener in self._round_listeners:
+                listener(state)
+            done += 1
+            if rounds is not None and done >= rounds:
+                return
+            slot += interval
+            now = loop.time()
+            if slot < now:  # the round overran its slot: start afresh, never burst
+                slot = now
+            delay = slot - now + self._rng.uniform(-JITTER, JITTER) * interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(delay, 0.0))
+                self._wake.clear()
+                slot = loop.time()
+
+    def snapshot(self) -> EstateSnapshot:
+        """The estate as of now, for printing or drawing."""
+        sites = []
+        for site in self.config.sites:
+            nodes = tuple(TargetView.of(self.states[f"{site.name}/{n.name}"]) for n in site.nodes)
+            vip = TargetView.of(self.states[f"{site.name}/vip"])
+            dns_state = self.states.get(f"{site.name}/dns")
+            dns = TargetView.of(dns_state) if dns_state else None
+            sites.append(build_site(site.name, site.array_fqdn, vip, dns, nodes))
+        return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))

@@ -1,0 +1,198 @@
+"""Fold each round's probe results into pool state and the events it implies.
+
+This is where "what is down" is decided, for every front-end alike. It does no I/O: a round of
+results in, events out, so the rules are tested without a network.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
+from castui.engine.health import Health, HealthCounter
+from castui.engine.targets import CheckSpec, Target
+from castui.probes.result import Code, ProbeResult
+
+#: Rounds kept in memory per target: a fixed ring, so memory does not grow with uptime.
+RING_SIZE = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSample:
+    """One round of one target, as the timeline draws it."""
+
+    time: datetime
+    state: str
+    status_text: str
+
+
+@dataclass(slots=True)
+class CheckState:
+    spec: CheckSpec
+    counter: HealthCounter
+    last: ProbeResult | None = None
+    last_answer: tuple[str, ...] | None = None
+    reported_down: bool = False
+
+
+@dataclass(slots=True)
+class TargetState:
+    """Everything the engine remembers about one target between rounds."""
+
+    target: Target
+    counter: HealthCounter
+    checks: dict[str, CheckState]
+    degraded: bool = False
+    changed_at: datetime | None = None
+    out_since: datetime | None = None
+    rounds: int = 0
+    last_round_at: datetime | None = None
+    ring: deque[RoundSample] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
+
+    @classmethod
+    def new(cls, target: Target, rise: int, fall: int) -> TargetState:
+        checks = {spec.name: CheckState(spec, HealthCounter(rise, fall)) for spec in target.checks}
+        return cls(target, HealthCounter(rise, fall), checks)
+
+    @property
+    def state(self) -> str:
+        """up, down, degraded or unknown: the word `check --format json` and the console use."""
+        if self.counter.state is Health.UP and self.degraded:
+            return "degraded"
+        return self.counter.state.value
+
+    @property
+    def status_text(self) -> str:
+        """HAProxy-style text: UP, UP 2/3, DOWN 1/2, DEGRADED, UNKNOWN."""
+        if self.state == "degraded" and not self.counter.transitional:
+            return "DEGRADED"
+        return self.counter.text
+
+
+def _failing(state: TargetState, role: str, *, current: bool) -> list[CheckState]:
+    """Checks of `role` that failed this round (current) or whose own counter is DOWN."""
+    out = []
+    for check in state.checks.values():
+        if check.spec.role != role or check.last is None:
+            continue
+        if (not check.last.ok) if current else check.counter.state is Health.DOWN:
+            out.append(check)
+    return out
+
+
+def _describe(checks: list[CheckState]) -> str:
+    parts = []
+    for check in checks:
+        assert check.last is not None
+        parts.append(f"{check.spec.name} {check.last.code} {check.last.detail}".strip())
+    return "; ".join(parts)
+
+
+def fold_round(state: TargetState, results: dict[str, ProbeResult], now: datetime) -> list[Event]:
+    """Apply one round's results to `state`; return the events it caused, in order."""
+    target = state.target
+    first = state.counter.state is Health.UNKNOWN
+    for name, result in results.items():
+        check = state.checks[name]
+        check.last = result
+        good = result.code == Code.DNSOK if check.spec.kind == "dns" else result.ok
+        check.counter.observe(good)
+    state.rounds += 1
+    state.last_round_at = now
+    fold = _fold_dns if target.kind == "dns" else _fold_pool
+    events = fold(state, now, first)
+    if first:
+        state.changed_at = now
+    state.ring.append(RoundSample(now, state.state, state.status_text))
+    return events
+
+
+def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
+    target = state.target
+    is_vip = target.kind == "vip"
+    subject = SUBJECT_VIP if is_vip else target.subject
+    pool_failing = _failing(state, "pool", current=True)
+    events: list[Event] = []
+    changed = state.counter.observe(not pool_failing)
+    if first and state.counter.state is Health.DOWN:
+        state.out_since = now
+        kind = Kind.VIP_DOWN if is_vip else Kind.NODE_DOWN
+        events.append(Event(now, target.site, subject, kind,
+                            f"out of pool at start: {_describe(pool_failing)}",
+                            data={"at_start": True}))
+    elif changed and state.counter.state is Health.DOWN:
+        state.out_since = now
+        state.changed_at = now
+        kind = Kind.VIP_DOWN if is_vip else Kind.NODE_DOWN
+        events.append(Event(now, target.site, subject, kind, _describe(pool_failing)))
+        state.degraded = False
+    elif changed and state.counter.state is Health.UP:
+        duration = (now - state.out_since).total_seconds() if state.out_since else None
+        state.out_since = None
+        state.changed_at = now
+        kind = Kind.VIP_UP if is_vip else Kind.NODE_UP
+        events.append(Event(now, target.site, subject, kind, "back in pool", duration_s=duration))
+    if not is_vip:
+        events.extend(_fold_degraded(state, now))
+    return events
+
+
+def _fold_degraded(state: TargetState, now: datetime) -> list[Event]:
+    """DEGRADED: pool checks pass while a service check fails (the half-dead node)."""
+    if state.counter.state is not Health.UP:
+        return []
+    failing = _failing(state, "service", current=False)
+    degraded = bool(failing)
+    if degraded == state.degraded:
+        return []
+    state.degraded = degraded
+    state.changed_at = now
+    target = state.target
+    if degraded:
+        return [Event(now, target.site, target.subject, Kind.NODE_DEGRADED,
+                      f"in pool but failing: {_describe(failing)}")]
+    return [Event(now, target.site, target.subject, Kind.NODE_RECOVERED,
+                  "every service check passes again")]
+
+
+def _fold_dns(state: TargetState, now: datetime, first: bool) -> list[Event]:
+    """Per resolver: an answer change is reported at once; a failure after `fall` rounds."""
+    target = state.target
+    events: list[Event] = []
+    for check in state.checks.values():
+        result = check.last
+        if result is None:
+            continue
+        server = check.spec.name
+        if result.code == Code.DNSOK:
+            answer = tuple(result.facts.get("addresses", ()))
+            old = check.last_answer
+            if old is not None and answer != old:
+                events.append(Event(
+                    now, target.site, SUBJECT_DNS, Kind.DNS_CHANGED,
+                    f"{server}: {target.host} {_addrs(old)} -> {_addrs(answer)}",
+                    data={"server": server, "old": list(old), "new": list(answer)}))
+            check.last_answer = answer
+    for check in state.checks.values():
+        down = check.counter.state is Health.DOWN
+        if down == check.reported_down or check.last is None:
+            continue
+        check.reported_down = down
+        server = check.spec.name
+        if down:
+            events.append(Event(now, target.site, SUBJECT_DNS, Kind.DNS_FAILED,
+                                f"{server}: {check.last.code} {check.last.detail}",
+                                data={"server": server, "at_start": first}))
+        else:
+            events.append(Event(now, target.site, SUBJECT_DNS, Kind.DNS_RECOVERED,
+                                f"{server} answers again", data={"server": server}))
+    all_ok = all(c.last is not None and c.last.ok for c in state.checks.values())
+    if state.counter.observe(all_ok):
+        state.changed_at = now
+    return events
+
+
+def _addrs(addresses: tuple[str, ...]) -> str:
+    return ",".join(addresses) if addresses else "(none)"

@@ -1,0 +1,57 @@
+"""Run one round of a target's checks, within the estate-wide concurrency bound.
+
+The runner owns the shared HTTP client and the semaphore; the probes stay pure functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from castui.engine.targets import CheckSpec, Target
+from castui.probes import dns_probe, http_probe, tcp_probe
+from castui.probes.result import Code, Error, ProbeResult
+
+#: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
+#: bound themselves; this only guards the schedule against a probe that fails to.
+_GUARD_S = 1.0
+
+
+class Runner:
+    """Runs checks with a global bound on probes in flight."""
+
+    def __init__(self, *, timeout: float, max_concurrency: int,
+                 http_client: httpx.AsyncClient | None = None) -> None:
+        self.timeout = timeout
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._http = http_client
+
+    async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
+        async with self._limit:
+            started = time.time()
+            try:
+                async with asyncio.timeout(self.timeout + _GUARD_S):
+                    return await self._probe(target, spec)
+            except TimeoutError:
+                return ProbeResult(False, Code.L7TOUT, f"no result in {self.timeout:g} s",
+                                   error=Error.TIMEOUT, started_at=started)
+
+    async def run_round(self, target: Target) -> dict[str, ProbeResult]:
+        """All checks of one target, concurrently; keyed by check name."""
+        results = await asyncio.gather(*(self.run_check(target, spec) for spec in target.checks))
+        return {spec.name: result for spec, result in zip(target.checks, results, strict=True)}
+
+    async def _probe(self, target: Target, spec: CheckSpec) -> ProbeResult:
+        if spec.kind == "dns":
+            assert spec.dns_server is not None
+            return await dns_probe(spec.dns_server, target.host or "", self.timeout,
+                                   expect=target.address)
+        assert spec.port is not None
+        if spec.kind == "tcp":
+            return await tcp_probe(target.address, spec.port, self.timeout)
+        assert spec.expect is not None and self._http is not None
+        return await http_probe(self._http, scheme="https", address=target.address,
+                                port=spec.port, expect=spec.expect, host=target.host,
+                                timeout=self.timeout)

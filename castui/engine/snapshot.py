@@ -1,0 +1,115 @@
+"""Immutable views of the estate, handed to front-ends. Widgets and printers read only these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from castui.engine.pool import TargetState
+from castui.engine.status import Status, site_status
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    name: str
+    kind: str
+    role: str
+    ok: bool | None
+    code: str
+    latency_ms: float | None
+    detail: str
+    facts: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        latency = None if self.latency_ms is None else round(self.latency_ms, 3)
+        return {"name": self.name, "kind": self.kind, "role": self.role, "ok": self.ok,
+                "code": self.code, "latency_ms": latency, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class TargetView:
+    site: str
+    subject: str
+    kind: str
+    address: str
+    host: str | None
+    state: str
+    status_text: str
+    checks: tuple[CheckView, ...]
+    changed_at: datetime | None
+    rounds: int
+
+    @classmethod
+    def of(cls, ts: TargetState) -> TargetView:
+        checks = []
+        for check in ts.checks.values():
+            last = check.last
+            checks.append(CheckView(
+                name=check.spec.name, kind=check.spec.kind, role=check.spec.role,
+                ok=None if last is None else last.ok,
+                code="" if last is None else last.code,
+                latency_ms=None if last is None else last.latency_ms,
+                detail="not probed yet" if last is None else last.detail,
+                facts={} if last is None else dict(last.facts)))
+        t = ts.target
+        return cls(t.site, t.subject, t.kind, t.address, t.host, ts.state, ts.status_text,
+                   tuple(checks), ts.changed_at, ts.rounds)
+
+    def in_pool(self) -> bool:
+        return self.state in ("up", "degraded")
+
+
+@dataclass(frozen=True, slots=True)
+class DnsView:
+    """A site's DNS picture: what each resolver answered for the array FQDN."""
+
+    servers: tuple[str, ...]
+    answers: dict[str, list[str]]
+    ttl: int | None
+    ok: bool | None
+    target: TargetView
+
+    @classmethod
+    def of(cls, view: TargetView) -> DnsView:
+        answers: dict[str, list[str]] = {}
+        ttls: list[int] = []
+        for check in view.checks:
+            answers[check.name] = list(check.facts.get("addresses", []))
+            ttl = check.facts.get("ttl")
+            if isinstance(ttl, int):
+                ttls.append(ttl)
+        probed = view.rounds > 0
+        ok = all(c.ok for c in view.checks) if probed else None
+        return cls(tuple(c.name for c in view.checks), answers, min(ttls) if ttls else None,
+                   ok, view)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    name: str
+    array_fqdn: str
+    vip: TargetView
+    dns: DnsView | None
+    nodes: tuple[TargetView, ...]
+    status: Status
+    reasons: tuple[str, ...]
+
+    @property
+    def in_pool(self) -> int:
+        return sum(1 for node in self.nodes if node.in_pool())
+
+
+@dataclass(frozen=True, slots=True)
+class EstateSnapshot:
+    time: datetime
+    sites: tuple[SiteView, ...]
+    status: Status
+
+
+def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,
+               nodes: tuple[TargetView, ...]) -> SiteView:
+    dns_view = DnsView.of(dns) if dns is not None else None
+    status, reasons = site_status(vip, dns_view.ok if dns_view else None,
+                                  dns_view.answers if dns_view else {}, nodes)
+    return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons)

@@ -1,0 +1,61 @@
+"""What every probe returns. Network trouble is a result, never an exception."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Code:
+    """Check result codes in HAProxy's vocabulary (plus DNS ones), so operators read them as is."""
+
+    L4OK = "L4OK"  # TCP connect succeeded
+    L4CON = "L4CON"  # connection refused, reset or unreachable
+    L4TOUT = "L4TOUT"  # connect timed out
+    L6RSP = "L6RSP"  # TLS handshake failed
+    L6TOUT = "L6TOUT"  # TLS handshake timed out
+    L7OK = "L7OK"  # HTTP answer as expected
+    L7STS = "L7STS"  # unexpected HTTP status
+    L7RSP = "L7RSP"  # malformed or unexpected HTTP answer
+    L7TOUT = "L7TOUT"  # no HTTP answer in time
+    DNSOK = "DNSOK"  # an answer (it may still lack the VIP: see `ok`)
+    DNSNX = "DNSNX"  # NXDOMAIN
+    DNSFAIL = "DNSFAIL"  # SERVFAIL, REFUSED, no answer records, or a garbled reply
+    DNSTOUT = "DNSTOUT"  # no reply in time
+
+
+class Error:
+    """Error classes: the plain cause of a failed probe (`ProbeResult.error`)."""
+
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    RESET = "reset"
+    UNREACHABLE = "unreachable"
+    TLS = "tls"
+    STATUS = "status"
+    CONTENT = "content"
+    PROTOCOL = "protocol"
+    NXDOMAIN = "nxdomain"
+    SERVFAIL = "servfail"
+    NOANSWER = "noanswer"
+    MISMATCH = "mismatch"  # a DNS answer that lacks the expected address
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One probe's outcome.
+
+    `detail` is short human text, already cleaned of control characters (castui.text.clean).
+    `facts` holds the raw observations: `status`, `headers` (selected, cleaned), `addresses`,
+    `ttl`, `server`... Keys are documented by each probe.
+    """
+
+    ok: bool
+    code: str
+    detail: str
+    latency_ms: float | None = None
+    error: str | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    started_at: float = 0.0

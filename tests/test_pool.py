@@ -1,0 +1,144 @@
+"""Pool-state rules: rounds of results in, states and events out (no network needed here).
+
+The probes themselves are exercised against real servers elsewhere; these tests pin the rules
+an operator relies on: DOWN after `fall`, UP after `rise` with the outage's duration, DEGRADED for
+a half-dead node, DNS answer changes and failures.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from castui.config.model import Config, Defaults, DnsServer, Node, Ports, Site
+from castui.engine.events import Kind
+from castui.engine.pool import TargetState, fold_round
+from castui.engine.targets import build_targets
+from castui.probes.result import Code, Error, ProbeResult
+
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def _config(pool_checks: tuple[str, ...] = ("epm", "https", "owa")) -> Config:
+    ports = Ports(epm=135, https=443, http=80)
+    site = Site("Site-A", "outlook.site-a.corp.local", "10.1.0.50", "exchange2010", ports,
+                (Node("CAS1", "10.1.0.21", ports),),
+                (DnsServer("10.1.0.10"), DnsServer("10.1.0.11")))
+    return Config((site,), Defaults(rise=2, fall=3, pool_checks=pool_checks))
+
+
+def _state(kind: str) -> TargetState:
+    target = next(t for t in build_targets(_config()) if t.kind == kind)
+    return TargetState.new(target, rise=2, fall=3)
+
+
+def _round(state: TargetState, failing: dict[str, ProbeResult] | None = None
+           ) -> dict[str, ProbeResult]:
+    good = ProbeResult(True, Code.L7OK, "ok", latency_ms=1.0)
+    failing = failing or {}
+    return {name: failing.get(name, good) for name in state.checks}
+
+
+REFUSED = ProbeResult(False, Code.L4CON, "connection refused", error=Error.REFUSED)
+HTTP503 = ProbeResult(False, Code.L7STS, "HTTP 503 Service Unavailable", error=Error.STATUS)
+
+
+def run(state: TargetState, rounds: list[dict[str, ProbeResult]]) -> list[list[str]]:
+    out = []
+    for i, results in enumerate(rounds):
+        events = fold_round(state, results, T0 + timedelta(seconds=2 * i))
+        out.append([e.kind for e in events])
+    return out
+
+
+def test_node_goes_down_after_fall_rounds_and_back_after_rise_with_duration() -> None:
+    state = _state("node")
+    bad = _round(state, {"https": REFUSED, "owa": REFUSED})
+    kinds = run(state, [_round(state), bad, bad, bad, _round(state), _round(state)])
+    assert kinds == [[], [], [], [Kind.NODE_DOWN], [], [Kind.NODE_UP]]
+    assert state.status_text == "UP"
+
+
+def test_transitional_texts_are_visible() -> None:
+    state = _state("node")
+    bad = _round(state, {"epm": REFUSED})
+    texts = []
+    for results in [_round(state), bad, bad, bad, _round(state)]:
+        fold_round(state, results, T0)
+        texts.append(state.status_text)
+    assert texts == ["UP", "UP 2/3", "UP 1/3", "DOWN", "DOWN 1/2"]
+
+
+def test_node_up_carries_outage_duration() -> None:
+    state = _state("node")
+    fold_round(state, _round(state), T0)
+    bad = _round(state, {"epm": REFUSED})
+    events = []
+    for i, results in enumerate([bad, bad, bad, _round(state), _round(state)], start=1):
+        events += fold_round(state, results, T0 + timedelta(seconds=10 * i))
+    down = next(e for e in events if e.kind == Kind.NODE_DOWN)
+    up = next(e for e in events if e.kind == Kind.NODE_UP)
+    assert "epm L4CON connection refused" in down.detail
+    assert up.duration_s == (up.time - down.time).total_seconds() == 20.0
+
+
+def test_failing_service_check_degrades_but_never_removes() -> None:
+    state = _state("node")
+    half_dead = _round(state, {"ews": HTTP503})
+    kinds = run(state, [_round(state)] + [half_dead] * 5 + [_round(state)] * 2)
+    flat = [k for ks in kinds for k in ks]
+    assert flat == [Kind.NODE_DEGRADED, Kind.NODE_RECOVERED]
+    assert kinds[3] == [Kind.NODE_DEGRADED]  # after `fall` rounds of the service check
+    assert Kind.NODE_DOWN not in flat
+
+
+def test_degraded_state_and_text() -> None:
+    state = _state("node")
+    for results in [_round(state)] + [_round(state, {"ews": HTTP503})] * 3:
+        fold_round(state, results, T0)
+    assert (state.state, state.status_text) == ("degraded", "DEGRADED")
+
+
+def test_pool_checks_are_configurable() -> None:
+    target = next(t for t in build_targets(_config(("epm",))) if t.kind == "node")
+    roles = {c.name: c.role for c in target.checks}
+    assert roles["epm"] == "pool"
+    assert roles["https"] == roles["owa"] == "service"
+
+
+def test_node_down_at_start_is_reported_once() -> None:
+    state = _state("node")
+    bad = _round(state, {"epm": REFUSED})
+    kinds = run(state, [bad, bad, bad])
+    assert kinds == [[Kind.NODE_DOWN], [], []]
+
+
+def test_vip_events() -> None:
+    state = _state("vip")
+    bad = _round(state, {"https": REFUSED})
+    kinds = run(state, [_round(state), bad, bad, bad, _round(state), _round(state)])
+    assert [k for ks in kinds for k in ks] == [Kind.VIP_DOWN, Kind.VIP_UP]
+
+
+def _dns(addresses: list[str]) -> ProbeResult:
+    ok = "10.1.0.50" in addresses
+    return ProbeResult(ok, Code.DNSOK, ",".join(addresses),
+                       error=None if ok else Error.MISMATCH,
+                       facts={"addresses": addresses, "ttl": 300})
+
+
+TIMEOUT = ProbeResult(False, Code.DNSTOUT, "no reply in 1.5 s", error=Error.TIMEOUT)
+
+
+def test_dns_change_is_reported_at_once_naming_old_and_new() -> None:
+    state = _state("dns")
+    same = {"10.1.0.10": _dns(["10.1.0.50"]), "10.1.0.11": _dns(["10.1.0.50"])}
+    flipped = {"10.1.0.10": _dns(["10.2.0.50"]), "10.1.0.11": _dns(["10.1.0.50"])}
+    events = fold_round(state, same, T0) + fold_round(state, flipped, T0)
+    assert [e.kind for e in events] == [Kind.DNS_CHANGED]
+    assert events[0].data == {"server": "10.1.0.10", "old": ["10.1.0.50"], "new": ["10.2.0.50"]}
+
+
+def test_dns_failure_after_fall_rounds_then_recovery() -> None:
+    state = _state("dns")
+    good = {"10.1.0.10": _dns(["10.1.0.50"]), "10.1.0.11": _dns(["10.1.0.50"])}
+    bad = {"10.1.0.10": TIMEOUT, "10.1.0.11": _dns(["10.1.0.50"])}
+    kinds = run(state, [good, bad, bad, bad, good, good])
+    assert kinds == [[], [], [], [Kind.DNS_FAILED], [], [Kind.DNS_RECOVERED]]
