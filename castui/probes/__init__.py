@@ -1,0 +1,19 @@
+"""Probes: pure async checks that turn network trouble into ProbeResult values, never raising."""
+
+from castui.probes.dns import dns_probe
+from castui.probes.http import http_probe, make_http_client
+from castui.probes.profiles import HTTP_CHECKS, HttpExpectation
+from castui.probes.result import Code, Error, ProbeResult
+from castui.probes.tcp import tcp_probe
+
+__all__ = [
+    "HTTP_CHECKS",
+    "Code",
+    "Error",
+    "HttpExpectation",
+    "ProbeResult",
+    "dns_probe",
+    "http_probe",
+    "make_http_client",
+    "tcp_probe",
+]

@@ -1,0 +1,1 @@
+"""Test-only helpers: loopback addresses and ports, and real external servers (not shipped)."""

@@ -1,0 +1,98 @@
+"""A one-site Exchange estate on loopback for engine and CLI tests.
+
+Real parts: the CAS nodes are castui's lab nodes (real TCP/TLS/HTTP servers answering like
+Exchange; Windows services cannot run here, so the lab stands in for them), the VIP is a real
+HAProxy in TCP mode health-checking them, and the array FQDN is served by a real dnsmasq.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from castui.config import Config, Ports, parse_config
+from castui.config.model import Profile
+from castui.lab.certs import LabCA
+from castui.lab.node import LabNode
+from tests.support.dnsmasq import Dnsmasq
+from tests.support.haproxy import HAProxy
+from tests.support.net import free_port
+
+_blocks = itertools.count(20)
+ZONE = "lab.test"
+
+
+@dataclass
+class Estate:
+    nodes: dict[str, LabNode]
+    haproxy: HAProxy
+    dns: Dnsmasq
+    config: Config
+    config_path: Path
+    vip: str
+    array_fqdn: str
+    dns_address: str
+    dns_port: int
+
+
+def _toml(*, name: str, array_fqdn: str, vip: str, dns: str, ports: Ports, profile: Profile,
+          nodes: dict[str, str], ca_file: Path, interval: float, timeout: float, rise: int,
+          fall: int) -> str:
+    lines = [
+        "[defaults]",
+        f"interval = {interval}", f"timeout = {timeout}", f"rise = {rise}", f"fall = {fall}",
+        f'ca_file = "{ca_file}"',
+        "", "[[sites]]", f'name = "{name}"', f'array_fqdn = "{array_fqdn}"', f'vip = "{vip}"',
+        f'dns_servers = ["{dns}"]', f'profile = "{profile}"',
+        "[sites.ports]",
+        f"epm = {ports.epm}", f"https = {ports.https}", f"http = {ports.http}",
+        f"mapi = {ports.mapi}", f"ab = {ports.ab}",
+    ]
+    for node, address in nodes.items():
+        lines += ["", "[[sites.nodes]]", f'name = "{node}"', f'address = "{address}"',
+                  f'fqdn = "{node.lower()}.{ZONE}"']
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "exchange2010",
+                 interval: float = 0.4, timeout: float = 0.3, rise: int = 2, fall: int = 3,
+                 lb_inter_ms: int = 200) -> AsyncIterator[Estate]:
+    """Start nodes, HAProxy and dnsmasq on a fresh 127.0.N.0/24 block; stop them all after."""
+    block = f"127.0.{next(_blocks)}"
+    vip, dns_address = f"{block}.50", f"{block}.53"
+    # Every node and the VIP use the same port numbers, as real CAS servers do.
+    ports = Ports(epm=free_port(vip), https=free_port(vip), http=free_port(vip),
+                  mapi=free_port(vip), ab=free_port(vip))
+    array_fqdn = f"outlook.site-a.{ZONE}"
+    names = {f"CAS{i}": f"{block}.{20 + i}" for i in range(1, nodes + 1)}
+    ca_file = ca.write_ca(tmp / "ca.pem")
+    lab_nodes = {
+        name: LabNode(name, address, ports, profile=profile,
+                      ssl_context=ca.issue(f"{name.lower()}.{ZONE}", array_fqdn),
+                      fqdn=f"{name.lower()}.{ZONE}")
+        for name, address in names.items()}
+    dns_port = free_port(dns_address)
+    text = _toml(name="Site-A", array_fqdn=array_fqdn, vip=vip, dns=f"{dns_address}:{dns_port}",
+                 ports=ports, profile=profile, nodes=names, ca_file=ca_file, interval=interval,
+                 timeout=timeout, rise=rise, fall=fall)
+    config_path = tmp / "estate.toml"
+    config_path.write_text(text)
+    config = parse_config(text, str(config_path))
+    frontends = dict(ports.tcp_checks())
+    backends = {service: [(name, address, port) for name, address in names.items()]
+                for service, port in frontends.items()}
+    async with contextlib.AsyncExitStack() as stack:
+        for node in lab_nodes.values():
+            await node.start()
+            stack.push_async_callback(node.stop)
+        haproxy = stack.enter_context(HAProxy(vip, backends, frontend_ports=frontends,
+                                              inter_ms=lb_inter_ms, rise=2, fall=2,
+                                              tmpdir=tmp))
+        dns = stack.enter_context(Dnsmasq(dns_address, dns_port, {array_fqdn: [vip]},
+                                          ttl=300, tmpdir=tmp))
+        yield Estate(lab_nodes, haproxy, dns, config, config_path, vip, array_fqdn,
+                     dns_address, dns_port)
