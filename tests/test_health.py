@@ -32,6 +32,11 @@ def test_rise_successes_bring_it_back() -> None:
     assert feed(counter, "-++") == ["DOWN", "DOWN 1/2", "UP"]
 
 
+def test_a_success_while_going_down_restores_full_health() -> None:
+    counter = HealthCounter(rise=2, fall=3)
+    assert feed(counter, "+--+-") == ["UP", "UP 2/3", "UP 1/3", "UP", "UP 2/3"]
+
+
 def test_a_single_blip_does_not_flip_state() -> None:
     counter = HealthCounter(rise=2, fall=3)
     assert feed(counter, "+-+-+") == ["UP", "UP 2/3", "UP", "UP 2/3", "UP"]

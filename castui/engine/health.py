@@ -1,7 +1,8 @@
 """HAProxy's health counter: `rise` good checks to go UP, `fall` bad ones to go DOWN.
 
 The counter runs from 0 to rise+fall-1. A server is UP from the moment it reaches `rise` (the
-counter then jumps to the top) until it falls back below it (the counter then drops to 0). The
+counter then jumps to the top, and any success while UP restores the top) until it falls back
+below it (the counter then drops to 0). The
 transitional texts are HAProxy's: `UP 2/3` is an UP server with one failure seen (two more
 checks of health left before DOWN at fall=3), `DOWN 1/2` a DOWN server with one success seen.
 Before its first check a server is UNKNOWN, and its first check decides its state outright, so a
@@ -39,11 +40,11 @@ class HealthCounter:
             self.health = self.top if good else 0
             return False
         if good:
-            if self.health < self.top:
-                self.health += 1
-                if self.state is Health.DOWN and self.health >= self.rise:
-                    self.state = Health.UP
-                    self.health = self.top
+            # As HAProxy: once health reaches `rise`, one success restores it to the top.
+            self.health = min(self.health + 1, self.top)
+            if self.health >= self.rise:
+                self.state = Health.UP
+                self.health = self.top
         elif self.health > self.rise:
             self.health -= 1
         else:
