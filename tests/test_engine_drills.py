@@ -156,3 +156,17 @@ async def test_losing_every_node_takes_the_vip_down(tmp_path: Path, lab_ca: LabC
             await node.restore()
         await w.until(Kind.VIP_UP, "vip", 5.0)
         assert w.monitor.snapshot().status.name in ("OK", "WARNING")
+
+
+async def test_node_that_accepts_but_never_answers_drops_out(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    async with watching(tmp_path, lab_ca) as w:
+        # Ports accept, TLS completes, but no HTTP answer comes within the probe timeout.
+        await w.estate.nodes["CAS2"].slow(60_000)
+        down = await w.until(Kind.NODE_DOWN, "CAS2", w.detection_bound())
+        assert "owa L7TOUT" in down.detail
+        checks = {c.name: c for c in w.monitor.snapshot().sites[0].nodes[1].checks}
+        assert checks["https"].ok and checks["epm"].ok  # TCP still accepted
+        assert w.kinds("CAS1") == [] and w.kinds("CAS3") == []
+        await w.estate.nodes["CAS2"].restore()
+        await w.until(Kind.NODE_UP, "CAS2", w.detection_bound())
