@@ -126,10 +126,11 @@ async def test_watch_jsonl_commits_before_printing_and_stops_on_sigterm(
         try:
             first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 15))
             assert first["event"] == "monitor_started" and first["site"] == "Site-A"
+            assert first["alert"] is False
             assert set(first) >= {"time", "site", "subject", "event", "detail"}
             await est.nodes["CAS3"].crash()
             line = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
-            assert (line["event"], line["subject"]) == ("node_down", "CAS3")
+            assert (line["event"], line["subject"], line["alert"]) == ("node_down", "CAS3", True)
             # Printed means committed: the history already holds it.
             with EventStore(db) as store:
                 kinds = [(e.kind, e.subject) for e in store.events()]

@@ -142,3 +142,23 @@ def test_dns_failure_after_fall_rounds_then_recovery() -> None:
     bad = {"10.1.0.10": TIMEOUT, "10.1.0.11": _dns(["10.1.0.50"])}
     kinds = run(state, [good, bad, bad, bad, good, good])
     assert kinds == [[], [], [], [Kind.DNS_FAILED], [], [Kind.DNS_RECOVERED]]
+
+
+def test_alert_rules_and_acknowledgement() -> None:
+    from castui.engine.alerts import AlertBook
+    from castui.engine.events import Event
+
+    book = AlertBook()
+    kinds = [Kind.MONITOR_STARTED, Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED,
+             Kind.NODE_RECOVERED, Kind.VIP_DOWN, Kind.VIP_UP, Kind.DNS_CHANGED, Kind.DNS_FAILED,
+             Kind.DNS_RECOVERED]
+    raised = [book.consider(Event(T0, "Site-A", "CAS1", kind, "")) for kind in kinds]
+    alerted = [kind for kind, alert in zip(kinds, raised, strict=True) if alert]
+    assert alerted == [Kind.NODE_DOWN, Kind.NODE_DEGRADED, Kind.VIP_DOWN, Kind.DNS_CHANGED,
+                       Kind.DNS_FAILED]
+    assert book.unacknowledged == 5
+    newest = next(iter(book))
+    assert newest.event.kind == Kind.DNS_FAILED
+    assert book.ack(newest.id, T0) and not book.ack(newest.id, T0)
+    assert book.unacknowledged == 4
+    assert book.ack_all(T0) == 4 and book.unacknowledged == 0

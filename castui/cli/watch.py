@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from castui.cli.common import load_or_report
+from castui.engine.alerts import is_alert
 from castui.engine.events import Event
 from castui.engine.monitor import Monitor
 from castui.history import EventStore, HistoryError, default_db_path
@@ -41,7 +42,7 @@ def _seconds(text: str) -> float:
 
 def format_event(event: Event, fmt: str) -> str:
     if fmt == "jsonl":
-        return json.dumps(event.as_dict(), separators=(",", ":"))
+        return json.dumps({**event.as_dict(), "alert": is_alert(event)}, separators=(",", ":"))
     stamp = event.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     line = f"{stamp} {event.site} {event.subject} {event.kind}: {event.detail}"
     if event.duration_s is not None:

@@ -14,11 +14,12 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from castui.config.model import Config
+from castui.engine.alerts import Alert, AlertBook
 from castui.engine.events import Event, Kind, utcnow
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.runner import Runner
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[Event], None]
+AlertListener = Callable[[Alert], None]
+T = TypeVar("T")
 
 #: Spread of each round's start around its slot, as a share of the interval.
 JITTER = 0.05
@@ -52,7 +55,9 @@ class Monitor:
         self.targets: list[Target] = build_targets(config)
         self.states: dict[str, TargetState] = {
             t.key: TargetState.new(t, d.rise, d.fall) for t in self.targets}
+        self.alerts = AlertBook()
         self._listeners: list[EventListener] = []
+        self._alert_listeners: list[AlertListener] = []
         self._round_listeners: list[Callable[[TargetState], None]] = []
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -60,6 +65,10 @@ class Monitor:
     def subscribe(self, listener: EventListener) -> None:
         """Call `listener` with every event, after it is committed to history."""
         self._listeners.append(listener)
+
+    def subscribe_alerts(self, listener: AlertListener) -> None:
+        """Call `listener` with every alert the rules raise, after its event's listeners."""
+        self._alert_listeners.append(listener)
 
     def on_round(self, listener: Callable[[TargetState], None]) -> None:
         """Call `listener` after every completed round of any target (for live displays)."""
@@ -73,11 +82,10 @@ class Monitor:
         """Record, then tell listeners. A failing listener is logged, never fatal."""
         if self.store is not None:
             self.store.record(event)
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
+        alert = self.alerts.consider(event)
+        _notify(self._listeners, event)
+        if alert is not None:
+            _notify(self._alert_listeners, alert)
 
     async def run(self, *, rounds: int | None = None, duration: float | None = None,
                   stop: asyncio.Event | None = None) -> None:
@@ -154,3 +162,11 @@ class Monitor:
             dns = TargetView.of(dns_state) if dns_state else None
             sites.append(build_site(site.name, site.array_fqdn, vip, dns, nodes))
         return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))
+
+
+def _notify(listeners: list[Callable[[T], None]], item: T) -> None:
+    for listener in listeners:
+        try:
+            listener(item)
+        except Exception:
+            log.exception("listener failed")
