@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import httpx
 
@@ -25,23 +26,48 @@ class Runner:
     def __init__(self, *, timeout: float, max_concurrency: int,
                  http_client: httpx.AsyncClient | None = None) -> None:
         self.timeout = timeout
+        self.max_concurrency = max_concurrency
         self._limit = asyncio.Semaphore(max_concurrency)
         self._http = http_client
 
     async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
         async with self._limit:
-            started = time.time()
-            try:
-                async with asyncio.timeout(self.timeout + _GUARD_S):
-                    return await self._probe(target, spec)
-            except TimeoutError:
-                return ProbeResult(False, Code.L7TOUT, f"no result in {self.timeout:g} s",
-                                   error=Error.TIMEOUT, started_at=started)
+            return await self._guarded(target, spec)
 
     async def run_round(self, target: Target) -> dict[str, ProbeResult]:
         """All checks of one target, concurrently; keyed by check name."""
         results = await asyncio.gather(*(self.run_check(target, spec) for spec in target.checks))
         return {spec.name: result for spec, result in zip(target.checks, results, strict=True)}
+
+    async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
+        """One round of every target at once: what `castui check` does each round.
+
+        A pool of at most `max_concurrency` workers drains the checks, rather than a task per
+        check queueing on the semaphore: a sweep of thousands of checks then costs about one
+        timeout of wall time and little CPU per probe.
+        """
+        jobs = iter([(i, spec) for i, target in enumerate(targets) for spec in target.checks])
+        results: list[dict[str, ProbeResult]] = [{} for _ in targets]
+
+        async def worker() -> None:
+            for i, spec in jobs:  # the shared iterator hands each check to one worker
+                results[i][spec.name] = await self.run_check(targets[i], spec)
+
+        count = sum(len(target.checks) for target in targets)
+        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))))
+        return results
+
+    async def _guarded(self, target: Target, spec: CheckSpec) -> ProbeResult:
+        if spec.kind == "tcp":  # bounds itself, and is the hot path of a sweep
+            assert spec.port is not None
+            return await tcp_probe(target.address, spec.port, self.timeout)
+        started = time.time()
+        try:
+            async with asyncio.timeout(self.timeout + _GUARD_S):
+                return await self._probe(target, spec)
+        except TimeoutError:
+            return ProbeResult(False, Code.L7TOUT, f"no result in {self.timeout:g} s",
+                               error=Error.TIMEOUT, started_at=started)
 
     async def _probe(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "dns":
@@ -49,8 +75,6 @@ class Runner:
             return await dns_probe(spec.dns_server, target.host or "", self.timeout,
                                    expect=target.address)
         assert spec.port is not None
-        if spec.kind == "tcp":
-            return await tcp_probe(target.address, spec.port, self.timeout)
         assert spec.expect is not None and self._http is not None
         return await http_probe(self._http, scheme="https", address=target.address,
                                 port=spec.port, expect=spec.expect, host=target.host,
