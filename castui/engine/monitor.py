@@ -27,6 +27,7 @@ from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
 from castui.engine.status import worst
 from castui.engine.targets import Target, build_targets
 from castui.probes import make_http_client
+from castui.probes.result import ProbeResult
 
 if TYPE_CHECKING:
     from castui.history.store import EventStore
@@ -74,6 +75,27 @@ class Monitor:
         """Call `listener` after every completed round of any target (for live displays)."""
         self._round_listeners.append(listener)
 
+    def now(self) -> datetime:
+        """The monitor's clock (fixed in tests), so displays agree with event times."""
+        return self._clock()
+
+    def slowest_round(self) -> float | None:
+        """Seconds the slowest target's last round took; None before any round."""
+        return max((s.round_s for s in self.states.values() if s.round_s is not None),
+                   default=None)
+
+    def complete_round(self, key: str, results: dict[str, ProbeResult],
+                       round_s: float | None = None) -> None:
+        """Fold one round of target `key` in, emit its events, tell round listeners.
+
+        The scheduler's step; tests and previews feed it fixed results at a fixed clock.
+        """
+        state = self.states[key]
+        state.round_s = round_s
+        for event in fold_round(state, results, self._clock()):
+            self.emit(event)
+        _notify(self._round_listeners, state)
+
     def probe_now(self) -> None:
         """Start the next round of every target at once instead of at its slot."""
         self._wake.set()
@@ -91,8 +113,8 @@ class Monitor:
                   stop: asyncio.Event | None = None) -> None:
         """Probe until every target did `rounds` rounds, `duration` passed, or `stop` is set.
 
-        With `rounds`, loops start almost together (a one-shot check wants its answer quickly);
-        without, they start at random phases over one interval.
+        With `rounds` (a one-shot check) every round is one sweep of the whole estate, an
+        interval apart; without, each target runs its own loop from a random phase.
         """
         d = self.config.defaults
         self._http = make_http_client(ca_file=d.ca_file, tls_verify=d.tls_verify,
@@ -100,21 +122,23 @@ class Monitor:
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
                         http_client=self._http)
         self._started()
-        spread = min(d.interval, 0.05) if rounds is not None else d.interval
-        loops = [asyncio.create_task(self._loop(runner, self.states[t.key], rounds, spread),
-                                     name=f"castui:{t.key}") for t in self.targets]
-        all_loops = asyncio.ensure_future(asyncio.gather(*loops))
-        waiters: list[asyncio.Future[Any]] = [all_loops]
+        if rounds is not None:
+            work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
+        else:
+            work = [asyncio.create_task(self._loop(runner, self.states[t.key]),
+                                        name=f"castui:{t.key}") for t in self.targets]
+        all_work = asyncio.ensure_future(asyncio.gather(*work))
+        waiters: list[asyncio.Future[Any]] = [all_work]
         if stop is not None:
             waiters.append(asyncio.ensure_future(stop.wait()))
         try:
             await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
-            if all_loops.done() and not all_loops.cancelled():
-                all_loops.result()  # re-raise what stopped a loop (e.g. the history failing)
+            if all_work.done() and not all_work.cancelled():
+                all_work.result()  # re-raise what stopped the work (e.g. the history failing)
         finally:
-            for task in (*loops, *waiters):
+            for task in (*work, *waiters):
                 task.cancel()
-            await asyncio.gather(*loops, *waiters, return_exceptions=True)
+            await asyncio.gather(*work, *waiters, return_exceptions=True)
             await self._http.aclose()
             self._http = None
 
@@ -126,22 +150,27 @@ class Monitor:
                             f"watching {len(site.nodes)} nodes, VIP {site.vip}, "
                             f"{site.array_fqdn} via {dns}"))
 
-    async def _loop(self, runner: Runner, state: TargetState, rounds: int | None,
-                    spread: float) -> None:
+    async def _sweeps(self, runner: Runner, rounds: int) -> None:
+        loop = asyncio.get_running_loop()
+        for done in range(1, rounds + 1):
+            started = loop.time()
+            sweep = await runner.sweep(self.targets)
+            took = loop.time() - started
+            for target, results in zip(self.targets, sweep, strict=True):
+                self.complete_round(target.key, results, took)
+            if done < rounds:
+                await asyncio.sleep(max(0.0, started + self.config.defaults.interval
+                                        - loop.time()))
+
+    async def _loop(self, runner: Runner, state: TargetState) -> None:
         loop = asyncio.get_running_loop()
         interval = self.config.defaults.interval
-        await asyncio.sleep(self._rng.uniform(0, spread))
+        await asyncio.sleep(self._rng.uniform(0, interval))
         slot = loop.time()
-        done = 0
-        while rounds is None or done < rounds:
+        while True:
+            started = loop.time()
             results = await runner.run_round(state.target)
-            for event in fold_round(state, results, self._clock()):
-                self.emit(event)
-            for listener in self._round_listeners:
-                listener(state)
-            done += 1
-            if rounds is not None and done >= rounds:
-                return
+            self.complete_round(state.target.key, results, loop.time() - started)
             slot += interval
             now = loop.time()
             if slot < now:  # the round overran its slot: start afresh, never burst

@@ -49,6 +49,8 @@ class TargetState:
     out_since: datetime | None = None
     rounds: int = 0
     last_round_at: datetime | None = None
+    #: How long the last round took, in seconds (the console's "polling keeps up").
+    round_s: float | None = None
     ring: deque[RoundSample] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
 
     @classmethod
