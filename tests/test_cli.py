@@ -17,6 +17,8 @@ from tests.support.estate import estate
 from tests.support.procs import require_binary
 
 CASTUI = [sys.executable, "-m", "castui"]
+#: A one-round check decides on the first answer: give TLS handshakes on a busy CI box room.
+CHECK_TIMING = {"interval": 1.0, "timeout": 0.9}
 
 
 async def castui(*args: str, timeout: float = 30) -> tuple[int, str, str]:
@@ -37,7 +39,7 @@ def _integration() -> None:
 @pytest.mark.integration
 async def test_check_ok_text_with_perfdata(tmp_path: Path, lab_ca: LabCA) -> None:
     _integration()
-    async with estate(tmp_path, lab_ca) as est:
+    async with estate(tmp_path, lab_ca, **CHECK_TIMING) as est:
         code, out, err = await castui("check", "--config", str(est.config_path))
     assert code == 0, out + err
     line = out.strip().splitlines()[0]
@@ -55,7 +57,7 @@ async def test_check_ok_text_with_perfdata(tmp_path: Path, lab_ca: LabCA) -> Non
 @pytest.mark.integration
 async def test_check_warning_json_names_the_down_node(tmp_path: Path, lab_ca: LabCA) -> None:
     _integration()
-    async with estate(tmp_path, lab_ca) as est:
+    async with estate(tmp_path, lab_ca, **CHECK_TIMING) as est:
         await est.nodes["CAS2"].crash()
         code, out, _ = await castui("check", "--config", str(est.config_path), "--format", "json")
     assert code == 1
@@ -76,7 +78,7 @@ async def test_check_warning_json_names_the_down_node(tmp_path: Path, lab_ca: La
 @pytest.mark.integration
 async def test_check_degraded_node_is_a_warning(tmp_path: Path, lab_ca: LabCA) -> None:
     _integration()
-    async with estate(tmp_path, lab_ca) as est:
+    async with estate(tmp_path, lab_ca, **CHECK_TIMING) as est:
         await est.nodes["CAS1"].fail("ews")
         code, out, _ = await castui("check", "--config", str(est.config_path), "--rounds", "3")
     assert code == 1
@@ -86,7 +88,7 @@ async def test_check_degraded_node_is_a_warning(tmp_path: Path, lab_ca: LabCA) -
 @pytest.mark.integration
 async def test_check_critical_when_dns_points_elsewhere(tmp_path: Path, lab_ca: LabCA) -> None:
     _integration()
-    async with estate(tmp_path, lab_ca) as est:
+    async with estate(tmp_path, lab_ca, **CHECK_TIMING) as est:
         est.dns.set_records({est.array_fqdn: ["127.0.99.99"]})
         code, out, _ = await castui("check", "--config", str(est.config_path))
     assert code == 2
@@ -118,7 +120,7 @@ async def test_watch_jsonl_commits_before_printing_and_stops_on_sigterm(
         tmp_path: Path, lab_ca: LabCA) -> None:
     _integration()
     db = tmp_path / "watch.sqlite3"
-    async with estate(tmp_path, lab_ca) as est:
+    async with estate(tmp_path, lab_ca, **CHECK_TIMING) as est:
         proc = await asyncio.create_subprocess_exec(
             *CASTUI, "watch", "--config", str(est.config_path), "--format", "jsonl",
             "--db", str(db), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -59,7 +59,7 @@ def _toml(*, name: str, array_fqdn: str, vip: str, dns: str, ports: Ports, profi
 
 @contextlib.asynccontextmanager
 async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "exchange2010",
-                 interval: float = 0.4, timeout: float = 0.3, rise: int = 2, fall: int = 3,
+                 interval: float = 0.5, timeout: float = 0.4, rise: int = 2, fall: int = 3,
                  lb_inter_ms: int = 200) -> AsyncIterator[Estate]:
     """Start nodes, HAProxy and dnsmasq on a fresh 127.0.N.0/24 block; stop them all after."""
     block = f"127.0.{next(_blocks)}"
