@@ -23,6 +23,14 @@ class Code:
     DNSNX = "DNSNX"  # NXDOMAIN
     DNSFAIL = "DNSFAIL"  # SERVFAIL, REFUSED, no answer records, or a garbled reply
     DNSTOUT = "DNSTOUT"  # no reply in time
+    EPMOK = "EPMOK"  # endpoint mapper bound, every interface mapped to a port that accepts TCP
+    EPMNAK = "EPMNAK"  # bind rejected: bind_nak, or the EPM context rejected
+    EPMNREG = "EPMNREG"  # an interface is not registered with the endpoint mapper
+    EPMRSP = "EPMRSP"  # malformed or unexpected DCE/RPC reply (or a mapped port off its pin)
+    EPMTOUT = "EPMTOUT"  # connected, but no complete reply in time
+    TLSOK = "TLSOK"  # certificate valid now and covering every name asked for
+    TLSEXP = "TLSEXP"  # certificate expired or not valid yet
+    TLSNAME = "TLSNAME"  # certificate does not cover a name clients use
 
 
 class Error:
@@ -59,3 +67,5 @@ class ProbeResult:
     error: str | None = None
     facts: Mapping[str, Any] = field(default_factory=dict)
     started_at: float = 0.0
+    #: Set on a passing check that still deserves attention (a certificate expiring soon).
+    warning: str | None = None
