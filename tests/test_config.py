@@ -182,7 +182,15 @@ BAD_CONFIGS = [
     ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
      "unknown key 'intervall' (did you mean 'interval'?)"),
     ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",
-     "unknown key 'dns' (known keys: array_fqdn, dns_servers, name"),
+     "unknown key 'dns' (known keys: array_fqdn, dns_servers, external_dns_servers, name"),
+    ("bad-service-name", minimal(site="service_names = ['mail.corp.local', 'owa']"),
+     "sites[0].service_names[1]", "'owa' is not fully qualified"),
+    ("bad-external-dns-server", minimal(site="external_dns_servers = ['dns.google']"),
+     "sites[0].external_dns_servers[0]", "'dns.google' is not an IP address"),
+    ("cert-warn-days-zero", minimal(defaults="cert_warn_days = 0"), "defaults.cert_warn_days",
+     "must be between 1 and 3650, got 0"),
+    ("dns-ttl-max-negative", minimal(defaults="dns_ttl_max = -5"), "defaults.dns_ttl_max",
+     "must be between 0 and 604800, got -5"),
     ("unknown-key-in-second-site", minimal(tail=SECOND_SITE.format(site="vipp = '1.2.3.4'")),
      "sites[1]", "unknown key 'vipp' (did you mean 'vip'?)"),
     ("unknown-key-in-node", minimal(node='adress = "10.1.0.22"'), "sites[0].nodes[0]",
@@ -398,3 +406,14 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     config_file.write_bytes(b"\xef\xbb\xbf" + minimal().encode())
 
     assert load_config(config_file).sites[0].name == "Site-A"
+
+
+def test_hygiene_keys() -> None:
+    config = parse_config(minimal(
+        defaults="cert_warn_days = 14\ndns_ttl_max = 600",
+        site="service_names = ['mail.corp.local', 'autodiscover.corp.local', 'mail.corp.local']"
+             "\nexternal_dns_servers = ['192.0.2.53', '198.51.100.53:5353']"))
+    (site,) = config.sites
+    assert (config.defaults.cert_warn_days, config.defaults.dns_ttl_max) == (14, 600)
+    assert site.service_names == ("mail.corp.local", "autodiscover.corp.local")
+    assert [str(s) for s in site.external_dns_servers] == ["192.0.2.53", "198.51.100.53:5353"]

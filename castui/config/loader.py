@@ -41,7 +41,8 @@ MAX_SECONDS = 300
 
 _TOP_KEYS = ("defaults", "sites")
 _DEFAULTS_KEYS = tuple(field.name for field in dataclasses.fields(Defaults))
-_SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes")
+_SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
+              "service_names", "external_dns_servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports")
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
@@ -219,6 +220,10 @@ def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> D
         pool_checks=_read_pool_checks(reader, raw, path) or base.pool_checks,
         retention_days=reader.get_or(raw, path, "retention_days", _integer(1),
                                      base.retention_days),
+        cert_warn_days=reader.get_or(raw, path, "cert_warn_days", _integer(1, 3650),
+                                     base.cert_warn_days),
+        dns_ttl_max=reader.get_or(raw, path, "dns_ttl_max", _integer(0, 604800),
+                                  base.dns_ttl_max),
     )
     both_valid = (interval is not None or "interval" not in raw) and (
         timeout is not None or "timeout" not in raw)
@@ -262,13 +267,17 @@ def _read_site(reader: _Reader, table: dict[str, object], path: str) -> Site | N
     array_fqdn = reader.get(table, path, "array_fqdn", _dns_name, required=True)
     vip = reader.get(table, path, "vip", _ip, required=True)
     dns_servers = reader.items(table, path, "dns_servers", _dns_server) or []
+    service_names = reader.items(table, path, "service_names", _dns_name) or []
+    external = reader.items(table, path, "external_dns_servers", _dns_server) or []
     profile = reader.get(table, path, "profile", _profile) or "exchange2010"
     ports = _read_ports(reader, table, path, Ports())
     nodes = _read_nodes(reader, table, path, ports, vip)
     if name is None or array_fqdn is None or vip is None:
         return None
     return Site(name=name, array_fqdn=array_fqdn, vip=vip, profile=profile, ports=ports,
-                nodes=tuple(nodes), dns_servers=tuple(dns_servers))
+                nodes=tuple(nodes), dns_servers=tuple(dns_servers),
+                service_names=tuple(dict.fromkeys(service_names)),
+                external_dns_servers=tuple(external))
 
 
 def _read_ports(reader: _Reader, table: dict[str, object], path: str, base: Ports) -> Ports:

@@ -60,6 +60,8 @@ class Defaults:
     max_concurrency: int = 256
     pool_checks: tuple[str, ...] = DEFAULT_POOL_CHECKS
     retention_days: int = 30
+    cert_warn_days: int = 30
+    dns_ttl_max: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,10 @@ class Site:
     ports: Ports
     nodes: tuple[Node, ...]
     dns_servers: tuple[DnsServer, ...] = ()
+    #: Names clients use for OWA, EWS, Autodiscover...: certificates must cover them.
+    service_names: tuple[str, ...] = ()
+    #: Resolvers outside the organisation: they must NOT resolve the array FQDN.
+    external_dns_servers: tuple[DnsServer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
