@@ -16,16 +16,18 @@ from castui.probes.result import Code, Error, ProbeResult
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
-def _config(pool_checks: tuple[str, ...] = ("epm", "https", "owa")) -> Config:
+def _config(pool_checks: tuple[str, ...] = ("epm", "https", "owa"),
+            service_names: tuple[str, ...] = ()) -> Config:
     ports = Ports(epm=135, https=443, http=80)
     site = Site("Site-A", "outlook.site-a.corp.local", "10.1.0.50", "exchange2010", ports,
                 (Node("CAS1", "10.1.0.21", ports),),
-                (DnsServer("10.1.0.10"), DnsServer("10.1.0.11")))
+                (DnsServer("10.1.0.10"), DnsServer("10.1.0.11")),
+                service_names=service_names, external_dns_servers=(DnsServer("192.0.2.53"),))
     return Config((site,), Defaults(rise=2, fall=3, pool_checks=pool_checks))
 
 
-def _state(kind: str) -> TargetState:
-    target = next(t for t in build_targets(_config()) if t.kind == kind)
+def _state(kind: str, config: Config | None = None) -> TargetState:
+    target = next(t for t in build_targets(config or _config()) if t.kind == kind)
     return TargetState.new(target, rise=2, fall=3)
 
 
@@ -132,8 +134,12 @@ def test_dns_change_is_reported_at_once_naming_old_and_new() -> None:
     same = {"10.1.0.10": _dns(["10.1.0.50"]), "10.1.0.11": _dns(["10.1.0.50"])}
     flipped = {"10.1.0.10": _dns(["10.2.0.50"]), "10.1.0.11": _dns(["10.1.0.50"])}
     events = fold_round(state, same, T0) + fold_round(state, flipped, T0)
-    assert [e.kind for e in events] == [Kind.DNS_CHANGED]
+    assert [e.kind for e in events] == [Kind.DNS_CHANGED, Kind.DNS_SPLIT]
     assert events[0].data == {"server": "10.1.0.10", "old": ["10.1.0.50"], "new": ["10.2.0.50"]}
+    assert events[1].detail == ("resolvers disagree: 10.1.0.10 says 10.2.0.50; "
+                                "10.1.0.11 says 10.1.0.50")
+    events = fold_round(state, same, T0)
+    assert [e.kind for e in events] == [Kind.DNS_CHANGED, Kind.DNS_AGREED]
 
 
 def test_dns_failure_after_fall_rounds_then_recovery() -> None:
@@ -162,3 +168,66 @@ def test_alert_rules_and_acknowledgement() -> None:
     assert book.ack(newest.id, T0) and not book.ack(newest.id, T0)
     assert book.unacknowledged == 4
     assert book.ack_all(T0) == 4 and book.unacknowledged == 0
+
+
+def _hygiene(state: TargetState) -> dict[str, bool | None]:
+    from castui.engine.snapshot import TargetView
+
+    return {c.name: c.ok for c in TargetView.of(state).checks if c.kind == "dns_hygiene"}
+
+
+OUTSIDE = "external 192.0.2.53"
+REFUSED_DNS = ProbeResult(True, Code.DNSFAIL, "does not resolve it (REFUSED)")
+
+
+def test_dns_hygiene_rules_warn_and_clear() -> None:
+    state = _state("dns", _config(service_names=("outlook.site-a.corp.local",)))
+    good = {"10.1.0.10": _dns(["10.1.0.50"]), "10.1.0.11": _dns(["10.1.0.50"]),
+            OUTSIDE: REFUSED_DNS}
+    events = fold_round(state, good, T0)
+    # The array FQDN doubling as a service name is a standing warning from the first round.
+    assert [(e.kind, e.data.get("rule")) for e in events] == [(Kind.DNS_WARNING, "names")]
+    assert _hygiene(state) == {"ttl": True, "split": True, "external": True, "names": False}
+
+    long_ttl = ProbeResult(True, Code.DNSOK, "", facts={"addresses": ["10.1.0.50"], "ttl": 86400})
+    leak = ProbeResult(False, Code.DNSOK, "resolves the internal name from outside: 10.1.0.50",
+                       error=Error.MISMATCH)
+    events = fold_round(state, {**good, "10.1.0.11": long_ttl, OUTSIDE: leak}, T0)
+    assert [(e.kind, e.data.get("rule")) for e in events] == [
+        (Kind.DNS_WARNING, "ttl"), (Kind.DNS_WARNING, "external")]
+    assert "TTL 86400 s above 300 s" in events[0].detail
+    assert "192.0.2.53 resolves the internal name from outside" in events[1].detail
+
+    events = fold_round(state, good, T0)
+    assert [(e.kind, e.data.get("rule")) for e in events] == [
+        (Kind.DNS_WARNING_CLEARED, "ttl"), (Kind.DNS_WARNING_CLEARED, "external")]
+
+
+def test_outside_resolver_verdict() -> None:
+    from castui.engine.runner import outside_verdict
+
+    answered = ProbeResult(True, Code.DNSOK, "10.1.0.50", facts={"addresses": ["10.1.0.50"]})
+    assert outside_verdict(answered).ok is False
+    assert "from outside: 10.1.0.50" in outside_verdict(answered).detail
+    nx = ProbeResult(False, Code.DNSNX, "NXDOMAIN", error=Error.NXDOMAIN)
+    assert outside_verdict(nx).ok is True
+    silent = ProbeResult(False, Code.DNSTOUT, "no answer", error=Error.TIMEOUT)
+    assert outside_verdict(silent) is silent
+
+
+def test_site_warns_on_hygiene_and_expiring_certificates() -> None:
+    from castui.engine.snapshot import TargetView, build_site
+
+    config = _config(service_names=("outlook.site-a.corp.local",))
+    targets = {t.kind: TargetState.new(t, 2, 3) for t in build_targets(config)}
+    expiring = ProbeResult(True, Code.TLSOK, "valid", warning="expires in 9 days")
+    events = fold_round(targets["node"], {**_round(targets["node"]), "tls": expiring}, T0)
+    assert [e.kind for e in events] == [Kind.CERT_EXPIRING]
+    fold_round(targets["vip"], _round(targets["vip"]), T0)
+    fold_round(targets["dns"], {"10.1.0.10": _dns(["10.1.0.50"]),
+                                "10.1.0.11": _dns(["10.1.0.50"]), OUTSIDE: REFUSED_DNS}, T0)
+    site = build_site("Site-A", "outlook.site-a.corp.local", TargetView.of(targets["vip"]),
+                      TargetView.of(targets["dns"]), (TargetView.of(targets["node"]),))
+    assert site.status.name == "WARNING"
+    assert site.reasons[0] == "CAS1 tls: expires in 9 days"
+    assert site.reasons[1].startswith("DNS names: outlook.site-a.corp.local is also a service")

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from castui.cli.common import load_or_report
+from castui.config import Defaults
 from castui.engine.monitor import Monitor
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
 from castui.engine.status import Status
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("CASTUI UNKNOWN - interrupted")
         return EXIT_UNKNOWN
     snap = monitor.snapshot()
-    print(render_json(snap) if args.format == "json" else render_text(snap))
+    print(render_json(snap) if args.format == "json" else render_text(snap, config.defaults))
     return int(snap.status)
 
 
@@ -62,18 +63,23 @@ def _perf_label(prefix: str, check: CheckView) -> str:
     return _LABEL_UNSAFE.sub("_", f"{prefix}_{check.name}")
 
 
-def _perfdata(prefix: str, view: TargetView) -> list[str]:
+def _perfdata(prefix: str, view: TargetView, warn_days: int) -> list[str]:
     out = []
     for check in view.checks:
+        if check.kind == "dns_hygiene":
+            continue
         label = _perf_label(prefix, check)
         if check.ok and check.latency_ms is not None:
             out.append(f"'{label}'={check.latency_ms:.1f}ms;;;0")
         else:
             out.append(f"'{label}'=U")
+        days = check.facts.get("days_left") if check.kind == "tls" else None
+        if isinstance(days, int):  # Nagios ranges: warn under warn_days, critical once expired
+            out.append(f"'{prefix}_cert_days'={days};{warn_days}:;1:")
     return out
 
 
-def _site_line(site: SiteView) -> str:
+def _site_line(site: SiteView, defaults: Defaults) -> str:
     total = len(site.nodes)
     parts = [f"VIP {site.vip.address} {site.vip.status_text}",
              f"{site.in_pool}/{total} nodes in pool"]
@@ -85,18 +91,20 @@ def _site_line(site: SiteView) -> str:
         summary += " (" + "; ".join(site.reasons) + ")"
     perf = [f"'nodes_in_pool'={site.in_pool};;;0;{total}"]
     for node in site.nodes:
-        perf.extend(_perfdata(node.subject, node))
-    perf.extend(_perfdata("vip", site.vip))
+        perf.extend(_perfdata(node.subject, node, defaults.cert_warn_days))
+    perf.extend(_perfdata("vip", site.vip, defaults.cert_warn_days))
     if site.dns is not None:
-        perf.extend(_perfdata("dns", site.dns.target))
+        perf.extend(_perfdata("dns", site.dns.target, defaults.cert_warn_days))
+        if site.dns.ttl is not None:
+            perf.append(f"'dns_ttl'={site.dns.ttl}s;{defaults.dns_ttl_max};;0")
     return f"CASTUI {site.status.name} - {site.name}: {summary} | {' '.join(perf)}"
 
 
-def render_text(snap: EstateSnapshot) -> str:
+def render_text(snap: EstateSnapshot, defaults: Defaults) -> str:
     """One Nagios line per site, the most severe first, so the status line shows the worst."""
     order = {Status.CRITICAL: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
     sites = sorted(snap.sites, key=lambda s: order[s.status])
-    return "\n".join(_site_line(site) for site in sites)
+    return "\n".join(_site_line(site, defaults) for site in sites)
 
 
 # -- json -----------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from castui.engine.events import Event, Kind
 
-#: A node leaving the pool, a VIP down, the DNS answer changing or failing, a node degrading.
+#: A node leaving the pool, a VIP down, the DNS answer changing, failing or splitting between
+#: resolvers, a node degrading.
 ALERTING_KINDS = frozenset({Kind.NODE_DOWN, Kind.VIP_DOWN, Kind.DNS_CHANGED, Kind.DNS_FAILED,
-                            Kind.NODE_DEGRADED})
+                            Kind.DNS_SPLIT, Kind.NODE_DEGRADED})
 
 
 def is_alert(event: Event) -> bool:

@@ -21,6 +21,11 @@ class Kind:
     DNS_CHANGED = "dns_changed"
     DNS_FAILED = "dns_failed"
     DNS_RECOVERED = "dns_recovered"
+    DNS_SPLIT = "dns_split"
+    DNS_AGREED = "dns_agreed"
+    DNS_WARNING = "dns_warning"
+    DNS_WARNING_CLEARED = "dns_warning_cleared"
+    CERT_EXPIRING = "cert_expiring"
 
 
 #: Subjects that are not node names.

@@ -120,7 +120,7 @@ class Monitor:
         self._http = make_http_client(ca_file=d.ca_file, tls_verify=d.tls_verify,
                                       max_connections=d.max_concurrency)
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_client=self._http)
+                        http_client=self._http, cert_warn_days=d.cert_warn_days)
         self._started()
         if rounds is not None:
             work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]

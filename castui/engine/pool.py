@@ -35,6 +35,7 @@ class CheckState:
     last: ProbeResult | None = None
     last_answer: tuple[str, ...] | None = None
     reported_down: bool = False
+    warned: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +46,8 @@ class TargetState:
     counter: HealthCounter
     checks: dict[str, CheckState]
     degraded: bool = False
+    #: DNS hygiene findings in force (rule -> what was found), for DNS targets.
+    hygiene: dict[str, str] = field(default_factory=dict)
     changed_at: datetime | None = None
     out_since: datetime | None = None
     rounds: int = 0
@@ -99,7 +102,8 @@ def fold_round(state: TargetState, results: dict[str, ProbeResult], now: datetim
     for name, result in results.items():
         check = state.checks[name]
         check.last = result
-        good = result.code == Code.DNSOK if check.spec.kind == "dns" else result.ok
+        answered = check.spec.kind == "dns" and not check.spec.external
+        good = result.code == Code.DNSOK if answered else result.ok
         check.counter.observe(good)
     state.rounds += 1
     state.last_round_at = now
@@ -138,6 +142,20 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
         events.append(Event(now, target.site, subject, kind, "back in pool", duration_s=duration))
     if not is_vip:
         events.extend(_fold_degraded(state, now))
+    events.extend(_fold_warnings(state, now, subject))
+    return events
+
+
+def _fold_warnings(state: TargetState, now: datetime, subject: str) -> list[Event]:
+    """A passing check that deserves attention (a certificate expiring soon), once per spell."""
+    events = []
+    for check in state.checks.values():
+        warning = check.last.warning if check.last is not None else None
+        if bool(warning) != check.warned:
+            check.warned = bool(warning)
+            if warning and check.spec.kind == "tls":
+                events.append(Event(now, state.target.site, subject, Kind.CERT_EXPIRING,
+                                    f"certificate {warning}", data={"check": check.spec.name}))
     return events
 
 
@@ -160,24 +178,27 @@ def _fold_degraded(state: TargetState, now: datetime) -> list[Event]:
 
 
 def _fold_dns(state: TargetState, now: datetime, first: bool) -> list[Event]:
-    """Per resolver: an answer change is reported at once; a failure after `fall` rounds."""
+    """Per resolver: an answer change is reported at once; a failure after `fall` rounds.
+
+    Then the site's DNS hygiene rules (TTL, split answers, outside resolution, split names).
+    """
     target = state.target
     events: list[Event] = []
-    for check in state.checks.values():
+    internal = [c for c in state.checks.values() if not c.spec.external]
+    for check in internal:
         result = check.last
-        if result is None:
+        if result is None or result.code != Code.DNSOK:
             continue
         server = check.spec.name
-        if result.code == Code.DNSOK:
-            answer = tuple(result.facts.get("addresses", ()))
-            old = check.last_answer
-            if old is not None and answer != old:
-                events.append(Event(
-                    now, target.site, SUBJECT_DNS, Kind.DNS_CHANGED,
-                    f"{server}: {target.host} {_addrs(old)} -> {_addrs(answer)}",
-                    data={"server": server, "old": list(old), "new": list(answer)}))
-            check.last_answer = answer
-    for check in state.checks.values():
+        answer = tuple(result.facts.get("addresses", ()))
+        old = check.last_answer
+        if old is not None and answer != old:
+            events.append(Event(
+                now, target.site, SUBJECT_DNS, Kind.DNS_CHANGED,
+                f"{server}: {target.host} {_addrs(old)} -> {_addrs(answer)}",
+                data={"server": server, "old": list(old), "new": list(answer)}))
+        check.last_answer = answer
+    for check in internal:
         down = check.counter.state is Health.DOWN
         if down == check.reported_down or check.last is None:
             continue
@@ -190,9 +211,81 @@ def _fold_dns(state: TargetState, now: datetime, first: bool) -> list[Event]:
         else:
             events.append(Event(now, target.site, SUBJECT_DNS, Kind.DNS_RECOVERED,
                                 f"{server} answers again", data={"server": server}))
-    all_ok = all(c.last is not None and c.last.ok for c in state.checks.values())
+    events.extend(_fold_hygiene(state, now))
+    all_ok = all(c.last is not None and c.last.ok for c in internal)
     if state.counter.observe(all_ok):
         state.changed_at = now
+    return events
+
+
+#: Hygiene rules in display order, with what a passing rule says.
+HYGIENE_RULES = {
+    "ttl": "TTL within limit",
+    "split": "every resolver gives the same answer",
+    "external": "not resolvable from outside",
+    "names": "array FQDN differs from the service names",
+}
+
+
+def hygiene_findings(state: TargetState) -> dict[str, str]:
+    """The DNS hygiene rules the latest answers break: rule -> what was found."""
+    rules = state.target.dns_rules
+    if rules is None:
+        return {}
+    found: dict[str, str] = {}
+    answered = [c for c in state.checks.values()
+                if not c.spec.external and c.last is not None and c.last.code == Code.DNSOK]
+    ttls = [ttl for c in answered if c.last and isinstance(ttl := c.last.facts.get("ttl"), int)]
+    if ttls and max(ttls) > rules.ttl_max:
+        found["ttl"] = (f"TTL {max(ttls)} s above {rules.ttl_max} s: a DNS failover takes that "
+                        "long to reach every client")
+    answers = {c.spec.name: tuple(c.last.facts.get("addresses", ())) if c.last else ()
+               for c in answered}
+    if len(set(answers.values())) > 1:
+        found["split"] = "resolvers disagree: " + "; ".join(
+            f"{server} says {_addrs(addrs)}" for server, addrs in answers.items())
+    leaks = [c for c in state.checks.values()
+             if c.spec.external and c.last is not None and not c.last.ok]
+    if leaks:
+        found["external"] = "; ".join(
+            f"{c.spec.dns_server} {c.last.detail}" for c in leaks if c.last)
+    if rules.array_fqdn.lower() in (name.lower() for name in rules.service_names):
+        found["names"] = (f"{rules.array_fqdn} is also a service name: give the array its own "
+                          "internal-only name (split DNS)")
+    return found
+
+
+def hygiene_rules(target: Target) -> list[str]:
+    """The rules that apply to a site: TTL and split need resolvers, the others their config."""
+    rules = target.dns_rules
+    if rules is None:
+        return []
+    applies = {"ttl": any(not c.external for c in target.checks),
+               "split": sum(not c.external for c in target.checks) > 1,
+               "external": any(c.external for c in target.checks),
+               "names": bool(rules.service_names)}
+    return [rule for rule in HYGIENE_RULES if applies[rule]]
+
+
+def _fold_hygiene(state: TargetState, now: datetime) -> list[Event]:
+    found = hygiene_findings(state)
+    events = []
+    for rule in HYGIENE_RULES:
+        before, after = state.hygiene.get(rule), found.get(rule)
+        if (before is None) == (after is None):
+            continue
+        site = state.target.site
+        if rule == "split":
+            events.append(Event(now, site, SUBJECT_DNS, Kind.DNS_SPLIT, after) if after else
+                          Event(now, site, SUBJECT_DNS, Kind.DNS_AGREED,
+                                "every resolver gives the same answer again"))
+        elif after:
+            events.append(Event(now, site, SUBJECT_DNS, Kind.DNS_WARNING, after,
+                                data={"rule": rule}))
+        else:
+            events.append(Event(now, site, SUBJECT_DNS, Kind.DNS_WARNING_CLEARED,
+                                HYGIENE_RULES[rule], data={"rule": rule}))
+    state.hygiene = found
     return events
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 
 from castui.engine.targets import CheckSpec, Target
 from castui.probes import dns_probe, http_probe, tcp_probe
+from castui.probes.epm import epm_probe
 from castui.probes.result import Code, Error, ProbeResult
+from castui.probes.tls import tls_probe
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
@@ -24,8 +27,9 @@ class Runner:
     """Runs checks with a global bound on probes in flight."""
 
     def __init__(self, *, timeout: float, max_concurrency: int,
-                 http_client: httpx.AsyncClient | None = None) -> None:
+                 http_client: httpx.AsyncClient | None = None, cert_warn_days: int = 30) -> None:
         self.timeout = timeout
+        self.cert_warn_days = cert_warn_days
         self.max_concurrency = max_concurrency
         self._limit = asyncio.Semaphore(max_concurrency)
         self._http = http_client
@@ -72,10 +76,35 @@ class Runner:
     async def _probe(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "dns":
             assert spec.dns_server is not None
+            if spec.external:
+                return outside_verdict(await dns_probe(spec.dns_server, target.host or "",
+                                                       self.timeout))
             return await dns_probe(spec.dns_server, target.host or "", self.timeout,
                                    expect=target.address)
         assert spec.port is not None
+        if spec.kind == "epm":
+            return await epm_probe(target.address, spec.port, self.timeout,
+                                   pinned=dict(spec.pinned))
+        if spec.kind == "tls":
+            return await tls_probe(target.address, spec.port, self.timeout,
+                                   server_name=target.host, names=spec.names,
+                                   warn_days=self.cert_warn_days)
         assert spec.expect is not None and self._http is not None
         return await http_probe(self._http, scheme="https", address=target.address,
                                 port=spec.port, expect=spec.expect, host=target.host,
                                 timeout=self.timeout)
+
+
+def outside_verdict(result: ProbeResult) -> ProbeResult:
+    """An outside resolver passes when it cannot resolve the internal array name.
+
+    Answering it would make Outlook Anywhere clients on the internet try the internal RPC name
+    and hang before falling back to HTTPS.
+    """
+    if result.code == Code.DNSOK:
+        said = ", ".join(result.facts.get("addresses", ())) or "an answer"
+        return replace(result, ok=False, error=Error.MISMATCH,
+                       detail=f"resolves the internal name from outside: {said}")
+    if result.code == Code.DNSTOUT:
+        return result  # a silent resolver proves nothing either way
+    return replace(result, ok=True, error=None, detail=f"does not resolve it ({result.detail})")

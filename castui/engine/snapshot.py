@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from castui.engine.pool import TargetState
+from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
 from castui.engine.status import Status, site_status
 
 
@@ -20,11 +20,23 @@ class CheckView:
     latency_ms: float | None
     detail: str
     facts: dict[str, Any]
+    warning: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         latency = None if self.latency_ms is None else round(self.latency_ms, 3)
-        return {"name": self.name, "kind": self.kind, "role": self.role, "ok": self.ok,
-                "code": self.code, "latency_ms": latency, "detail": self.detail}
+        out = {"name": self.name, "kind": self.kind, "role": self.role, "ok": self.ok,
+               "code": self.code, "latency_ms": latency, "detail": self.detail}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
+
+
+def _hygiene_views(ts: TargetState) -> list[CheckView]:
+    """A site's DNS hygiene rules as checks of kind `dns_hygiene` (failing ones warn)."""
+    return [CheckView(name=rule, kind="dns_hygiene", role="service",
+                      ok=rule not in ts.hygiene, code="",
+                      latency_ms=None, detail=ts.hygiene.get(rule, HYGIENE_RULES[rule]),
+                      facts={}) for rule in hygiene_rules(ts.target)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +63,10 @@ class TargetView:
                 code="" if last is None else last.code,
                 latency_ms=None if last is None else last.latency_ms,
                 detail="not probed yet" if last is None else last.detail,
-                facts={} if last is None else dict(last.facts)))
+                facts={} if last is None else dict(last.facts),
+                warning=None if last is None else last.warning))
+        if ts.rounds:
+            checks.extend(_hygiene_views(ts))
         t = ts.target
         return cls(t.site, t.subject, t.kind, t.address, t.host, ts.state, ts.status_text,
                    tuple(checks), ts.changed_at, ts.rounds)
@@ -69,20 +84,24 @@ class DnsView:
     ttl: int | None
     ok: bool | None
     target: TargetView
+    #: Outside resolvers (which must not resolve the name) and the hygiene rules, as checks.
+    external: tuple[CheckView, ...] = ()
+    hygiene: tuple[CheckView, ...] = ()
 
     @classmethod
     def of(cls, view: TargetView) -> DnsView:
+        internal = [c for c in view.checks if c.kind == "dns" and c.role == "pool"]
         answers: dict[str, list[str]] = {}
         ttls: list[int] = []
-        for check in view.checks:
+        for check in internal:
             answers[check.name] = list(check.facts.get("addresses", []))
             ttl = check.facts.get("ttl")
             if isinstance(ttl, int):
                 ttls.append(ttl)
-        probed = view.rounds > 0
-        ok = all(c.ok for c in view.checks) if probed else None
-        return cls(tuple(c.name for c in view.checks), answers, min(ttls) if ttls else None,
-                   ok, view)
+        ok = all(c.ok for c in internal) if view.rounds > 0 and internal else None
+        return cls(tuple(c.name for c in internal), answers, min(ttls) if ttls else None, ok,
+                   view, tuple(c for c in view.checks if c.kind == "dns" and c.role != "pool"),
+                   tuple(c for c in view.checks if c.kind == "dns_hygiene"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +129,10 @@ class EstateSnapshot:
 def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,
                nodes: tuple[TargetView, ...]) -> SiteView:
     dns_view = DnsView.of(dns) if dns is not None else None
+    warnings = [f"{view.subject} {check.name}: {check.warning}"
+                for view in (*nodes, vip) for check in view.checks if check.warning]
+    if dns_view is not None:
+        warnings += [f"DNS {c.name}: {c.detail}" for c in dns_view.hygiene if c.ok is False]
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
-                                  dns_view.answers if dns_view else {}, nodes)
+                                  dns_view.answers if dns_view else {}, nodes, warnings)
     return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons)

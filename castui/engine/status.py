@@ -1,6 +1,8 @@
 """Nagios-style status rules, shared by `castui check`, `watch` and the console header.
 
-OK: everything in pool. WARNING: a node down or degraded while the VIP serves.
+OK: everything in pool. WARNING: a node down or degraded while the VIP serves, a certificate
+expiring soon, a DNS hygiene rule broken (TTL too long, resolvers disagreeing, the name resolving
+from outside, the array FQDN used as a service name).
 CRITICAL: a VIP down, a site with no healthy node, or the array FQDN not resolving to the VIP.
 UNKNOWN: nothing probed yet (or bad input, decided by the command, not here).
 """
@@ -33,8 +35,13 @@ def worst(statuses: Iterable[Status]) -> Status:
 
 
 def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequence[str]],
-                nodes: Sequence[TargetView]) -> tuple[Status, tuple[str, ...]]:
-    """The site's status and the reasons for it, most severe first."""
+                nodes: Sequence[TargetView], warnings: Sequence[str] = ()
+                ) -> tuple[Status, tuple[str, ...]]:
+    """The site's status and the reasons for it, most severe first.
+
+    `warnings` are findings that never make a site critical: a certificate expiring soon, a
+    DNS hygiene rule broken.
+    """
     critical: list[str] = []
     warning: list[str] = []
     if vip.state == "unknown" and all(node.state == "unknown" for node in nodes):
@@ -51,6 +58,7 @@ def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequ
     for node in nodes:
         if node.state in ("down", "degraded"):
             warning.append(f"{node.subject} {node.status_text}")
+    warning.extend(warnings)
     if critical:
         return Status.CRITICAL, (*critical, *warning)
     if warning:

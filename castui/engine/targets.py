@@ -13,14 +13,19 @@ from typing import Literal
 from castui.config.model import Config, DnsServer, Ports, Site
 from castui.probes.profiles import HTTP_CHECKS, HttpExpectation
 
-CheckKind = Literal["tcp", "http", "dns"]
+CheckKind = Literal["tcp", "http", "dns", "epm", "tls"]
 Role = Literal["pool", "service"]
 TargetKind = Literal["node", "vip", "dns"]
 
 
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
-    """One check of a target. Exactly one of `port`+`expect` (http), `port` (tcp), `dns_server`."""
+    """One check of a target.
+
+    tcp: `port`; http: `port` and `expect`; epm: `port` and the `pinned` RPC ports; tls: `port`
+    and the `names` the certificate must cover; dns: `dns_server` (`external` for a resolver
+    outside the organisation, which must NOT resolve the name).
+    """
 
     name: str
     kind: CheckKind
@@ -28,6 +33,18 @@ class CheckSpec:
     port: int | None = None
     expect: HttpExpectation | None = None
     dns_server: DnsServer | None = None
+    external: bool = False
+    names: tuple[str, ...] = ()
+    pinned: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRules:
+    """The site's DNS hygiene rules, judged on each round of its DNS target."""
+
+    ttl_max: int
+    array_fqdn: str
+    service_names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +60,27 @@ class Target:
     address: str
     host: str | None
     checks: tuple[CheckSpec, ...]
+    dns_rules: DnsRules | None = None
 
     @property
     def key(self) -> str:
         return f"{self.site}/{self.subject}"
 
 
-def _endpoint_checks(site: Site, ports: Ports,
-                     pool_checks: tuple[str, ...]) -> tuple[CheckSpec, ...]:
+def _endpoint_checks(site: Site, ports: Ports, pool_checks: tuple[str, ...],
+                     cert_names: tuple[str, ...], *, map_rpc: bool) -> tuple[CheckSpec, ...]:
     def role(name: str) -> Role:
         return "pool" if name in pool_checks else "service"
 
     tcp = [CheckSpec(name, "tcp", role(name), port=port) for name, port in ports.tcp_checks()]
+    pinned = tuple((name, port) for name, port in (("EMSMDB", ports.mapi), ("NSPI", ports.ab))
+                   if port is not None)
+    deep = [CheckSpec("epmap", "epm", role("epmap"), port=ports.epm, pinned=pinned)] \
+        if map_rpc else []
+    tls = [CheckSpec("tls", "tls", role("tls"), port=ports.https, names=cert_names)]
     http = [CheckSpec(expect.name, "http", role(expect.name), port=ports.https, expect=expect)
             for expect in HTTP_CHECKS[site.profile]]
-    return (*tcp, *http)
+    return (*tcp, *deep, *tls, *http)
 
 
 def build_targets(config: Config) -> list[Target]:
@@ -66,12 +89,25 @@ def build_targets(config: Config) -> list[Target]:
     targets: list[Target] = []
     for site in config.sites:
         for node in site.nodes:
+            names = tuple(dict.fromkeys((*((node.fqdn,) if node.fqdn else ()),
+                                         *site.service_names)))
             targets.append(Target(site.name, node.name, "node", node.address, node.fqdn,
-                                  _endpoint_checks(site, node.ports, pool_checks)))
+                                  _endpoint_checks(site, node.ports, pool_checks, names,
+                                                   map_rpc=True)))
+        # Through a VIP the mapper's answers only work when the RPC ports are pinned (and so
+        # balanced); dynamic ports are node-local.
+        pinned = site.ports.mapi is not None and site.ports.ab is not None
+        names = tuple(dict.fromkeys((site.array_fqdn, *site.service_names)))
         targets.append(Target(site.name, "vip", "vip", site.vip, site.array_fqdn,
-                              _endpoint_checks(site, site.ports, pool_checks)))
-        if site.dns_servers:
+                              _endpoint_checks(site, site.ports, pool_checks, names,
+                                               map_rpc=pinned)))
+        if site.dns_servers or site.external_dns_servers:
             dns = tuple(CheckSpec(str(server), "dns", "pool", dns_server=server)
                         for server in site.dns_servers)
-            targets.append(Target(site.name, "dns", "dns", site.vip, site.array_fqdn, dns))
+            external = tuple(CheckSpec(f"external {server}", "dns", "service",
+                                       dns_server=server, external=True)
+                             for server in site.external_dns_servers)
+            rules = DnsRules(config.defaults.dns_ttl_max, site.array_fqdn, site.service_names)
+            targets.append(Target(site.name, "dns", "dns", site.vip, site.array_fqdn,
+                                  (*dns, *external), rules))
     return targets

@@ -57,6 +57,6 @@ HTTP_CHECKS: dict[Profile, tuple[HttpExpectation, ...]] = {
 
 #: Every check name a profile can produce, for validating `pool_checks`.
 ALL_CHECK_NAMES: frozenset[str] = frozenset(
-    {"epm", "https", "http", "mapi", "ab"}
+    {"epm", "https", "http", "mapi", "ab", "epmap", "tls"}
     | {check.name for checks in HTTP_CHECKS.values() for check in checks}
 )

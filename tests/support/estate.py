@@ -16,6 +16,7 @@ from pathlib import Path
 from castui.config import Config, Ports, parse_config
 from castui.config.model import Profile
 from castui.lab.certs import LabCA
+from castui.lab.epm import for_node
 from castui.lab.node import LabNode
 from tests.support.dnsmasq import Dnsmasq
 from tests.support.haproxy import HAProxy
@@ -38,15 +39,15 @@ class Estate:
     dns_port: int
 
 
-def _toml(*, name: str, array_fqdn: str, vip: str, dns: str, ports: Ports, profile: Profile,
-          nodes: dict[str, str], ca_file: Path, interval: float, timeout: float, rise: int,
-          fall: int) -> str:
+def _toml(*, name: str, array_fqdn: str, vip: str, dns: list[str], ports: Ports,
+          profile: Profile, nodes: dict[str, str], ca_file: Path, interval: float,
+          timeout: float, rise: int, fall: int, site_extra: str) -> str:
     lines = [
         "[defaults]",
         f"interval = {interval}", f"timeout = {timeout}", f"rise = {rise}", f"fall = {fall}",
         f'ca_file = "{ca_file}"',
         "", "[[sites]]", f'name = "{name}"', f'array_fqdn = "{array_fqdn}"', f'vip = "{vip}"',
-        f'dns_servers = ["{dns}"]', f'profile = "{profile}"',
+        f"dns_servers = {dns!r}".replace("'", '"'), f'profile = "{profile}"', site_extra,
         "[sites.ports]",
         f"epm = {ports.epm}", f"https = {ports.https}", f"http = {ports.http}",
         f"mapi = {ports.mapi}", f"ab = {ports.ab}",
@@ -60,8 +61,13 @@ def _toml(*, name: str, array_fqdn: str, vip: str, dns: str, ports: Ports, profi
 @contextlib.asynccontextmanager
 async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "exchange2010",
                  interval: float = 0.5, timeout: float = 0.4, rise: int = 2, fall: int = 3,
-                 lb_inter_ms: int = 200) -> AsyncIterator[Estate]:
-    """Start nodes, HAProxy and dnsmasq on a fresh 127.0.N.0/24 block; stop them all after."""
+                 lb_inter_ms: int = 200, dns_ttl: int = 300, more_dns: tuple[str, ...] = (),
+                 site_extra: str = "") -> AsyncIterator[Estate]:
+    """Start nodes, HAProxy and dnsmasq on a fresh 127.0.N.0/24 block; stop them all after.
+
+    `more_dns` adds resolvers ("addr:port") the caller runs; `site_extra` adds TOML lines to
+    the site table (service_names, external_dns_servers...).
+    """
     block = f"127.0.{next(_blocks)}"
     vip, dns_address = f"{block}.50", f"{block}.53"
     # Every node and the VIP use the same port numbers, as real CAS servers do.
@@ -76,9 +82,10 @@ async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "ex
                       fqdn=f"{name.lower()}.{ZONE}")
         for name, address in names.items()}
     dns_port = free_port(dns_address)
-    text = _toml(name="Site-A", array_fqdn=array_fqdn, vip=vip, dns=f"{dns_address}:{dns_port}",
-                 ports=ports, profile=profile, nodes=names, ca_file=ca_file, interval=interval,
-                 timeout=timeout, rise=rise, fall=fall)
+    text = _toml(name="Site-A", array_fqdn=array_fqdn, vip=vip,
+                 dns=[f"{dns_address}:{dns_port}", *more_dns], ports=ports, profile=profile,
+                 nodes=names, ca_file=ca_file, interval=interval, timeout=timeout, rise=rise,
+                 fall=fall, site_extra=site_extra)
     config_path = tmp / "estate.toml"
     config_path.write_text(text)
     config = parse_config(text, str(config_path))
@@ -87,12 +94,13 @@ async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "ex
                 for service, port in frontends.items()}
     async with contextlib.AsyncExitStack() as stack:
         for node in lab_nodes.values():
+            node.set_handler("epm", for_node(node))
             await node.start()
             stack.push_async_callback(node.stop)
         haproxy = stack.enter_context(HAProxy(vip, backends, frontend_ports=frontends,
                                               inter_ms=lb_inter_ms, rise=2, fall=2,
                                               tmpdir=tmp))
         dns = stack.enter_context(Dnsmasq(dns_address, dns_port, {array_fqdn: [vip]},
-                                          ttl=300, tmpdir=tmp))
+                                          ttl=dns_ttl, tmpdir=tmp))
         yield Estate(lab_nodes, haproxy, dns, config, config_path, vip, array_fqdn,
                      dns_address, dns_port)
