@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import signal
 import sys
@@ -50,8 +51,11 @@ async def test_check_ok_text_with_perfdata(tmp_path: Path, lab_ca: LabCA) -> Non
     for node in ("CAS1", "CAS2", "CAS3"):
         for check in ("epm", "https", "owa", "ews"):
             assert f"'{node}_{check}'=" in perf
-    assert all(item.split("=")[1].endswith("ms;;;0") for item in perf.split()
-               if item.startswith("'CAS"))
+    latencies = [item for item in perf.split()
+                 if item.startswith("'CAS") and "_cert_days'" not in item]
+    assert all(item.split("=")[1].endswith("ms;;;0") for item in latencies)
+    # Certificate days left, with Nagios ranges: warn under 30 days, critical once expired.
+    assert re.search(r"'CAS1_cert_days'=\d+;30:;1:", perf)
 
 
 @pytest.mark.integration

@@ -1,0 +1,331 @@
+"""The agent's read-only HTTP service: `GET /v1/status` and `GET /healthz`, token required.
+
+One request per connection, parsed by h11 (as the lab's servers do); answers are rendered here
+from fixed text, so nothing a client sends is ever echoed. Every resource a client can hold is
+bounded: request head size and time (slowloris), body size, connections in total and per
+address, requests per address (token bucket), and the size of the answer.
+
+Nothing a client sends reaches the log except its address: methods and paths are logged only
+when they are ones we know, so a token pasted into a URL (or anywhere else) is never written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import h11
+
+from castui.agent.collect import Collector
+from castui.agent.ratelimit import RateLimiter
+from castui.agent.token import TokenCheck
+from castui.text import clean
+
+log = logging.getLogger("castui.agent")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8799
+DEFAULT_RATE = 2.0
+DEFAULT_BURST = 10
+MAX_HEADER_BYTES = 8 * 1024
+MAX_BODY_BYTES = 1024
+MAX_RESPONSE_BYTES = 64 * 1024
+#: The whole request head (and the TLS handshake) must arrive within this many seconds.
+HEADER_TIMEOUT = 10.0
+WRITE_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
+MAX_CONNECTIONS_PER_CLIENT = 8
+#: After refusing a request we did not read to its end, drain this much for this long, so the
+#: client reads our answer instead of a connection reset.
+_LINGER_BYTES = 64 * 1024
+_LINGER_SECONDS = 1.0
+_READ_CHUNK = 4096
+_ALLOW = "GET, HEAD"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
+                            "TRACE", "CONNECT"})
+_ROUTES = ("/v1/status", "/healthz")
+
+
+class AgentError(Exception):
+    """The agent cannot start (address in use, bad address...); one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    doc: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+    #: The request was not read to its end: drain before closing.
+    linger: bool = False
+
+
+def _error(status: int, message: str, *headers: tuple[str, str],
+           linger: bool = False) -> _Answer:
+    return _Answer(status, {"error": message}, headers, linger)
+
+
+class _Refused(Exception):
+    """The request is refused before it is complete (malformed, too large)."""
+
+    def __init__(self, answer: _Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    headers: list[tuple[bytes, bytes]]
+
+    def header(self, name: bytes) -> list[bytes]:
+        return [value for key, value in self.headers if key == name]
+
+
+class AgentServer:
+    """Serve `collector`'s status to clients that present `token`.
+
+    Port 0 picks a free port (see `port` after `start()`); `ssl_context` turns on TLS.
+    """
+
+    def __init__(self, collector: Collector, token: str, *, host: str = DEFAULT_HOST,
+                 port: int = DEFAULT_PORT, ssl_context: ssl.SSLContext | None = None,
+                 rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 header_timeout: float = HEADER_TIMEOUT) -> None:
+        self.collector = collector
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.max_response_bytes = max_response_bytes
+        self.header_timeout = header_timeout
+        self._check = TokenCheck(token)
+        self._limiter = RateLimiter(rate, burst)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._per_client: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen; AgentError (one line) if the address cannot be bound."""
+        try:
+            self._server = await asyncio.start_server(
+                self._accept, self.host, self.port, ssl=self.ssl_context,
+                ssl_handshake_timeout=self.header_timeout if self.ssl_context else None,
+                limit=MAX_HEADER_BYTES)
+        except OSError as exc:
+            raise AgentError(f"cannot listen on {self.host}:{self.port}: {_reason(exc)}") from None
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening and drop every client. Idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> AgentServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- one connection ------------------------------------------------------------------------
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = _client_address(writer)
+        if (len(self._writers) >= MAX_CONNECTIONS
+                or self._per_client.get(client, 0) >= MAX_CONNECTIONS_PER_CLIENT):
+            writer.transport.abort()
+            return
+        self._writers.add(writer)
+        self._per_client[client] = self._per_client.get(client, 0) + 1
+        task = asyncio.create_task(self._serve(client, reader, writer), name="castui-agent")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, client: str, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        wait = self._limiter.take(client)
+        request: _Request | None = None
+        try:
+            try:
+                async with asyncio.timeout(self.header_timeout):
+                    request = await _read_request(reader)
+                answer = await self._answer(request, wait)
+            except _Refused as refused:
+                answer = refused.answer
+            body = _encode(answer.doc)
+            head_only = request is not None and request.method == "HEAD"
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                writer.write(_render(answer, len(body)) + (b"" if head_only else body))
+                await writer.drain()
+            _log_request(client, request, answer.status)
+            if answer.linger:
+                await _linger(reader, writer)
+        except (OSError, TimeoutError):  # ssl.SSLError is an OSError
+            pass  # the client left, or went quiet before its request was complete
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            self._writers.discard(writer)
+            left = self._per_client.get(client, 1) - 1
+            if left > 0:
+                self._per_client[client] = left
+            else:
+                self._per_client.pop(client, None)
+
+    async def _answer(self, request: _Request, wait: float) -> _Answer:
+        """Rate limit, then token, then method, then route: nothing is told to a client
+        without the token but that it needs one."""
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            return _error(429, f"too many requests; retry after {retry} s", ("Retry-After", retry))
+        if not self._authorised(request):
+            return _error(401, "a valid token is required (Authorization: Bearer TOKEN)",
+                          ("WWW-Authenticate", 'Bearer realm="castui-agent"'))
+        if request.method not in ("GET", "HEAD"):
+            return _error(405, "read-only: only GET and HEAD are served", ("Allow", _ALLOW))
+        route: Callable[[], Awaitable[dict[str, Any]]] | None = {
+            "/v1/status": self.collector.snapshot,
+            "/healthz": _healthy,
+        }.get(request.path)
+        if route is None:
+            return _error(404, "no such endpoint (GET /v1/status, GET /healthz)")
+        doc = await route()
+        size = len(_encode(doc))
+        if size > self.max_response_bytes:
+            log.error("status of %d bytes is over the %d-byte limit; configure fewer ports, "
+                      "services or processes", size, self.max_response_bytes)
+            return _error(500, f"status larger than {self.max_response_bytes} bytes")
+        return _Answer(200, doc)
+
+    def _authorised(self, request: _Request) -> bool:
+        values = request.header(b"authorization")
+        if len(values) != 1:
+            return False
+        scheme, _, credentials = values[0].strip().partition(b" ")
+        return scheme.lower() == b"bearer" and self._check.matches(credentials.strip())
+
+
+def _reason(exc: OSError) -> str:
+    """`address already in use`, not asyncio's long `error while attempting to bind...`."""
+    if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
+        return os.strerror(exc.errno).lower()
+    return clean(exc.strerror or str(exc), 100).lower()
+
+
+async def _healthy() -> dict[str, Any]:
+    return {"ok": True}
+
+
+def _client_address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "?"
+
+
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
+    """The next h11 event; each read makes progress or ends the connection, so this ends."""
+    for _ in range((MAX_HEADER_BYTES + MAX_BODY_BYTES) * 2):
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await reader.read(_READ_CHUNK))
+    raise _Refused(_error(400, "malformed request", linger=True))
+
+
+async def _read_request(reader: asyncio.StreamReader) -> _Request:
+    """A complete request: head and (small, discarded) body; _Refused if it is not one."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    try:
+        event = await _next_event(conn, reader)
+        if not isinstance(event, h11.Request):
+            raise OSError("connection closed before a request")
+        head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+        if head > MAX_HEADER_BYTES:  # h11's own bound is on what arrives incomplete
+            raise _Refused(_error(431, "request head too large", linger=True))
+        request = _Request(event.method.decode("ascii", "replace").upper(),
+                           event.target.decode("ascii", "replace").split("?", 1)[0],
+                           list(event.headers))
+        lengths = request.header(b"content-length")
+        if lengths and int(lengths[0]) > MAX_BODY_BYTES:
+            raise _Refused(_error(413, "request body too large", linger=True))
+        size = 0
+        while not isinstance(event, h11.EndOfMessage):
+            event = await _next_event(conn, reader)
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > MAX_BODY_BYTES:
+                    raise _Refused(_error(413, "request body too large", linger=True))
+            elif not isinstance(event, h11.EndOfMessage):
+                raise OSError("connection closed mid-request")
+        return request
+    except h11.RemoteProtocolError as exc:  # its text may quote the request: never shown
+        if exc.error_status_hint == 431:
+            raise _Refused(_error(431, "request head too large", linger=True)) from None
+        raise _Refused(_error(400, "malformed request", linger=True)) from None
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+
+
+def _render(answer: _Answer, length: int) -> bytes:
+    """The response head; every header value is our own text."""
+    reason = HTTPStatus(answer.status).phrase
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(length)),
+               ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+               ("Connection", "close"), *answer.headers]
+    head = f"HTTP/1.1 {answer.status} {reason}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
+    return head.encode("ascii")
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Half-close and drain (bounded) so the client reads the answer rather than a reset."""
+    if writer.can_write_eof():
+        writer.write_eof()
+    drained = 0
+    with contextlib.suppress(TimeoutError, OSError):
+        async with asyncio.timeout(_LINGER_SECONDS):
+            while drained < _LINGER_BYTES:
+                data = await reader.read(_READ_CHUNK)
+                if not data:
+                    break
+                drained += len(data)
+
+
+def _log_request(client: str, request: _Request | None, status: int) -> None:
+    """One line per request, from fixed vocabularies only (never the client's own text)."""
+    method = request.method if request is not None and request.method in _KNOWN_METHODS \
+        else "-"
+    path = request.path if request is not None and request.path in _ROUTES else "-"
+    level = logging.DEBUG if status == 200 else logging.WARNING
+    log.log(level, "%s %s %s %d", clean(client, 60), method, path, status)
