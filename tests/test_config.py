@@ -182,7 +182,7 @@ BAD_CONFIGS = [
     ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
      "unknown key 'intervall' (did you mean 'interval'?)"),
     ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",
-     "unknown key 'dns' (known keys: array_fqdn, dns_servers, external_dns_servers, name"),
+     "unknown key 'dns' (known keys: agent_token_file, array_fqdn, dns_servers,"),
     ("bad-service-name", minimal(site="service_names = ['mail.corp.local', 'owa']"),
      "sites[0].service_names[1]", "'owa' is not fully qualified"),
     ("bad-external-dns-server", minimal(site="external_dns_servers = ['dns.google']"),
@@ -191,6 +191,22 @@ BAD_CONFIGS = [
      "must be between 1 and 3650, got 0"),
     ("dns-ttl-max-negative", minimal(defaults="dns_ttl_max = -5"), "defaults.dns_ttl_max",
      "must be between 0 and 604800, got -5"),
+    ("agent-without-token", minimal(node='agent = "https://10.1.0.21:8799"'),
+     "sites[0].nodes[0].agent", "needs agent_token_file, on the node or its site"),
+    ("agent-not-a-url", minimal(node='agent = "10.1.0.21:8799"'),
+     "sites[0].nodes[0].agent", "is not an http(s)://host:port URL"),
+    ("agent-token-missing-file", minimal(node='agent_token_file = "/nonexistent/token"'),
+     "sites[0].nodes[0].agent_token_file", "file not found"),
+    ("lb-unknown-type", minimal(tail='[sites.lb]\ntype = "kemp"\nsocket = "/run/h.sock"'),
+     "sites[0].lb.type", "unknown balancer type 'kemp'"),
+    ("lb-no-source", minimal(tail='[sites.lb]\ntype = "haproxy"'),
+     "sites[0].lb", "give stats_url, socket, or both"),
+    ("lb-servers-unknown-node",
+     minimal(tail='[sites.lb]\ntype = "haproxy"\nsocket = "/run/h.sock"\n'
+                  '[sites.lb.servers]\nCAS9 = "cas9"'),
+     "sites[0].lb.servers", "unknown node 'CAS9'"),
+    ("skew-max-one", minimal(defaults="skew_max = 1"), "defaults.skew_max",
+     "must be more than 1"),
     ("unknown-key-in-second-site", minimal(tail=SECOND_SITE.format(site="vipp = '1.2.3.4'")),
      "sites[1]", "unknown key 'vipp' (did you mean 'vip'?)"),
     ("unknown-key-in-node", minimal(node='adress = "10.1.0.22"'), "sites[0].nodes[0]",
@@ -417,3 +433,23 @@ def test_hygiene_keys() -> None:
     assert (config.defaults.cert_warn_days, config.defaults.dns_ttl_max) == (14, 600)
     assert site.service_names == ("mail.corp.local", "autodiscover.corp.local")
     assert [str(s) for s in site.external_dns_servers] == ["192.0.2.53", "198.51.100.53:5353"]
+
+
+def test_agent_and_balancer_keys(tmp_path: Path) -> None:
+    token = tmp_path / "agent.token"
+    token.write_text("x" * 32)
+    config = parse_config(minimal(
+        defaults="lb_admin = true\nlb_grace = 30\nskew_max = 1.4\nvip_samples = 3",
+        site='agent_token_file = "agent.token"',
+        node='agent = "https://10.1.0.21:8799/"',
+        tail='[sites.lb]\ntype = "haproxy"\nstats_url = "http://10.1.0.5:8404/stats"\n'
+             'socket = "10.1.0.5:9999"\nbackend = "exch_https"\n'
+             '[sites.lb.servers]\nCAS1 = "cas1-https"'), base_dir=tmp_path)
+    d = config.defaults
+    assert (d.lb_admin, d.lb_grace, d.skew_max, d.vip_samples) == (True, 30.0, 1.4, 3)
+    (site,) = config.sites
+    assert site.nodes[0].agent == "https://10.1.0.21:8799"
+    assert site.nodes[0].agent_token_file == token
+    assert site.lb is not None and site.lb.backend == "exch_https"
+    assert site.lb.server_for("CAS1") == "cas1-https"
+    assert site.lb.server_for("CAS2") == "CAS2"

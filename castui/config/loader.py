@@ -21,6 +21,7 @@ from typing import TypeVar
 from castui.config.model import (
     PORT_NAMES,
     PROFILES,
+    Balancer,
     Config,
     Defaults,
     DnsServer,
@@ -29,6 +30,7 @@ from castui.config.model import (
     Profile,
     Site,
 )
+from castui.lb.haproxy import csv_url, parse_socket_address
 from castui.text import clean
 
 T = TypeVar("T")
@@ -42,8 +44,10 @@ MAX_SECONDS = 300
 _TOP_KEYS = ("defaults", "sites")
 _DEFAULTS_KEYS = tuple(field.name for field in dataclasses.fields(Defaults))
 _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
-              "service_names", "external_dns_servers")
-_NODE_KEYS = ("name", "address", "fqdn", "ports")
+              "service_names", "external_dns_servers", "agent_token_file", "lb")
+_LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
+            "timeout", "servers")
+_NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -80,8 +84,9 @@ def parse_config(text: str, source: str = "<config>", *, base_dir: Path | None =
         raise ConfigError([f"{source}: {_syntax_problem(text, err)}"]) from None
     except RecursionError:
         raise ConfigError([f"{source}: arrays or inline tables are nested too deeply"]) from None
-    reader = _Reader(source)
-    config = _read_config(reader, raw, base_dir if base_dir is not None else Path.cwd())
+    base = base_dir if base_dir is not None else Path.cwd()
+    reader = _Reader(source, base)
+    config = _read_config(reader, raw, base)
     if reader.problems:
         raise ConfigError(reader.problems)
     return config
@@ -132,8 +137,9 @@ class _Invalid(Exception):
 class _Reader:
     """Collects problems while walking the tree, so one pass reports all of them."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base_dir: Path) -> None:
         self.source = source
+        self.base_dir = base_dir
         self.problems: list[str] = []
 
     def report(self, path: str, message: str) -> None:
@@ -224,6 +230,12 @@ def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> D
                                      base.cert_warn_days),
         dns_ttl_max=reader.get_or(raw, path, "dns_ttl_max", _integer(0, 604800),
                                   base.dns_ttl_max),
+        lb_admin=reader.get_or(raw, path, "lb_admin", _boolean, base.lb_admin),
+        lb_grace=reader.get(raw, path, "lb_grace", _seconds),
+        skew_max=reader.get_or(raw, path, "skew_max", _ratio, base.skew_max),
+        skew_min_connections=reader.get_or(raw, path, "skew_min_connections", _integer(1),
+                                           base.skew_min_connections),
+        vip_samples=reader.get_or(raw, path, "vip_samples", _integer(0, 50), base.vip_samples),
     )
     both_valid = (interval is not None or "interval" not in raw) and (
         timeout is not None or "timeout" not in raw)
@@ -271,13 +283,15 @@ def _read_site(reader: _Reader, table: dict[str, object], path: str) -> Site | N
     external = reader.items(table, path, "external_dns_servers", _dns_server) or []
     profile = reader.get(table, path, "profile", _profile) or "exchange2010"
     ports = _read_ports(reader, table, path, Ports())
-    nodes = _read_nodes(reader, table, path, ports, vip)
+    token = reader.get(table, path, "agent_token_file", _secret_file(reader.base_dir))
+    nodes = _read_nodes(reader, table, path, ports, vip, token)
+    lb = _read_balancer(reader, table, path, {node.name for node in nodes})
     if name is None or array_fqdn is None or vip is None:
         return None
     return Site(name=name, array_fqdn=array_fqdn, vip=vip, profile=profile, ports=ports,
                 nodes=tuple(nodes), dns_servers=tuple(dns_servers),
                 service_names=tuple(dict.fromkeys(service_names)),
-                external_dns_servers=tuple(external))
+                external_dns_servers=tuple(external), lb=lb)
 
 
 def _read_ports(reader: _Reader, table: dict[str, object], path: str, base: Ports) -> Ports:
@@ -292,7 +306,7 @@ def _read_ports(reader: _Reader, table: dict[str, object], path: str, base: Port
 
 
 def _read_nodes(reader: _Reader, site: dict[str, object], path: str, ports: Ports,
-                vip: str | None) -> list[Node]:
+                vip: str | None, token: Path | None) -> list[Node]:
     entries = reader.tables(site, path, "nodes", "[[sites.nodes]]")
     if "nodes" not in site or site["nodes"] == []:
         reader.report(_join(path, "nodes"),
@@ -300,7 +314,7 @@ def _read_nodes(reader: _Reader, site: dict[str, object], path: str, ports: Port
     nodes: list[Node] = []
     seen: dict[str, str] = {}
     for node_path, table in entries or []:
-        node = _read_node(reader, table, node_path, ports, vip)
+        node = _read_node(reader, table, node_path, ports, vip, token)
         _claim(reader, seen, table.get("name"), f"{node_path}.name", "node name")
         if node is not None:
             nodes.append(node)
@@ -308,7 +322,7 @@ def _read_nodes(reader: _Reader, site: dict[str, object], path: str, ports: Port
 
 
 def _read_node(reader: _Reader, table: dict[str, object], path: str, site_ports: Ports,
-               vip: str | None) -> Node | None:
+               vip: str | None, site_token: Path | None) -> Node | None:
     reader.check_keys(table, path, _NODE_KEYS)
     name = reader.get(table, path, "name", _name, required=True)
     address = reader.get(table, path, "address", _ip, required=True)
@@ -317,9 +331,91 @@ def _read_node(reader: _Reader, table: dict[str, object], path: str, site_ports:
     if address is not None and address == vip:
         reader.report(f"{path}.address",
                       f"{address!r} is the site's VIP; a node needs its own address")
+    agent = reader.get(table, path, "agent", _http_url)
+    token = reader.get(table, path, "agent_token_file", _secret_file(reader.base_dir))
+    token = token or site_token
+    if agent is not None and token is None:
+        reader.report(f"{path}.agent", "needs agent_token_file, on the node or its site")
     if name is None or address is None:
         return None
-    return Node(name=name, address=address, ports=ports, fqdn=fqdn)
+    return Node(name=name, address=address, ports=ports, fqdn=fqdn, agent=agent,
+                agent_token_file=token if agent is not None else None)
+
+
+def _read_balancer(reader: _Reader, site: dict[str, object], path: str,
+                   nodes: set[str]) -> Balancer | None:
+    """`[sites.lb]`: where to read the balancer's own verdict on each node."""
+    raw = reader.get(site, path, "lb", _table)
+    if raw is None:
+        return None
+    path = _join(path, "lb")
+    reader.check_keys(raw, path, _LB_KEYS)
+    kind = reader.get(raw, path, "type", _string, required=True)
+    if kind is not None and kind != "haproxy":
+        reader.report(f"{path}.type", _unknown("balancer type", kind, ("haproxy",), "supported"))
+    stats_url = reader.get(raw, path, "stats_url", _checked(csv_url))
+    socket = reader.get(raw, path, "socket", _checked(parse_socket_address))
+    if "stats_url" not in raw and "socket" not in raw:
+        reader.report(path, "give stats_url, socket, or both")
+    servers_raw = reader.get(raw, path, "servers", _table) or {}
+    servers = []
+    for node, server in servers_raw.items():
+        if node not in nodes:
+            reader.report(f"{path}.servers", _unknown("node", node, sorted(nodes), "this site's"))
+        elif (name := reader.convert(server, f"{path}.servers.{node}", _name)) is not None:
+            servers.append((node, name))
+    timeout = reader.get(raw, path, "timeout", _seconds)
+    if kind != "haproxy":
+        return None
+    return Balancer(
+        type="haproxy", stats_url=stats_url, socket=socket,
+        stats_user=reader.get(raw, path, "stats_user", _name),
+        stats_password_file=reader.get(raw, path, "stats_password_file",
+                                       _secret_file(reader.base_dir)),
+        backend=reader.get_or(raw, path, "backend", _name, "https"), timeout=timeout,
+        servers=tuple(servers))
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[object], str]:
+    """A string that `parse` accepts (it raises ValueError with the reason otherwise)."""
+
+    def convert(value: object) -> str:
+        text = _string(value)
+        try:
+            parse(text)
+        except ValueError as err:
+            raise _Invalid(clean(str(err), 200)) from None
+        return text
+
+    return convert
+
+
+def _ratio(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid(f"expected a number, got {_describe(value)}")
+    if not 1.0 < value <= 100.0:
+        raise _Invalid(f"must be more than 1 and at most 100, got {value:g}")
+    return float(value)
+
+
+def _http_url(value: object) -> str:
+    text = _string(value)
+    if not re.fullmatch(r"https?://[^\s/?#]+(:\d{1,5})?/?", text):
+        raise _Invalid(f"{_quote(text)} is not an http(s)://host:port URL")
+    return text.rstrip("/")
+
+
+def _secret_file(base_dir: Path) -> Callable[[object], Path]:
+    """A file that holds a secret: it must exist; its content is read only when used."""
+
+    def convert(value: object) -> Path:
+        text = _string(value)
+        path = (base_dir / Path(text).expanduser()).absolute()
+        if not path.is_file():
+            raise _Invalid(f"file not found: {_quote(str(path), 200)}")
+        return path
+
+    return convert
 
 
 def _claim(reader: _Reader, seen: dict[str, str], name: object, path: str, what: str) -> None:

@@ -62,16 +62,50 @@ class Defaults:
     retention_days: int = 30
     cert_warn_days: int = 30
     dns_ttl_max: int = 300
+    #: Allow drain/ready of balancer servers from the console (after a confirmation).
+    lb_admin: bool = False
+    #: Seconds castui and the balancer may disagree before `lb_disagrees`; None: 2 x inter x fall.
+    lb_grace: float | None = None
+    #: `pool_skewed` when the busiest in-pool node holds more than skew_max x an even share...
+    skew_max: float = 1.5
+    #: ...of at least this many connections in all (a quiet site is never skewed).
+    skew_min_connections: int = 20
+    #: Requests to the VIP per round whose X-FEServer header names the node that answered.
+    vip_samples: int = 6
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One CAS server. `ports` is already merged with the site's ports."""
+    """One CAS server. `ports` is already merged with the site's ports.
+
+    `agent` is the URL of the node's `castui agent`; its token file comes from the node or the
+    site (already resolved here).
+    """
 
     name: str
     address: str
     ports: Ports
     fqdn: str | None = None
+    agent: str | None = None
+    agent_token_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balancer:
+    """How to read a site's load balancer (`[sites.lb]`): today HAProxy's stats or runtime API."""
+
+    type: Literal["haproxy"]
+    stats_url: str | None = None
+    socket: str | None = None
+    stats_user: str | None = None
+    stats_password_file: Path | None = None
+    backend: str = "https"
+    timeout: float | None = None
+    #: node name -> balancer server name, where they differ.
+    servers: tuple[tuple[str, str], ...] = ()
+
+    def server_for(self, node: str) -> str:
+        return dict(self.servers).get(node, node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +123,7 @@ class Site:
     service_names: tuple[str, ...] = ()
     #: Resolvers outside the organisation: they must NOT resolve the array FQDN.
     external_dns_servers: tuple[DnsServer, ...] = ()
+    lb: Balancer | None = None
 
 
 @dataclass(frozen=True, slots=True)
