@@ -59,14 +59,22 @@ def _remote_ip(ip: str) -> str:
     return ip[7:] if ip.lower().startswith("::ffff:") and "." in ip else ip
 
 
-def count_connections(ports: Sequence[int]) -> dict[str, dict[str, Any]]:
-    """{"443": {"established": n, "remotes": distinct client IPs, "listening": bool}, ...}."""
+def count_connections(ports: Sequence[int],
+                      addresses: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """{"443": {"established": n, "remotes": distinct client IPs, "listening": bool}, ...}.
+
+    With `addresses`, only connections to those local addresses count: a node's own address
+    and, under Windows NLB, the VIP that every node carries.
+    """
     wanted = set(ports)
+    local = {_remote_ip(a) for a in addresses}
     established = dict.fromkeys(ports, 0)
     remotes: dict[int, set[str]] = {port: set() for port in ports}
     listening: set[int] = set()
     for conn in psutil.net_connections(kind="tcp"):
         if not conn.laddr or conn.laddr.port not in wanted:
+            continue
+        if local and _remote_ip(str(conn.laddr.ip)) not in local:
             continue
         port = int(conn.laddr.port)
         if conn.status == psutil.CONN_LISTEN:
@@ -124,8 +132,10 @@ class Collector:
 
     def __init__(self, *, ports: Sequence[int] = DEFAULT_PORTS,
                  services: Sequence[str] = DEFAULT_SERVICES, processes: Sequence[str] = (),
-                 win_service_get: ServiceGetter | None = None, max_age: float = 1.0) -> None:
+                 win_service_get: ServiceGetter | None = None, max_age: float = 1.0,
+                 addresses: Sequence[str] = ()) -> None:
         self.ports = tuple(dict.fromkeys(ports))
+        self.addresses = tuple(addresses)
         self.services = tuple(dict.fromkeys(services))
         self.processes = tuple(dict.fromkeys(processes))
         if len(self.ports) > MAX_PORTS:
@@ -150,7 +160,8 @@ class Collector:
             "platform": sys.platform,
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
-        doc["connections"] = _guard(errors, "connections", lambda: count_connections(self.ports))
+        doc["connections"] = _guard(errors, "connections",
+                                    lambda: count_connections(self.ports, self.addresses))
         get = self.win_service_get
         doc["services"] = {} if get is None else {
             name: query_service(get, name) for name in self.services}

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from castui import __version__
-from castui.cli import check, watch
+from castui.cli import agent, check, demo, lab, watch
 
 #: Exit status for bad arguments or config, for every command but `check` (which says UNKNOWN=3).
 EXIT_USAGE = 2
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     check.add_parser(sub)
     watch.add_parser(sub)
+    lab.add_parser(sub)
+    demo.add_parser(sub)
+    agent.add_parser(sub)
     return parser
 
 

@@ -44,6 +44,30 @@ async def hold_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
             pass
 
 
+class _NoHalfClose(asyncio.StreamReaderProtocol):
+    """A stream protocol that closes the connection when the peer sends EOF.
+
+    No lab protocol needs half-close, and asyncio's own protocol asks to keep the transport
+    open, which on a connection upgraded with start_tls() logs "returning true from
+    eof_received() has no effect when using ssl" whenever a client hangs up right after its
+    handshake (castui's TLS check does, every round).
+    """
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False
+
+
+async def _start_server(handler: Handler, sock: socket.socket) -> asyncio.Server:
+    """asyncio.start_server() on a bound socket, with _NoHalfClose connections."""
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> _NoHalfClose:
+        return _NoHalfClose(asyncio.StreamReader(loop=loop), handler, loop=loop)
+
+    return await loop.create_server(protocol, sock=sock)
+
+
 class LabNode:
     """One CAS server: epm/https/http (and mapi/ab if set) listeners on a loopback address."""
 
@@ -175,7 +199,7 @@ class LabNode:
         try:
             for port_name, port in self.ports.tcp_checks():
                 sock = self._socket(port)
-                server = await asyncio.start_server(self._on_connect(port_name), sock=sock)
+                server = await _start_server(self._on_connect(port_name), sock)
                 self._servers.append(server)
                 if port == 0:
                     actual = int(sock.getsockname()[1])
@@ -208,7 +232,14 @@ class LabNode:
 
     async def _serve_https(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> None:
-        """TLS is started here, not by the server, so a half-open handshake is tracked too."""
+        """TLS is started here, not by the server, so a half-open handshake is tracked too.
+
+        Reading is paused first, in the handler's first step: a ClientHello read into the
+        plain stream before start_tls() would be lost to TLS and the handshake would hang.
+        This step runs before the loop reads the new socket (asyncio queues it first).
+        """
+        if isinstance(writer.transport, asyncio.ReadTransport):
+            writer.transport.pause_reading()
         try:
             await asyncio.wait_for(writer.start_tls(self._ssl_context), TLS_HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:

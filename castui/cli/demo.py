@@ -1,0 +1,105 @@
+"""`castui demo`: the lab estate and castui watching it, in one process, with a drill running.
+
+For a first look without an Exchange estate: the lab runs a scenario in a loop (maintenance by
+default) and the engine reports what it sees, one line per event, with the lab's own steps in
+between so cause and effect read together. Until the console exists this prints what `castui
+watch` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from castui.cli.lab import (
+    LabSetup,
+    add_estate_arguments,
+    build_setup,
+    fail,
+    install_stop,
+    serving,
+    start_scenario,
+    wind_down,
+)
+from castui.cli.watch import format_event
+from castui.config import ConfigError, load_config
+from castui.engine.events import Event
+from castui.engine.monitor import Monitor
+from castui.history import EventStore, HistoryError
+from castui.lab.actions import ActionError
+from castui.lab.layout import LabError
+from castui.lab.scenario import ScenarioError
+from castui.text import clean
+
+DEFAULT_SCENARIO = "maintenance"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="watch a simulated two-site estate go through a drill",
+                       description="Run the lab estate and watch it, printing every event and "
+                                   "every lab step, until Ctrl-C.")
+    add_estate_arguments(p)
+    p.add_argument("--steady", action="store_true", help="run no scenario: a healthy estate")
+    p.add_argument("--once", action="store_true", help="run the scenario once, not in a loop")
+    p.add_argument("--db", type=Path, default=None, metavar="FILE",
+                   help="history database (default: a temporary one, removed on exit)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steady and args.scenario is not None:
+        return fail("--steady and --scenario exclude each other")
+    scenario = None if args.steady else (args.scenario or DEFAULT_SCENARIO)
+    try:
+        setup = build_setup(args, scenario)
+        with tempfile.TemporaryDirectory(prefix="castui-demo-") as tmp:
+            config_path = args.write_config or Path(tmp) / "lab.toml"
+            db = args.db or Path(tmp) / "history.sqlite3"
+            return asyncio.run(_demo(args, setup, config_path, db))
+    except (LabError, ScenarioError, ActionError, HistoryError) as exc:
+        return fail(str(exc))
+    except ConfigError as exc:
+        return fail("; ".join(exc.problems))
+    except OSError as exc:
+        return fail(clean(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _print(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(line, flush=True)
+
+
+async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db: Path) -> int:
+    stop = asyncio.Event()
+    install_stop(stop)
+    control = await serving(setup, config_path)
+    task = None
+    try:
+        config = load_config(config_path)
+        with EventStore(db, retention_days=config.defaults.retention_days) as store:
+            monitor = Monitor(config, store=store)
+            monitor.subscribe(_print_event)
+            for line in setup.estate.describe():
+                _print(f"castui demo: {line}")
+            what = (f"scenario {setup.scenario.name}" if setup.scenario is not None
+                    else "no scenario (steady)")
+            _print(f"castui demo: {what}, speed {setup.speed:g}; break things yourself with: "
+                   f"castui lab ctl --control {control.address} crash Site-A/CAS2")
+            _print(f"castui demo: ready; config {config_path}; control {control.address}; "
+                   "Ctrl-C stops")
+            task = start_scenario(setup, loop=not args.once)
+            await monitor.run(duration=args.duration, stop=stop)
+    finally:
+        await wind_down(task, control, setup.estate)
+    _print("castui demo: stopped")
+    return 0
+
+
+def _print_event(event: Event) -> None:
+    _print(format_event(event, "text"))
