@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from castui.engine import Event, Monitor
-from castui.engine.lbview import LB_AGREES, LB_DISAGREES, LbComparison, default_grace
+from castui.engine.events import Kind
+from castui.engine.lbview import LbComparison, default_grace
 from castui.lab.certs import LabCA
 from castui.lb import HAProxyAdapter, ServerView, find_server
 from tests.support.estate import Estate, estate
@@ -49,7 +50,7 @@ def test_balancer_routing_to_a_down_node_is_reported_only_after_the_grace() -> N
     assert c.observe("down", lb("UP 1/3", "L4CON"), at(6)) is None
     assert c.observe("down", lb("UP"), at(GRACE)) is None  # exactly the grace: not yet
     event = c.observe("down", lb("UP"), at(GRACE + 2))
-    assert event is not None and event.kind == LB_DISAGREES
+    assert event is not None and event.kind == Kind.LB_DISAGREES
     assert event.subject == "CAS2" and event.site == "Site-A" and event.time == at(GRACE + 2)
     assert event.detail == "balancer still routes to CAS2 (UP, L4OK), castui sees it DOWN for 14 s"
     assert event.data["castui"] == "down" and event.data["balancer"] == "UP"
@@ -61,7 +62,7 @@ def test_half_dead_node_the_balancer_keeps_is_a_disagreement() -> None:
     c = comparison()
     c.observe("degraded", lb("UP 2/3"), at(0))
     event = c.observe("degraded", lb("UP"), at(13))
-    assert event is not None and event.kind == LB_DISAGREES
+    assert event is not None and event.kind == Kind.LB_DISAGREES
     assert "castui sees it DEGRADED" in event.detail
 
 
@@ -69,7 +70,7 @@ def test_balancer_dropping_a_healthy_node_names_its_check() -> None:
     c = comparison()
     c.observe("up", lb("DOWN", "L7STS"), at(0))
     event = c.observe("up", lb("DOWN", "L7STS"), at(20))
-    assert event is not None and event.kind == LB_DISAGREES
+    assert event is not None and event.kind == Kind.LB_DISAGREES
     assert event.detail == "balancer dropped CAS2 (DOWN, L7STS), castui sees it UP for 20 s"
     assert event.data["admin"] is False
 
@@ -121,7 +122,7 @@ def test_agreement_after_a_reported_disagreement_ends_it_with_its_duration() -> 
     c.observe("down", lb("UP"), at(0))
     assert c.observe("down", lb("UP"), at(13)) is not None
     event = c.observe("down", lb("DOWN", "L4CON"), at(30))
-    assert event is not None and event.kind == LB_AGREES and event.duration_s == 30
+    assert event is not None and event.kind == Kind.LB_AGREES and event.duration_s == 30
     assert event.detail == ("balancer and castui agree on CAS2 again: balancer DOWN, L4CON, "
                             "castui DOWN")
     # A new disagreement starts its own grace.
@@ -205,7 +206,7 @@ async def test_balancer_keeping_a_node_whose_ews_fails_is_reported_then_cleared(
 
         # The HAProxy check is a TCP connect to the https port: it keeps passing.
         await est.nodes["CAS1"].fail("ews")
-        event = await comparer.until(LB_DISAGREES, "CAS1", detect + comparer.grace + 2.0)
+        event = await comparer.until(Kind.LB_DISAGREES, "CAS1", detect + comparer.grace + 2.0)
         assert monitor.states["Site-A/CAS1"].state == "degraded"
         assert event.time - comparer.disagreeing_since["CAS1"] > timedelta(seconds=comparer.grace)
         assert event.detail.startswith("balancer still routes to CAS1 (UP, L4OK), "
@@ -213,9 +214,9 @@ async def test_balancer_keeping_a_node_whose_ews_fails_is_reported_then_cleared(
         assert est.haproxy.server_status("https", "CAS1") == "UP"
 
         await est.nodes["CAS1"].restore()
-        agreed = await comparer.until(LB_AGREES, "CAS1", detect)
+        agreed = await comparer.until(Kind.LB_AGREES, "CAS1", detect)
         assert agreed.duration_s is not None and agreed.duration_s > comparer.grace
-        assert [e.kind for e in comparer.events] == [LB_DISAGREES, LB_AGREES]
+        assert [e.kind for e in comparer.events] == [Kind.LB_DISAGREES, Kind.LB_AGREES]
         assert {e.subject for e in comparer.events} == {"CAS1"}
 
 
@@ -226,10 +227,10 @@ async def test_draining_a_healthy_node_is_reported_as_held_out_by_an_operator(
         adapter = HAProxyAdapter(socket=str(est.haproxy.socket_path))
         comparer = Comparer(est, monitor, adapter)
         await adapter.set_state("https", "CAS2", "drain")
-        event = await comparer.until(LB_DISAGREES, "CAS2", comparer.grace + 3.0)
+        event = await comparer.until(Kind.LB_DISAGREES, "CAS2", comparer.grace + 3.0)
         assert event.detail.startswith("balancer holds CAS2 out (DRAIN, L4OK, set by an "
                                        "operator), castui sees it UP for ")
         await adapter.set_state("https", "CAS2", "ready")
-        await comparer.until(LB_AGREES, "CAS2", 3.0)
+        await comparer.until(Kind.LB_AGREES, "CAS2", 3.0)
         assert [(e.kind, e.subject) for e in comparer.events] == [
-            (LB_DISAGREES, "CAS2"), (LB_AGREES, "CAS2")]
+            (Kind.LB_DISAGREES, "CAS2"), (Kind.LB_AGREES, "CAS2")]

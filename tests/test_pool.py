@@ -231,3 +231,12 @@ def test_site_warns_on_hygiene_and_expiring_certificates() -> None:
     assert site.status.name == "WARNING"
     assert site.reasons[0] == "CAS1 tls: expires in 9 days"
     assert site.reasons[1].startswith("DNS names: outlook.site-a.corp.local is also a service")
+
+
+def test_service_checks_back_with_the_node_do_not_degrade_it() -> None:
+    state = _state("node")
+    down = _round(state, {"epm": REFUSED, "https": REFUSED, "owa": REFUSED, "ews": REFUSED})
+    late = _round(state, {"ews": REFUSED})  # EWS is one round late coming back
+    kinds = run(state, [_round(state), down, down, down, late, _round(state), _round(state)])
+    assert [k for ks in kinds for k in ks] == [Kind.NODE_DOWN, Kind.NODE_UP]
+    assert state.status_text == "UP"

@@ -14,9 +14,9 @@ from datetime import datetime
 from castui.engine.events import Event, Kind
 
 #: A node leaving the pool, a VIP down, the DNS answer changing, failing or splitting between
-#: resolvers, a node degrading.
+#: resolvers, a node degrading, the balancer disagreeing with castui about a node.
 ALERTING_KINDS = frozenset({Kind.NODE_DOWN, Kind.VIP_DOWN, Kind.DNS_CHANGED, Kind.DNS_FAILED,
-                            Kind.DNS_SPLIT, Kind.NODE_DEGRADED})
+                            Kind.DNS_SPLIT, Kind.NODE_DEGRADED, Kind.LB_DISAGREES})
 
 
 def is_alert(event: Event) -> bool:

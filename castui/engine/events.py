@@ -26,6 +26,14 @@ class Kind:
     DNS_WARNING = "dns_warning"
     DNS_WARNING_CLEARED = "dns_warning_cleared"
     CERT_EXPIRING = "cert_expiring"
+    LB_DISAGREES = "lb_disagrees"
+    LB_AGREES = "lb_agrees"
+    LB_ADMIN = "lb_admin"
+    LB_UNREACHABLE = "lb_unreachable"
+    LB_REACHABLE = "lb_reachable"
+    POOL_SKEWED = "pool_skewed"
+    POOL_BALANCED = "pool_balanced"
+    VIP_SKIPS_NODE = "vip_skips_node"
 
 
 #: Subjects that are not node names.

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from castui.engine.events import Event
+from castui.engine.events import Event, Kind
 from castui.lb.base import ServerView
 
 #: Event kinds (to move into events.Kind when wired).
-LB_DISAGREES = "lb_disagrees"
-LB_AGREES = "lb_agrees"
 
 #: castui states a node should (not) receive new clients in; "unknown" is no verdict at all.
 _SHOULD_ROUTE = frozenset({"up"})
@@ -63,7 +61,7 @@ class LbComparison:
         if self.reported or lasted <= self.grace_s:
             return None
         self.reported = True
-        return Event(now, self.site, self.node, LB_DISAGREES,
+        return Event(now, self.site, self.node, Kind.LB_DISAGREES,
                      self._disagreement(castui_state, lb_view, lasted),
                      data=_data(castui_state, lb_view))
 
@@ -79,7 +77,7 @@ class LbComparison:
         lasted = (now - self.since).total_seconds() if self.since else None
         detail = (f"balancer and castui agree on {self.node} again: balancer {_verdict(view)}, "
                   f"castui {castui_state.upper()}")
-        return Event(now, self.site, self.node, LB_AGREES, detail, duration_s=lasted,
+        return Event(now, self.site, self.node, Kind.LB_AGREES, detail, duration_s=lasted,
                      data=_data(castui_state, view))
 
 

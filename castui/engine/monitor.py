@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,9 +24,12 @@ from castui.engine.alerts import Alert, AlertBook
 from castui.engine.events import Event, Kind, utcnow
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.runner import Runner
+from castui.engine.sitewatch import SiteWatch, read_secret
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
 from castui.engine.status import worst
 from castui.engine.targets import Target, build_targets
+from castui.lb import LbError
+from castui.lb.base import AdminState
 from castui.probes import make_http_client
 from castui.probes.result import ProbeResult
 
@@ -62,6 +66,10 @@ class Monitor:
         self._round_listeners: list[Callable[[TargetState], None]] = []
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self.sites = {site.name: SiteWatch(site, config) for site in config.sites}
+        self._agent_tokens = {node.agent: read_secret(node.agent_token_file)
+                              for site in config.sites for node in site.nodes
+                              if node.agent and node.agent_token_file}
 
     def subscribe(self, listener: EventListener) -> None:
         """Call `listener` with every event, after it is committed to history."""
@@ -92,9 +100,21 @@ class Monitor:
         """
         state = self.states[key]
         state.round_s = round_s
-        for event in fold_round(state, results, self._clock()):
+        now = self._clock()
+        for event in fold_round(state, results, now):
+            self.emit(event)
+        for event in self.sites[state.target.site].after_round(state, self.states, now):
             self.emit(event)
         _notify(self._round_listeners, state)
+
+    async def set_lb_state(self, site: str, node: str, state: AdminState) -> None:
+        """Drain / ready / maint a node on its balancer: only with `lb_admin = true`.
+
+        Raises LbError (one line) when refused or when the balancer says no.
+        """
+        if not self.config.defaults.lb_admin:
+            raise LbError("balancer changes need lb_admin = true in the config")
+        self.emit(await self.sites[site].set_server_state(node, state, self._clock()))
 
     def probe_now(self) -> None:
         """Start the next round of every target at once instead of at its slot."""
@@ -120,13 +140,16 @@ class Monitor:
         self._http = make_http_client(ca_file=d.ca_file, tls_verify=d.tls_verify,
                                       max_connections=d.max_concurrency)
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_client=self._http, cert_warn_days=d.cert_warn_days)
+                        http_client=self._http, cert_warn_days=d.cert_warn_days,
+                        agent_tokens=self._agent_tokens)
         self._started()
         if rounds is not None:
             work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
         else:
             work = [asyncio.create_task(self._loop(runner, self.states[t.key]),
                                         name=f"castui:{t.key}") for t in self.targets]
+            work += [asyncio.create_task(self._balancer_loop(site), name=f"castui:{name}/lb")
+                     for name, site in self.sites.items() if site.adapter is not None]
         all_work = asyncio.ensure_future(asyncio.gather(*work))
         waiters: list[asyncio.Future[Any]] = [all_work]
         if stop is not None:
@@ -162,6 +185,14 @@ class Monitor:
                 await asyncio.sleep(max(0.0, started + self.config.defaults.interval
                                         - loop.time()))
 
+    async def _balancer_loop(self, site: SiteWatch) -> None:
+        interval = self.config.defaults.interval
+        await asyncio.sleep(self._rng.uniform(0, interval))
+        while True:
+            for event in await site.poll_balancer(self.states, self._clock()):
+                self.emit(event)
+            await asyncio.sleep(interval)
+
     async def _loop(self, runner: Runner, state: TargetState) -> None:
         loop = asyncio.get_running_loop()
         interval = self.config.defaults.interval
@@ -185,11 +216,20 @@ class Monitor:
         """The estate as of now, for printing or drawing."""
         sites = []
         for site in self.config.sites:
-            nodes = tuple(TargetView.of(self.states[f"{site.name}/{n.name}"]) for n in site.nodes)
+            watch = self.sites[site.name]
+            nodes = tuple(
+                replace(TargetView.of(self.states[f"{site.name}/{n.name}"]),
+                        lb=watch.lb_views.get(n.name)) for n in site.nodes)
             vip = TargetView.of(self.states[f"{site.name}/vip"])
             dns_state = self.states.get(f"{site.name}/dns")
             dns = TargetView.of(dns_state) if dns_state else None
-            sites.append(build_site(site.name, site.array_fqdn, vip, dns, nodes))
+            skew = watch.skew.last
+            sampled = "vip_sample" in self.states[f"{site.name}/vip"].checks
+            sites.append(build_site(
+                site.name, site.array_fqdn, vip, dns, nodes, lb_error=watch.lb_error,
+                skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
+                answered_by=dict(watch.sampling.answered) if sampled else None,
+                skipped=tuple(sorted(watch.sampling.warned))))
         return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))
 
 

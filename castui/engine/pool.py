@@ -135,6 +135,11 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
         events.append(Event(now, target.site, subject, kind, _describe(pool_failing)))
         state.degraded = False
     elif changed and state.counter.state is Health.UP:
+        # Service checks that pass now came back with the node: they need no rise of their
+        # own, or the node would read DEGRADED for a round on its way back.
+        for check in state.checks.values():
+            if check.spec.role == "service" and check.last is not None and check.last.ok:
+                check.counter.restore()
         duration = (now - state.out_since).total_seconds() if state.out_since else None
         state.out_since = None
         state.changed_at = now

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import httpx
 
 from castui.engine.targets import CheckSpec, Target
 from castui.probes import dns_probe, http_probe, tcp_probe
+from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
 from castui.probes.result import Code, Error, ProbeResult
 from castui.probes.tls import tls_probe
@@ -27,9 +28,11 @@ class Runner:
     """Runs checks with a global bound on probes in flight."""
 
     def __init__(self, *, timeout: float, max_concurrency: int,
-                 http_client: httpx.AsyncClient | None = None, cert_warn_days: int = 30) -> None:
+                 http_client: httpx.AsyncClient | None = None, cert_warn_days: int = 30,
+                 agent_tokens: Mapping[str, str] | None = None) -> None:
         self.timeout = timeout
         self.cert_warn_days = cert_warn_days
+        self._agent_tokens = dict(agent_tokens or {})
         self.max_concurrency = max_concurrency
         self._limit = asyncio.Semaphore(max_concurrency)
         self._http = http_client
@@ -73,6 +76,26 @@ class Runner:
             return ProbeResult(False, Code.L7TOUT, f"no result in {self.timeout:g} s",
                                error=Error.TIMEOUT, started_at=started)
 
+    async def _sample(self, target: Target, spec: CheckSpec) -> ProbeResult:
+        """`count` fresh requests through the VIP, tallying the X-FEServer of each answer."""
+        assert spec.port is not None and spec.expect is not None and self._http is not None
+        started = time.time()
+        results = await asyncio.gather(*(
+            http_probe(self._http, scheme="https", address=target.address, port=spec.port,
+                       expect=spec.expect, host=target.host, timeout=self.timeout)
+            for _ in range(spec.count)))
+        answered: dict[str, int] = {}
+        for result in results:
+            server = result.facts.get("headers", {}).get("x-feserver") if result.ok else None
+            if server:
+                answered[server] = answered.get(server, 0) + 1
+        failed = sum(not result.ok for result in results)
+        shown = ", ".join(f"{name} {n}" for name, n in sorted(answered.items())) or "nobody"
+        detail = f"answered by {shown}" + (f" ({failed} of {spec.count} failed)" if failed else "")
+        return ProbeResult(bool(answered), Code.L7OK if answered else Code.L7RSP, detail,
+                           facts={"answered_by": answered, "samples": spec.count,
+                                  "failed": failed}, started_at=started)
+
     async def _probe(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "dns":
             assert spec.dns_server is not None
@@ -81,7 +104,13 @@ class Runner:
                                                        self.timeout))
             return await dns_probe(spec.dns_server, target.host or "", self.timeout,
                                    expect=target.address)
+        if spec.kind == "agent":
+            assert spec.url is not None and self._http is not None
+            return await agent_probe(self._http, spec.url, self._agent_tokens.get(spec.url, ""),
+                                     self.timeout)
         assert spec.port is not None
+        if spec.kind == "sample":
+            return await self._sample(target, spec)
         if spec.kind == "epm":
             return await epm_probe(target.address, spec.port, self.timeout,
                                    pinned=dict(spec.pinned))

@@ -8,6 +8,7 @@ from typing import Any
 
 from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
 from castui.engine.status import Status, site_status
+from castui.lb.base import ServerView
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,17 @@ class TargetView:
     checks: tuple[CheckView, ...]
     changed_at: datetime | None
     rounds: int
+    #: The balancer's own view of this node, when a balancer is configured and answers.
+    lb: ServerView | None = None
+
+    @property
+    def connections(self) -> int | None:
+        """Established client connections reported by the node's agent; None when unknown."""
+        check = next((c for c in self.checks if c.kind == "agent"), None)
+        if check is None or not check.ok:
+            return None
+        ports = check.facts.get("connections", {})
+        return sum(int(p.get("established", 0)) for p in ports.values() if isinstance(p, dict))
 
     @classmethod
     def of(cls, ts: TargetState) -> TargetView:
@@ -113,6 +125,12 @@ class SiteView:
     nodes: tuple[TargetView, ...]
     status: Status
     reasons: tuple[str, ...]
+    #: Why the balancer could not be read, when one is configured.
+    lb_error: str | None = None
+    #: The connection skew finding, when connections are known ("CAS1 holds 80% of ...").
+    skew: str | None = None
+    #: Node -> answers through the VIP in the last sampling round (Exchange 2013+).
+    answered_by: dict[str, int] | None = None
 
     @property
     def in_pool(self) -> int:
@@ -127,12 +145,27 @@ class EstateSnapshot:
 
 
 def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,
-               nodes: tuple[TargetView, ...]) -> SiteView:
+               nodes: tuple[TargetView, ...], *, lb_error: str | None = None,
+               skew: str | None = None, skewed: bool = False,
+               answered_by: dict[str, int] | None = None,
+               skipped: tuple[str, ...] = ()) -> SiteView:
     dns_view = DnsView.of(dns) if dns is not None else None
     warnings = [f"{view.subject} {check.name}: {check.warning}"
                 for view in (*nodes, vip) for check in view.checks if check.warning]
     if dns_view is not None:
         warnings += [f"DNS {c.name}: {c.detail}" for c in dns_view.hygiene if c.ok is False]
+    if skewed and skew:
+        warnings.append(f"load skewed: {skew}")
+    warnings += [f"{node} in pool but never answers through the VIP" for node in skipped]
+    warnings += [f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}"
+                 for n in nodes if n.lb is not None and _disagree(n)]
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
                                   dns_view.answers if dns_view else {}, nodes, warnings)
-    return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons)
+    return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons, lb_error, skew,
+                    answered_by)
+
+
+def _disagree(node: TargetView) -> bool:
+    """Does the balancer route where castui would not, or not where castui would?"""
+    assert node.lb is not None
+    return node.lb.in_rotation != (node.state == "up")

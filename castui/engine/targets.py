@@ -13,8 +13,9 @@ from typing import Literal
 from castui.config.model import Config, DnsServer, Ports, Site
 from castui.probes.profiles import HTTP_CHECKS, HttpExpectation
 
-CheckKind = Literal["tcp", "http", "dns", "epm", "tls"]
-Role = Literal["pool", "service"]
+CheckKind = Literal["tcp", "http", "dns", "epm", "tls", "agent", "sample"]
+#: info checks (the node agent, VIP sampling) are shown but never change a node's state.
+Role = Literal["pool", "service", "info"]
 TargetKind = Literal["node", "vip", "dns"]
 
 
@@ -24,7 +25,8 @@ class CheckSpec:
 
     tcp: `port`; http: `port` and `expect`; epm: `port` and the `pinned` RPC ports; tls: `port`
     and the `names` the certificate must cover; dns: `dns_server` (`external` for a resolver
-    outside the organisation, which must NOT resolve the name).
+    outside the organisation, which must NOT resolve the name); agent: the agent's `url`;
+    sample: `count` requests for `expect` through a VIP, noting who answered.
     """
 
     name: str
@@ -36,6 +38,8 @@ class CheckSpec:
     external: bool = False
     names: tuple[str, ...] = ()
     pinned: tuple[tuple[str, int], ...] = ()
+    url: str | None = None
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +95,21 @@ def build_targets(config: Config) -> list[Target]:
         for node in site.nodes:
             names = tuple(dict.fromkeys((*((node.fqdn,) if node.fqdn else ()),
                                          *site.service_names)))
+            agent = (CheckSpec("agent", "agent", "info", url=node.agent),) if node.agent else ()
             targets.append(Target(site.name, node.name, "node", node.address, node.fqdn,
-                                  _endpoint_checks(site, node.ports, pool_checks, names,
-                                                   map_rpc=True)))
+                                  (*_endpoint_checks(site, node.ports, pool_checks, names,
+                                                     map_rpc=True), *agent)))
         # Through a VIP the mapper's answers only work when the RPC ports are pinned (and so
         # balanced); dynamic ports are node-local.
         pinned = site.ports.mapi is not None and site.ports.ab is not None
         names = tuple(dict.fromkeys((site.array_fqdn, *site.service_names)))
+        # Exchange 2013+ names the answering node in X-FEServer: sample who answers clients.
+        samples = config.defaults.vip_samples if site.profile == "exchange2013" else 0
+        sample = (CheckSpec("vip_sample", "sample", "info", port=site.ports.https,
+                            expect=HTTP_CHECKS[site.profile][0], count=samples),) if samples else ()
         targets.append(Target(site.name, "vip", "vip", site.vip, site.array_fqdn,
-                              _endpoint_checks(site, site.ports, pool_checks, names,
-                                               map_rpc=pinned)))
+                              (*_endpoint_checks(site, site.ports, pool_checks, names,
+                                                 map_rpc=pinned), *sample)))
         if site.dns_servers or site.external_dns_servers:
             dns = tuple(CheckSpec(str(server), "dns", "pool", dns_server=server)
                         for server in site.dns_servers)

@@ -1,0 +1,135 @@
+"""Per-site views that span nodes: connection skew, who answers through the VIP, and the
+load balancer's own verdict beside castui's.
+
+The monitor calls `after_round` whenever a target's round completes and `poll_balancer` every
+interval; both return the events the rules raise. Reading the balancer is the only I/O here,
+through the adapter boundary (castui.lb), so KEMP or F5 slot in without touching this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from castui.config.model import Config, Site
+from castui.engine.events import Event, Kind
+from castui.engine.lbview import LbComparison, default_grace
+from castui.engine.load import SkewWatch, VipSampling, match_node
+from castui.engine.pool import TargetState
+from castui.lb import HAProxyAdapter, LbError, ServerView, find_server
+from castui.lb.base import AdminState, LoadBalancerAdapter
+
+
+class SetupError(Exception):
+    """Something the monitor needs cannot be had (a secret file); one line, for the CLI."""
+
+
+def read_secret(path: Path) -> str:
+    """The first line of a secret file; SetupError if unreadable or empty."""
+    try:
+        text = path.read_text(encoding="utf-8-sig").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SetupError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    if not text or not text[0].strip():
+        raise SetupError(f"{path} is empty")
+    return text[0].strip()
+
+
+def make_adapter(site: Site, config: Config) -> LoadBalancerAdapter | None:
+    lb = site.lb
+    if lb is None:
+        return None
+    auth = None
+    if lb.stats_user is not None and lb.stats_password_file is not None:
+        auth = (lb.stats_user, read_secret(lb.stats_password_file))
+    d = config.defaults
+    return HAProxyAdapter(stats_url=lb.stats_url, socket=lb.socket, auth=auth,
+                          timeout=lb.timeout or d.timeout, ca_file=d.ca_file,
+                          tls_verify=d.tls_verify)
+
+
+class SiteWatch:
+    def __init__(self, site: Site, config: Config) -> None:
+        d = config.defaults
+        self.site = site
+        self.adapter = make_adapter(site, config)
+        self.skew = SkewWatch(site.name, d.skew_max, d.skew_min_connections)
+        self.sampling = VipSampling(site.name)
+        grace = d.lb_grace if d.lb_grace is not None else default_grace(d.interval, d.fall)
+        self.comparisons = {node.name: LbComparison(site.name, node.name, grace)
+                            for node in site.nodes}
+        self.lb_views: dict[str, ServerView | None] = {}
+        self.lb_error: str | None = None
+        self._fqdns = {node.name: node.fqdn for node in site.nodes}
+
+    def after_round(self, state: TargetState, states: Mapping[str, TargetState],
+                    now: datetime) -> list[Event]:
+        """Site-wide rules that a round of `state` may change."""
+        kind = state.target.kind
+        if kind == "node" and "agent" in state.checks:
+            counts = {}
+            for node in self.site.nodes:
+                ts = states[f"{self.site.name}/{node.name}"]
+                total = connections(ts)
+                if ts.state in ("up", "degraded") and total is not None:
+                    counts[node.name] = total
+            event = self.skew.observe(counts, now)
+            return [event] if event else []
+        if kind == "vip" and "vip_sample" in state.checks:
+            sample = state.checks["vip_sample"].last
+            raw = sample.facts.get("answered_by", {}) if sample is not None else {}
+            answered: dict[str, int] = {}
+            for server, count in raw.items():
+                name = match_node(server, self._fqdns) or server
+                answered[name] = answered.get(name, 0) + count
+            in_pool = {n.name for n in self.site.nodes
+                       if states[f"{self.site.name}/{n.name}"].state in ("up", "degraded")}
+            return self.sampling.observe(answered, in_pool, now)
+        return []
+
+    async def poll_balancer(self, states: Mapping[str, TargetState],
+                            now: datetime) -> list[Event]:
+        """Read the balancer once and compare its verdict with castui's, node by node."""
+        if self.adapter is None or self.site.lb is None:
+            return []
+        events = []
+        try:
+            views = await self.adapter.servers()
+        except LbError as err:
+            if self.lb_error is None:
+                events.append(Event(now, self.site.name, "lb", Kind.LB_UNREACHABLE, str(err)))
+            self.lb_error = str(err)
+            self.lb_views = {}
+            return events
+        if self.lb_error is not None:
+            events.append(Event(now, self.site.name, "lb", Kind.LB_REACHABLE,
+                                "balancer answers again"))
+            self.lb_error = None
+        for node in self.site.nodes:
+            view = find_server(views, self.site.lb.backend, self.site.lb.server_for(node.name))
+            self.lb_views[node.name] = view
+            state = states[f"{self.site.name}/{node.name}"].state
+            event = self.comparisons[node.name].observe(state, view, now)
+            if event is not None:
+                events.append(event)
+        return events
+
+    async def set_server_state(self, node: str, state: AdminState, now: datetime) -> Event:
+        """Drain / ready / maint one node on the balancer; LbError on trouble."""
+        if self.adapter is None or self.site.lb is None:
+            raise LbError(f"{self.site.name} has no balancer configured")
+        server = self.site.lb.server_for(node)
+        await self.adapter.set_state(self.site.lb.backend, server, state)
+        return Event(now, self.site.name, node, Kind.LB_ADMIN,
+                     f"set {self.site.lb.backend}/{server} state {state} from castui",
+                     data={"state": state})
+
+
+def connections(state: TargetState) -> int | None:
+    """Established client connections the node's agent reports, over every watched port."""
+    check = state.checks.get("agent")
+    if check is None or check.last is None or not check.last.ok:
+        return None
+    ports = check.last.facts.get("connections", {})
+    return sum(int(p.get("established", 0)) for p in ports.values() if isinstance(p, dict))
