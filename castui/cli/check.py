@@ -114,13 +114,23 @@ def _target_json(view: TargetView) -> dict[str, Any]:
             "checks": [c.as_dict() for c in view.checks]}
 
 
+def _node_json(view: TargetView) -> dict[str, Any]:
+    lb = None if view.lb is None else {
+        "status": view.lb.status, "in_rotation": view.lb.in_rotation,
+        "check_status": view.lb.check_status, "sessions": view.lb.current_sessions}
+    return {"name": view.subject, **_target_json(view), "connections": view.connections,
+            "lb": lb}
+
+
 def render_json(snap: EstateSnapshot) -> str:
     sites = []
     for site in snap.sites:
         entry: dict[str, Any] = {
             "name": site.name, "array_fqdn": site.array_fqdn, "status": site.status.name,
-            "reasons": list(site.reasons), "vip": _target_json(site.vip), "dns": None,
-            "nodes": [{"name": n.subject, **_target_json(n)} for n in site.nodes]}
+            "reasons": list(site.reasons),
+            "vip": {**_target_json(site.vip), "answered_by": site.answered_by}, "dns": None,
+            "nodes": [_node_json(n) for n in site.nodes], "lb_error": site.lb_error,
+            "skew": site.skew}
         if site.dns is not None:
             entry["dns"] = {"servers": list(site.dns.servers), "answers": site.dns.answers,
                             "ttl": site.dns.ttl, "ok": site.dns.ok,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +37,21 @@ class Estate:
     array_fqdn: str
     dns_address: str
     dns_port: int
+    render: Callable[[str, Mapping[str, str]], str]
+
+    def reconfigure(self, site_extra: str = "", node_extra: Mapping[str, str] | None = None
+                    ) -> Config:
+        """Rewrite the config with more site and per-node keys (known once servers run)."""
+        text = self.render(site_extra, node_extra or {})
+        self.config_path.write_text(text)
+        self.config = parse_config(text, str(self.config_path))
+        return self.config
 
 
 def _toml(*, name: str, array_fqdn: str, vip: str, dns: list[str], ports: Ports,
           profile: Profile, nodes: dict[str, str], ca_file: Path, interval: float,
-          timeout: float, rise: int, fall: int, site_extra: str) -> str:
+          timeout: float, rise: int, fall: int, site_extra: str,
+          node_extra: Mapping[str, str]) -> str:
     lines = [
         "[defaults]",
         f"interval = {interval}", f"timeout = {timeout}", f"rise = {rise}", f"fall = {fall}",
@@ -54,7 +64,7 @@ def _toml(*, name: str, array_fqdn: str, vip: str, dns: list[str], ports: Ports,
     ]
     for node, address in nodes.items():
         lines += ["", "[[sites.nodes]]", f'name = "{node}"', f'address = "{address}"',
-                  f'fqdn = "{node.lower()}.{ZONE}"']
+                  f'fqdn = "{node.lower()}.{ZONE}"', node_extra.get(node, "")]
     return "\n".join(lines) + "\n"
 
 
@@ -82,10 +92,14 @@ async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "ex
                       fqdn=f"{name.lower()}.{ZONE}")
         for name, address in names.items()}
     dns_port = free_port(dns_address)
-    text = _toml(name="Site-A", array_fqdn=array_fqdn, vip=vip,
-                 dns=[f"{dns_address}:{dns_port}", *more_dns], ports=ports, profile=profile,
-                 nodes=names, ca_file=ca_file, interval=interval, timeout=timeout, rise=rise,
-                 fall=fall, site_extra=site_extra)
+    def render(extra: str, node_extra: Mapping[str, str]) -> str:
+        return _toml(name="Site-A", array_fqdn=array_fqdn, vip=vip,
+                     dns=[f"{dns_address}:{dns_port}", *more_dns], ports=ports,
+                     profile=profile, nodes=names, ca_file=ca_file, interval=interval,
+                     timeout=timeout, rise=rise, fall=fall, site_extra=extra,
+                     node_extra=node_extra)
+
+    text = render(site_extra, {})
     config_path = tmp / "estate.toml"
     config_path.write_text(text)
     config = parse_config(text, str(config_path))
@@ -103,4 +117,4 @@ async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "ex
         dns = stack.enter_context(Dnsmasq(dns_address, dns_port, {array_fqdn: [vip]},
                                           ttl=dns_ttl, tmpdir=tmp))
         yield Estate(lab_nodes, haproxy, dns, config, config_path, vip, array_fqdn,
-                     dns_address, dns_port)
+                     dns_address, dns_port, render)

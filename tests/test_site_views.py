@@ -1,0 +1,143 @@
+"""Where clients are, end to end: node agents and connection skew, the balancer's verdict
+beside castui's (a real HAProxy's runtime socket), and who answers through the VIP (X-FEServer
+sampled through HAProxy in front of Exchange 2013-style nodes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from castui.agent import AgentServer, Collector
+from castui.engine import Event, Kind, Monitor
+from castui.lab.certs import LabCA
+from castui.lb import LbError
+from tests.support.estate import Estate, estate
+from tests.support.net import wait_for
+from tests.support.procs import require_binary
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "t0ken-for-the-castui-tests-0123456789"
+
+
+@contextlib.asynccontextmanager
+async def monitoring(est: Estate) -> AsyncIterator[tuple[Monitor, list[Event]]]:
+    monitor = Monitor(est.config)
+    events: list[Event] = []
+    monitor.subscribe(events.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(monitor.run(stop=stop))
+    try:
+        yield monitor, events
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+def _kinds(events: list[Event], subject: str | None = None) -> list[str]:
+    return [e.kind for e in events if subject is None or e.subject == subject]
+
+
+@contextlib.contextmanager
+def clients(address: str, port: int, count: int) -> Iterator[None]:
+    """`count` established TCP connections to address:port, from the test."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((address, port), timeout=2)
+            socks.append(sock)
+        yield
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def test_agents_feed_connection_counts_and_skew(tmp_path: Path, lab_ca: LabCA) -> None:
+    require_binary("haproxy")
+    require_binary("dnsmasq")
+    token_file = tmp_path / "agent.token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    async with estate(tmp_path, lab_ca) as est, contextlib.AsyncExitStack() as stack:
+        https = est.config.sites[0].ports.https
+        urls = {}
+        for name, node in est.nodes.items():
+            collector = Collector(ports=[https], addresses=[node.address], processes=())
+            agent = AgentServer(collector, TOKEN, host=node.address, port=0)
+            await stack.enter_async_context(agent)
+            urls[name] = agent.url
+        est.reconfigure(f'agent_token_file = "{token_file}"',
+                        {name: f'agent = "{url}"' for name, url in urls.items()})
+        async with monitoring(est) as (monitor, events):
+            cas1 = est.nodes["CAS1"]
+            with clients(cas1.address, https, 40):
+                def counted() -> bool:
+                    nodes = monitor.snapshot().sites[0].nodes
+                    return (nodes[0].connections or 0) >= 40 and \
+                        all(n.connections is not None for n in nodes)
+                await wait_for(counted, 10, what="the agents' counts")
+                await wait_for(lambda: Kind.POOL_SKEWED in _kinds(events), 5,
+                               what="pool_skewed")
+                skewed = next(e for e in events if e.kind == Kind.POOL_SKEWED)
+                assert skewed.data["busiest"] == "CAS1"
+                assert skewed.detail.startswith("CAS1 holds ")
+                site = monitor.snapshot().sites[0]
+                assert site.status.name == "WARNING"
+                assert any(r.startswith("load skewed: CAS1 holds") for r in site.reasons)
+            await wait_for(lambda: Kind.POOL_BALANCED in _kinds(events), 10,
+                           what="pool_balanced once the clients left")
+        # Agent trouble never touches a node's state.
+        assert not {Kind.NODE_DOWN, Kind.NODE_DEGRADED} & set(_kinds(events))
+
+
+async def test_balancer_verdict_beside_castuis_and_lb_disagrees(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    require_binary("haproxy")
+    require_binary("dnsmasq")
+    async with estate(tmp_path, lab_ca) as est:
+        est.reconfigure(f'[sites.lb]\ntype = "haproxy"\nsocket = "{est.haproxy.socket_path}"')
+        async with monitoring(est) as (monitor, events):
+            def lb_known() -> bool:
+                return all(n.lb is not None for n in monitor.snapshot().sites[0].nodes)
+            await wait_for(lb_known, 10, what="the balancer's view")
+            assert [n.lb.status for n in monitor.snapshot().sites[0].nodes  # type: ignore[union-attr]
+                    ] == ["UP", "UP", "UP"]
+            # Half-dead: EWS fails, the balancer's TCP check still passes, it keeps routing.
+            await est.nodes["CAS1"].fail("ews")
+            d = est.config.defaults
+            grace = 2 * d.interval * d.fall
+            await wait_for(lambda: Kind.LB_DISAGREES in _kinds(events, "CAS1"),
+                           grace + d.fall * d.interval + 3, what="lb_disagrees")
+            event = next(e for e in events if e.kind == Kind.LB_DISAGREES)
+            assert "UP" in event.detail and "DEGRADED" in event.detail.upper()
+            assert monitor.alerts.unacknowledged >= 2  # node_degraded and lb_disagrees
+            await est.nodes["CAS1"].restore()
+            await wait_for(lambda: Kind.LB_AGREES in _kinds(events, "CAS1"), 10,
+                           what="lb_agrees")
+            with pytest.raises(LbError, match="lb_admin = true"):
+                await monitor.set_lb_state("Site-A", "CAS2", "drain")
+
+
+async def test_vip_sampling_sees_every_up_node_and_not_a_drained_one(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    require_binary("haproxy")
+    require_binary("dnsmasq")
+    async with estate(tmp_path, lab_ca, profile="exchange2013") as est, \
+            monitoring(est) as (monitor, events):
+        def sampled(nodes: set[str]) -> bool:
+            answered = monitor.snapshot().sites[0].answered_by or {}
+            return set(answered) == nodes
+        await wait_for(lambda: sampled({"CAS1", "CAS2", "CAS3"}), 10,
+                       what="answers from every node through the VIP")
+        est.haproxy.command("set server https/CAS2 state drain")
+        await wait_for(lambda: sampled({"CAS1", "CAS3"}), 10, what="CAS2 drained away")
+        # castui still sees CAS2 UP; never answering through the VIP is worth a warning.
+        await wait_for(lambda: Kind.VIP_SKIPS_NODE in _kinds(events), 15,
+                       what="vip_skips_node")
+        assert next(e for e in events if e.kind == Kind.VIP_SKIPS_NODE).data["node"] == "CAS2"
+        assert monitor.states["Site-A/CAS2"].status_text == "UP"
