@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from castui import __version__
-from castui.cli import agent, check, demo, lab, watch
+from castui.cli import agent, check, console, demo, lab, watch
 
 #: Exit status for bad arguments or config, for every command but `check` (which says UNKNOWN=3).
 EXIT_USAGE = 2
@@ -27,6 +27,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="castui", description=__doc__)
     parser.add_argument("--version", action="version", version=f"castui {__version__}")
+    console.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     check.add_parser(sub)
     watch.add_parser(sub)
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
+        if args.config is not None:
+            return console.run(args)
         parser.print_help()
         return EXIT_USAGE
     result: int = args.func(args)

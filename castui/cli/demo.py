@@ -1,9 +1,9 @@
 """`castui demo`: the lab estate and castui watching it, in one process, with a drill running.
 
 For a first look without an Exchange estate: the lab runs a scenario in a loop (maintenance by
-default) and the engine reports what it sees, one line per event, with the lab's own steps in
-between so cause and effect read together. Until the console exists this prints what `castui
-watch` prints.
+default) and the console comes up on it. Without a terminal (or with `--no-console`) it prints
+what `castui watch` prints instead, with the lab's own steps in between so cause and effect
+read together.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="run the scenario once, not in a loop")
     p.add_argument("--db", type=Path, default=None, metavar="FILE",
                    help="history database (default: a temporary one, removed on exit)")
+    p.add_argument("--no-console", action="store_true",
+                   help="print events and lab steps as lines instead of opening the console "
+                        "(the default without a terminal)")
+    p.add_argument("--bell", action="store_true", help="console: ring the bell on alerts")
     p.set_defaults(func=run)
 
 
@@ -54,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
     if args.steady and args.scenario is not None:
         return fail("--steady and --scenario exclude each other")
     scenario = None if args.steady else (args.scenario or DEFAULT_SCENARIO)
+    console = not args.no_console and sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        setup = build_setup(args, scenario)
+        # Under the console, lab lines would scribble over the screen; its event list shows
+        # what the steps did.
+        setup = build_setup(args, scenario, log=_discard if console else None)
         with tempfile.TemporaryDirectory(prefix="castui-demo-") as tmp:
             config_path = args.write_config or Path(tmp) / "lab.toml"
             db = args.db or Path(tmp) / "history.sqlite3"
-            return asyncio.run(_demo(args, setup, config_path, db))
+            return asyncio.run(_demo(args, setup, config_path, db, console=console))
     except (LabError, ScenarioError, ActionError, HistoryError) as exc:
         return fail(str(exc))
     except ConfigError as exc:
@@ -75,7 +83,12 @@ def _print(line: str) -> None:
         print(line, flush=True)
 
 
-async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db: Path) -> int:
+def _discard(_: str) -> None:
+    """Lab lines have nowhere to go while the console owns the terminal."""
+
+
+async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db: Path, *,
+                console: bool) -> int:
     stop = asyncio.Event()
     install_stop(stop)
     control = await serving(setup, config_path)
@@ -84,6 +97,9 @@ async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db
         config = load_config(config_path)
         with EventStore(db, retention_days=config.defaults.retention_days) as store:
             monitor = Monitor(config, store=store)
+            if console:
+                task = start_scenario(setup, loop=not args.once)
+                return await _console(monitor, store, stop, args)
             monitor.subscribe(_print_event)
             for line in setup.estate.describe():
                 _print(f"castui demo: {line}")
@@ -99,6 +115,21 @@ async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db
         await wind_down(task, control, setup.estate)
     _print("castui demo: stopped")
     return 0
+
+
+async def _console(monitor: Monitor, store: EventStore, stop: asyncio.Event,
+                   args: argparse.Namespace) -> int:
+    from castui.ui import ConsoleOptions  # Textual loads only for the console
+    from castui.ui.run import run_console_async
+
+    timer = asyncio.get_running_loop().call_later(args.duration, stop.set) \
+        if args.duration else None
+    try:
+        return await run_console_async(monitor, store=store, stop=stop,
+                                       options=ConsoleOptions(bell=args.bell))
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _print_event(event: Event) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from castui.engine.events import utcnow
-from castui.lab.actions import Action, ActionError, grammar, parse_action
+from castui.lab.actions import ActionError, grammar, parse_action
 from castui.lab.builtin_scenarios import BUILTIN_SCENARIOS
 from castui.lab.control import (
     DEFAULT_CONTROL_PORT,
@@ -153,22 +153,26 @@ class LabSetup:
     control: ControlAddress
     scenario: Scenario | None
     speed: float
+    #: Where lab lines go: stdout for `castui lab` and a headless demo, nowhere under the console.
+    log: Callable[[str], None]
 
 
-def build_setup(args: argparse.Namespace, scenario_name: str | None) -> LabSetup:
+def build_setup(args: argparse.Namespace, scenario_name: str | None,
+                log: Callable[[str], None] | None = None) -> LabSetup:
     """The estate, control address and scenario; LabError/ScenarioError if an option is bad."""
+    log = log or say
     ports, dns_port = (REAL_PORTS, REAL_DNS_PORT) if args.real_ports else (
         (FREE_PORTS, 0) if args.free_ports else (DEFAULT_PORTS, DEFAULT_DNS_PORT))
     layout = LabLayout(sites=parse_sites(args.sites), net=args.net, ports=ports,
                        dns_port=dns_port, profile=args.profile,
                        balancers=not args.no_balancer)
-    estate = LabEstate(layout, timing=LabTiming().scaled(args.speed), on_log=say)
+    estate = LabEstate(layout, timing=LabTiming().scaled(args.speed), on_log=log)
     default = f"{layout.net}.0.1:{0 if args.free_ports else DEFAULT_CONTROL_PORT}"
     control = parse_control_address(args.control or default, f"{layout.net}.0.1")
     scenario = None
     if scenario_name is not None:
         scenario = resolve_scenario(load_scenario(scenario_name), estate.resolve)
-    return LabSetup(estate, control, scenario, args.speed)
+    return LabSetup(estate, control, scenario, args.speed, log)
 
 
 def stamp() -> str:
@@ -192,20 +196,17 @@ def fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def step_printer(scenario: Scenario) -> Callable[[Step], None]:
+def step_printer(scenario: Scenario, log: Callable[[str], None]) -> Callable[[Step], None]:
     def on_step(step: Step) -> None:
-        say(f"{step.action} (scenario {scenario.name}, at {step.at:g} s)")
+        log(f"{step.action} (scenario {scenario.name}, at {step.at:g} s)")
     return on_step
 
 
-def step_error_printer(scenario: Scenario) -> Callable[[Step, str], None]:
+def step_error_printer(scenario: Scenario,
+                       log: Callable[[str], None]) -> Callable[[Step, str], None]:
     def on_error(step: Step, message: str) -> None:
-        say(f"step failed (scenario {scenario.name}, line {step.line}): {message}")
+        log(f"step failed (scenario {scenario.name}, line {step.line}): {message}")
     return on_error
-
-
-def control_printer(action: Action) -> None:
-    say(f"{action} (control API)")
 
 
 @contextlib.contextmanager
@@ -221,7 +222,8 @@ def config_location(path: Path | None, prefix: str) -> Iterator[Path]:
 async def serving(setup: LabSetup, config_path: Path) -> ControlServer:
     """Start the estate and its control API and write the config; stops both on failure."""
     await setup.estate.start()
-    control = ControlServer(setup.estate, setup.control, on_action=control_printer)
+    control = ControlServer(setup.estate, setup.control,
+                            on_action=lambda action: setup.log(f"{action} (control API)"))
     try:
         await control.start()
         setup.estate.write_config(config_path)
@@ -243,8 +245,8 @@ def start_scenario(setup: LabSetup, *, loop: bool) -> asyncio.Task[None] | None:
     if setup.scenario is None:
         return None
     runner = ScenarioRunner(setup.scenario, setup.estate.apply, speed=setup.speed, loop=loop,
-                            on_step=step_printer(setup.scenario),
-                            on_error=step_error_printer(setup.scenario))
+                            on_step=step_printer(setup.scenario, setup.log),
+                            on_error=step_error_printer(setup.scenario, setup.log))
     task = asyncio.create_task(runner.run(), name="castui-lab-scenario")
     task.add_done_callback(_scenario_ended)
     return task

@@ -1,0 +1,46 @@
+"""`castui --config FILE`: open the console on a real estate (no subcommand)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from castui.cli.common import load_or_report
+from castui.history import EventStore, HistoryError, default_db_path
+
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The console's options, on the top-level parser (they apply when no command is given)."""
+    group = parser.add_argument_group("console (when no COMMAND is given)")
+    group.add_argument("--config", metavar="FILE", help="estate config (TOML): open the console")
+    group.add_argument("--db", type=Path, default=None, metavar="FILE",
+                       help=f"history database (default {default_db_path()})")
+    group.add_argument("--bell", action="store_true",
+                       help="ring the terminal bell with every alert")
+    group.add_argument("--screenshot-dir", type=Path, default=Path(), metavar="DIR",
+                       help="where `s` saves SVG screenshots (default: the current directory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the console; 0 when the user quits, 2 for a bad config, database or terminal."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("castui: the console needs a terminal; for headless use run "
+              "`castui watch --config FILE`", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_or_report(args.config)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        store = EventStore(args.db or default_db_path(),
+                           retention_days=config.defaults.retention_days)
+    except HistoryError as err:
+        print(f"castui: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    from castui.ui import ConsoleOptions, run_console  # Textual loads only for the console
+
+    options = ConsoleOptions(bell=args.bell, screenshot_dir=args.screenshot_dir)
+    with store:
+        return run_console(config, store=store, options=options)

@@ -1,0 +1,62 @@
+"""Every key of the console, in one list: the app binds these and the help screen lists them,
+so the help can never drift from what the keys do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.binding import Binding, BindingType
+
+SITE_KEYS = "123456789"
+
+BINDINGS: list[BindingType] = [
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="show every key"),
+    Binding("q", "quit", "Quit", tooltip="quit castui"),
+    Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit castui"),
+    Binding("tab", "next_site", "Next site", show=False, priority=True,
+            tooltip="next site"),
+    Binding("shift+tab", "previous_site", "Previous site", show=False, priority=True,
+            tooltip="previous site"),
+    *(Binding(key, f"site({number})", f"Site {number}", show=False,
+              tooltip="switch to site 1-9 (in the order of the config)")
+      for number, key in enumerate(SITE_KEYS, 1)),
+    Binding("slash", "filter", "Filter", key_display="/",
+            tooltip="filter nodes by name (enter keeps the filter, escape clears it)"),
+    Binding("t", "focus_timeline", "Timeline", tooltip="focus the timeline (↑/↓ scroll it)"),
+    Binding("plus", "zoom_in", "Zoom in", show=False, key_display="+",
+            tooltip="zoom the timeline in: 24 h → 2 h → 30 min → 5 min"),
+    Binding("minus", "zoom_out", "Zoom out", show=False, key_display="-",
+            tooltip="zoom the timeline out: 5 min → 30 min → 2 h → 24 h"),
+    Binding("a", "ack", "Ack", tooltip="acknowledge the selected alert (the newest "
+                                       "unacknowledged one unless you picked another)"),
+    Binding("A", "ack_all", "Ack all", show=False, key_display="A",
+            tooltip="acknowledge every alert"),
+    Binding("p", "freeze", "Freeze", tooltip="freeze the display (polling continues); "
+                                             "p again to resume"),
+    Binding("r", "reprobe", "Re-probe", show=False, tooltip="probe every target now"),
+    Binding("s", "save_svg", "Screenshot", show=False,
+            tooltip="save an SVG screenshot of the screen"),
+]
+
+
+def key_label(binding: Binding) -> str:
+    """How a key is written in the help: `?`, `ctrl+q`, `shift+tab`."""
+    return binding.key_display or binding.key
+
+
+def help_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
+    """(keys, what they do) per distinct action text; the site digits collapse to `1-9`."""
+    rows: dict[str, list[str]] = {}
+    for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue
+        what = binding.tooltip or binding.description
+        rows.setdefault(what, []).append(key_label(binding))
+    out = []
+    for what, labels in rows.items():
+        if len(labels) > 2 and all(label.isdigit() for label in labels):
+            keys = f"{labels[0]}-{labels[-1]}"
+        else:
+            keys = " / ".join(labels)
+        out.append((keys, what))
+    return out

@@ -1,0 +1,1 @@
+"""One module per panel of the console; each turns engine views into cells, nothing more."""

@@ -1,0 +1,108 @@
+"""The top line: overall status, clocks, nodes in pool, unacknowledged alerts, polling pace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from rich.text import Text
+from textual.widget import Widget
+
+from castui.engine.status import Status
+from castui.ui.palette import pal
+from castui.ui.words import STATUS_GLYPH, safe
+
+SEPARATOR = " │ "
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderInfo:
+    """Everything the header shows; equal infos draw the same line, so nothing is redrawn."""
+
+    status: Status
+    now: datetime
+    in_pool: int
+    nodes: int
+    unacked: int
+    slowest_round: float | None
+    interval: float
+    frozen: bool = False
+    node_filter: str = ""
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}s" if value < 10 else f"{value:.0f}s"
+
+
+#: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
+_KEEP, _POLL, _LOCAL, _BRAND = 0, 1, 2, 3
+
+
+def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, int]]:
+    """(part, drop rank) in display order."""
+    p = pal()
+    parts: list[tuple[Text, int]] = [(Text("castui", style="bold"), _BRAND)]
+    if info.frozen:
+        parts.append((Text(" ⏸ FROZEN (p) ", style="bold reverse"), _KEEP))
+    glyph = STATUS_GLYPH[info.status]
+    parts.append((Text(f" {glyph} {info.status.name} ", style=p.status[info.status]), _KEEP))
+    utc = info.now.astimezone(UTC)
+    parts.append((Text(utc.strftime("%H:%M:%S UTC")), _KEEP))
+    local = info.now.astimezone(local_tz)
+    if local.utcoffset() != utc.utcoffset():
+        parts.append((Text(local.strftime("%H:%M:%S %Z").strip(), style="dim"), _LOCAL))
+    pool_style = p.good if info.in_pool == info.nodes else p.warn if info.in_pool else p.alarm
+    parts.append((Text(f"pool {info.in_pool}/{info.nodes}", style=pool_style), _KEEP))
+    if info.unacked:
+        word = "alert" if info.unacked == 1 else "alerts"
+        parts.append((Text(f"⚑ {info.unacked} {word} unacked", style=p.alarm), _KEEP))
+    else:
+        parts.append((Text("no alerts", style=p.good), _KEEP))
+    if info.slowest_round is None:
+        parts.append((Text("poll –", style="dim"), _POLL))
+    else:
+        pace = f"{_seconds(info.slowest_round)}/{info.interval:g}s"
+        if info.slowest_round <= info.interval:
+            parts.append((Text(f"poll {pace}", style=p.good), _POLL))
+        else:
+            parts.append((Text(f"poll LAGGING {pace}", style=p.alarm), _KEEP))
+    if info.node_filter:
+        parts.append((Text(f"filter “{safe(info.node_filter, 30)}”", style=p.warn), _KEEP))
+    return parts
+
+
+def header_line(info: HeaderInfo, width: int, local_tz: tzinfo | None = None) -> Text:
+    """The header for a `width`-cell line: drop the inessential parts until it fits."""
+    parts = header_parts(info, local_tz)
+    while True:
+        line = Text(no_wrap=True, end="")
+        for number, (part, _) in enumerate(parts):
+            line.append(SEPARATOR if number else " ", style="dim")
+            line.append_text(part)
+        rank = max(r for _, r in parts)
+        if line.cell_len <= width or rank == _KEEP:
+            return line
+        parts = [(p, r) for p, r in parts if r != rank]
+
+
+class StatusHeader(Widget):
+    """Docked at the top; redrawn only when what it says changes."""
+
+    DEFAULT_CSS = """
+    StatusHeader { dock: top; height: 1; }
+    """
+
+    def __init__(self, *, local_tz: tzinfo | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.local_tz = local_tz
+        self.info: HeaderInfo | None = None
+
+    def show(self, info: HeaderInfo) -> None:
+        if info != self.info:
+            self.info = info
+            self.refresh()
+
+    def render(self) -> Text:
+        if self.info is None:
+            return Text(" castui │ starting…")
+        return header_line(self.info, self.size.width, self.local_tz)

@@ -1,0 +1,142 @@
+"""A site's node table, updated by diffing: only changed cells are touched, rows come and go.
+
+Clearing a DataTable per refresh resets the cursor and the scroll and redraws everything, so
+the table keeps what it last showed and calls `update_cell` for what differs (memray's rule).
+Wide enough, it has a column per check; narrow, one column naming the failing checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual import events
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from castui.engine.snapshot import TargetView
+from castui.ui.words import check_cell, failing_summary, pool_cell, safe, since
+
+POOL_WIDTH = 10  # "▒ DOWN 1/2"
+SINCE_WIDTH = 6  # "59m", "2h03m"
+CONN_WIDTH = 5  # established client connections, from the node's agent
+CHECK_WIDTH = 7  # "✓ 123ms", "✗ TOUT"
+#: DataTable pads every cell with one space each side.
+PADDING = 2
+#: Room kept for a vertical scrollbar when there are more nodes than lines.
+SCROLLBAR = 1
+#: Short headers for the long check names, so a check column stays 7 cells wide.
+_HEADERS = {"autodiscover": "autod", "mapihttp": "mapi/h"}
+
+Cells = dict[str, Text]
+
+
+def _header(name: str) -> Text:
+    return Text(_HEADERS.get(name, safe(name, CHECK_WIDTH)), style="bold")
+
+
+class NodeTable(DataTable[Text]):
+    """Rows keyed by node name in config order; columns fixed-width so nothing reflows.
+
+    No cursor: a cursor row would repaint its cells in one colour and hide the states;
+    the arrow keys scroll instead.
+    """
+
+    def __init__(self, checks: Sequence[str], nodes: Sequence[str], *,
+                 connections: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=False)
+        self.checks = tuple(checks)
+        #: A column of client connections, when node agents report them.
+        self.connections = connections
+        self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
+        self.name_width = max([4, *(len(safe(n, 24)) for n in nodes)])
+        self.compact = False
+        self._summary_width = 0
+        self._cells: dict[str, Cells] = {}
+        self._last: tuple[Sequence[TargetView], datetime, str] | None = None
+
+    @property
+    def fixed_width(self) -> int:
+        """Cells taken by the node, pool, since (and conn) columns."""
+        widths = [self.name_width, POOL_WIDTH, SINCE_WIDTH]
+        if self.connections:
+            widths.append(CONN_WIDTH)
+        return sum(w + PADDING for w in widths)
+
+    @property
+    def full_width(self) -> int:
+        """Cells needed for a column per check."""
+        return self.fixed_width + (CHECK_WIDTH + PADDING) * len(self.checks) + 1
+
+    def on_mount(self) -> None:
+        self._build_columns()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Pick the column set for the panel's width (not the table's own, which moves by a
+        cell when a scrollbar comes and goes: that must not rebuild the table)."""
+        parent = self.parent
+        width = (parent.size if isinstance(parent, Widget) else self.size).width - SCROLLBAR
+        compact = width < self.full_width
+        summary = max(width - self.fixed_width - PADDING, 8) if compact else 0
+        if (compact, summary) != (self.compact, self._summary_width):
+            self.compact, self._summary_width = compact, summary
+            self._build_columns()
+
+    def _build_columns(self) -> None:
+        """Columns for the current mode; rows are re-added by the next `show`."""
+        self.clear(columns=True)
+        self._cells.clear()
+        self.add_column(Text("node", style="bold"), key="node", width=self.name_width)
+        self.add_column(Text("pool", style="bold"), key="pool", width=POOL_WIDTH)
+        self.add_column(Text("since", style="bold"), key="since", width=SINCE_WIDTH)
+        if self.connections:
+            self.add_column(Text("conn", style="bold"), key="conn", width=CONN_WIDTH)
+        if self.compact:
+            self.add_column(Text("checks", style="bold"), key="checks",
+                            width=self._summary_width)
+        else:
+            for name in self.checks:
+                self.add_column(_header(name), key=f"c:{name}", width=CHECK_WIDTH)
+        if self._last is not None:
+            self.show(*self._last)
+
+    def row_cells(self, node: TargetView, now: datetime) -> Cells:
+        cells: Cells = {
+            "node": Text(safe(node.subject, 24), style="bold"),
+            "pool": pool_cell(node.state, node.status_text),
+            "since": Text(since(node.changed_at, now), style="dim"),
+        }
+        if self.connections:
+            count = node.connections
+            cells["conn"] = Text("–" if count is None else str(count), justify="right")
+        if self.compact:
+            cells["checks"] = failing_summary(node.checks)
+        else:
+            for check in node.checks:
+                cells[f"c:{check.name}"] = check_cell(check)
+        return cells
+
+    def show(self, nodes: Sequence[TargetView], now: datetime, node_filter: str = "") -> None:
+        """Make the table show `nodes` (those matching the filter), touching only changes."""
+        self._last = (nodes, now, node_filter)
+        wanted = {node.subject: node for node in nodes
+                  if node_filter.lower() in node.subject.lower()}
+        for gone in [key for key in self._cells if key not in wanted]:
+            self.remove_row(gone)
+            del self._cells[gone]
+        added = False
+        for name, node in wanted.items():
+            cells = self.row_cells(node, now)
+            old = self._cells.get(name)
+            if old is None:
+                self.add_row(*(cells.get(str(key.value), Text("")) for key in self.columns),
+                             key=name)
+                added = True
+            else:
+                for column, value in cells.items():
+                    if old.get(column) != value:
+                        self.update_cell(name, column, value)
+            self._cells[name] = cells
+        if added:
+            self.sort("node", key=lambda cell: self.order.get(cell.plain, len(self.order)))

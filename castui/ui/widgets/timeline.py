@@ -1,0 +1,172 @@
+"""The failover timeline: a strip per node, VIP and DNS name, drawn line by line (Line API).
+
+Lanes come ready-made from castui.engine.timeline; this widget only turns marks into glyphs,
+caches one strip per row and scrolls. Every state has its own glyph as well as its colour, so
+the picture reads the same without colour (NO_COLOR, a monochrome terminal, a printout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from castui.engine.timeline import Lane, Mark, Zoom
+from castui.ui.palette import pal
+from castui.ui.widgets.lines import TextLines, text_strip
+from castui.ui.words import (
+    MARK_GLYPH,
+    MARK_SHORT,
+    MARK_WORDS,
+    duration,
+    safe,
+    subject_name,
+)
+
+LABEL_MAX = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    name: str
+
+
+Row = SiteRow | Lane
+
+
+def lane_text(buckets: Sequence[Mark]) -> Text:
+    """Runs of one mark as one styled span each."""
+    text = Text(no_wrap=True, end="")
+    for mark, run in groupby(buckets):
+        text.append(MARK_GLYPH[mark] * len(list(run)), style=pal().marks[mark])
+    return text
+
+
+def legend_text(zoom: Zoom, *, short: bool) -> Text:
+    text = Text(no_wrap=True, end="")
+    for mark in (Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN):
+        words = MARK_SHORT[mark] if short else MARK_WORDS[mark]
+        text.append(MARK_GLYPH[mark], style=pal().marks[mark])
+        text.append(f" {words}  ")
+    return text
+
+
+def axis_text(zoom: Zoom, label_width: int, strip_width: int) -> Text:
+    """`-5 min ……… -2m30s ……… now` over the strip, aligned with the lanes."""
+    left, middle, right = f"-{zoom.label}", f"-{duration(zoom.seconds / 2)}", "now"
+    cells = [" "] * strip_width
+    for position, label in ((0, left), (strip_width - len(right), right),
+                            ((strip_width - len(middle)) // 2, middle)):
+        if position < 0 or position + len(label) > strip_width:
+            continue
+        if any(c != " " for c in cells[max(position - 1, 0):position + len(label) + 1]):
+            continue
+        cells[position:position + len(label)] = list(label)
+    return Text(" " * (label_width + 1) + "".join(cells), style=pal().muted, no_wrap=True, end="")
+
+
+class TimelineView(ScrollView, can_focus=True):
+    """Rows of lanes (with a site heading per site when several are shown)."""
+
+    DEFAULT_CSS = """
+    TimelineView { overflow-x: hidden; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[Row] = []
+        self.label_width = 4
+        self.headings = False
+        self._strips: dict[int, Strip] = {}
+
+    @property
+    def strip_width(self) -> int:
+        """Buckets that fit beside the labels (what lanes should be computed for)."""
+        return max(self.scrollable_content_region.width - self.label_width - 1, 0)
+
+    def fit_labels(self, subjects: Sequence[str], *, headings: bool) -> int:
+        """Size the label column for these subjects; the strip width that leaves (the number
+        of buckets lanes should be computed for)."""
+        indent = 1 if headings else 0
+        names = [len(safe(subject_name(subject), LABEL_MAX)) + indent for subject in subjects]
+        label_width = min(max([3, *names]), LABEL_MAX)
+        if label_width != self.label_width:
+            self.label_width = label_width
+            self._strips.clear()
+        return self.strip_width
+
+    def show(self, lanes: Sequence[Lane], *, headings: bool) -> None:
+        rows: list[Row] = []
+        site = None
+        for lane in lanes:
+            if headings and lane.site != site:
+                rows.append(SiteRow(lane.site))
+            site = lane.site
+            rows.append(lane)
+        if rows == self.rows:
+            return
+        self.rows = rows
+        self.headings = headings
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(rows))
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(self.rows))
+
+    def render_line(self, y: int) -> Strip:
+        index = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        if index >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        strip = self._strips.get(index)
+        if strip is None or strip.cell_length != width:
+            strip = text_strip(self._row_text(self.rows[index]), self.app.console, width,
+                               self.rich_style)
+            self._strips[index] = strip
+        return strip
+
+    def _row_text(self, row: Row) -> Text:
+        if isinstance(row, SiteRow):
+            return Text(safe(row.name, 40), style="bold underline", end="")
+        indent = " " if self.headings else ""
+        label = (indent + safe(subject_name(row.subject), LABEL_MAX))[:self.label_width]
+        text = Text(label.ljust(self.label_width) + " ", style="bold", end="")
+        text.append_text(lane_text(row.buckets))
+        return text
+
+
+class TimelinePanel(Vertical):
+    """The axis, the lanes and the legend, in a bordered box titled with the zoom."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view = TimelineView(id="timeline")
+        self._axis = TextLines(classes="timeline-axis")
+        self._legend = TextLines(classes="timeline-legend")
+        self._chrome: tuple[Text, Text, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self._axis
+        yield self.view
+        yield self._legend
+
+    def show(self, lanes: Sequence[Lane], zoom: Zoom, *, headings: bool) -> None:
+        self.view.show(lanes, headings=headings)
+        width = self.view.strip_width
+        chrome = (axis_text(zoom, self.view.label_width, width),
+                  legend_text(zoom, short=self.size.width < 72),
+                  f"Timeline · {zoom.label}  (t focus, +/- zoom)")
+        if chrome != self._chrome:
+            self._chrome = chrome
+            self._axis.show(chrome[0])
+            self._legend.show(chrome[1])
+            self.border_title = chrome[2]

@@ -1,0 +1,54 @@
+"""Pictures of the console (pytest-textual-snapshot), byte-stable: frozen clock, fixed results.
+
+Regenerate after a deliberate UI change with `pytest tests/test_ui_snapshots.py
+--snapshot-update`, then look at the SVGs under tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from castui.history import EventStore
+from tests.support.ui_estate import PICTURES, Driver, app_for, new_driver, steady
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Driver]:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_driver(store)
+        steady(driver)  # four minutes of history before the console starts
+        yield driver
+
+
+def happening(driver: Driver, picture: str) -> Callable[[Pilot[Any]], Any]:
+    """What happens while the console watches, then one complete redraw."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        live = PICTURES[picture]
+        if live is not None:
+            live(driver)
+        await pilot.pause()
+        pilot.app.catch_up()  # type: ignore[attr-defined]
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("picture", list(PICTURES))
+def test_console_pictures(snap_compare: Any, driver: Driver, picture: str,
+                          size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(driver), terminal_size=size,
+                        run_before=happening(driver, picture))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_picture(snap_compare: Any, driver: Driver, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(driver), press=["question_mark"], terminal_size=size,
+                        run_before=happening(driver, "steady"))
