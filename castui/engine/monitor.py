@@ -17,8 +17,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
 from castui.config.model import Config
 from castui.engine.alerts import Alert, AlertBook
 from castui.engine.events import Event, Kind, utcnow
@@ -31,6 +29,7 @@ from castui.engine.targets import Target, build_targets
 from castui.lb import LbError
 from castui.lb.base import AdminState
 from castui.probes import make_http_client
+from castui.probes.http import tls_context
 from castui.probes.result import ProbeResult
 
 if TYPE_CHECKING:
@@ -65,7 +64,6 @@ class Monitor:
         self._alert_listeners: list[AlertListener] = []
         self._round_listeners: list[Callable[[TargetState], None]] = []
         self._wake = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
         self.sites = {site.name: SiteWatch(site, config) for site in config.sites}
         self._agent_tokens = {node.agent: read_secret(node.agent_token_file)
                               for site in config.sites for node in site.nodes
@@ -137,10 +135,11 @@ class Monitor:
         interval apart; without, each target runs its own loop from a random phase.
         """
         d = self.config.defaults
-        self._http = make_http_client(ca_file=d.ca_file, tls_verify=d.tls_verify,
-                                      max_connections=d.max_concurrency)
+        verify = tls_context(d.ca_file, d.tls_verify)
+        clients = {t.key: make_http_client(verify=verify, max_connections=_connections(t))
+                   for t in self.targets}
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_client=self._http, cert_warn_days=d.cert_warn_days,
+                        http_clients=clients, cert_warn_days=d.cert_warn_days,
                         agent_tokens=self._agent_tokens)
         self._started()
         if rounds is not None:
@@ -162,8 +161,7 @@ class Monitor:
             for task in (*work, *waiters):
                 task.cancel()
             await asyncio.gather(*work, *waiters, return_exceptions=True)
-            await self._http.aclose()
-            self._http = None
+            await asyncio.gather(*(client.aclose() for client in clients.values()))
 
     def _started(self) -> None:
         now = self._clock()
@@ -239,3 +237,9 @@ def _notify(listeners: list[Callable[[T], None]], item: T) -> None:
             listener(item)
         except Exception:
             log.exception("listener failed")
+
+
+def _connections(target: Target) -> int:
+    """HTTP connections one round of `target` may open at once (VIP samples included)."""
+    return max(1, sum(max(spec.count, 1) for spec in target.checks
+                      if spec.kind in ("http", "sample", "agent")))

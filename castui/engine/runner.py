@@ -28,14 +28,17 @@ class Runner:
     """Runs checks with a global bound on probes in flight."""
 
     def __init__(self, *, timeout: float, max_concurrency: int,
-                 http_client: httpx.AsyncClient | None = None, cert_warn_days: int = 30,
-                 agent_tokens: Mapping[str, str] | None = None) -> None:
+                 cert_warn_days: int = 30,
+                 agent_tokens: Mapping[str, str] | None = None,
+                 http_clients: Mapping[str, httpx.AsyncClient] | None = None) -> None:
         self.timeout = timeout
         self.cert_warn_days = cert_warn_days
         self._agent_tokens = dict(agent_tokens or {})
         self.max_concurrency = max_concurrency
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._http = http_client
+        # One small client per target keeps httpcore's pool scans short: with one shared
+        # client every request rescans every connection in flight across the estate.
+        self._clients = dict(http_clients or {})
 
     async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
         async with self._limit:
@@ -76,12 +79,16 @@ class Runner:
             return ProbeResult(False, Code.L7TOUT, f"no result in {self.timeout:g} s",
                                error=Error.TIMEOUT, started_at=started)
 
+    def _client(self, target: Target) -> httpx.AsyncClient:
+        return self._clients[target.key]
+
     async def _sample(self, target: Target, spec: CheckSpec) -> ProbeResult:
         """`count` fresh requests through the VIP, tallying the X-FEServer of each answer."""
-        assert spec.port is not None and spec.expect is not None and self._http is not None
+        assert spec.port is not None and spec.expect is not None
         started = time.time()
+        client = self._client(target)
         results = await asyncio.gather(*(
-            http_probe(self._http, scheme="https", address=target.address, port=spec.port,
+            http_probe(client, scheme="https", address=target.address, port=spec.port,
                        expect=spec.expect, host=target.host, timeout=self.timeout)
             for _ in range(spec.count)))
         answered: dict[str, int] = {}
@@ -105,9 +112,9 @@ class Runner:
             return await dns_probe(spec.dns_server, target.host or "", self.timeout,
                                    expect=target.address)
         if spec.kind == "agent":
-            assert spec.url is not None and self._http is not None
-            return await agent_probe(self._http, spec.url, self._agent_tokens.get(spec.url, ""),
-                                     self.timeout)
+            assert spec.url is not None
+            token = self._agent_tokens.get(spec.url, "")
+            return await agent_probe(self._client(target), spec.url, token, self.timeout)
         assert spec.port is not None
         if spec.kind == "sample":
             return await self._sample(target, spec)
@@ -118,8 +125,8 @@ class Runner:
             return await tls_probe(target.address, spec.port, self.timeout,
                                    server_name=target.host, names=spec.names,
                                    warn_days=self.cert_warn_days)
-        assert spec.expect is not None and self._http is not None
-        return await http_probe(self._http, scheme="https", address=target.address,
+        assert spec.expect is not None
+        return await http_probe(self._client(target), scheme="https", address=target.address,
                                 port=spec.port, expect=spec.expect, host=target.host,
                                 timeout=self.timeout)
 

@@ -44,18 +44,29 @@ _REQUEST_HEADERS = {
 _ErrorDetail = tuple[str, str, str]  # (code, error class, detail)
 
 
-def make_http_client(*, ca_file: Path | None, tls_verify: bool,
-                     max_connections: int) -> httpx.AsyncClient:
-    """One client shared by all HTTP checks: no keep-alive, no redirects, no cookies, no proxies.
+def tls_context(ca_file: Path | None, tls_verify: bool) -> ssl.SSLContext | bool:
+    """What HTTP checks verify certificates with; ValueError (one line) for an unusable ca_file.
 
-    Raises ValueError (one line) when `ca_file` cannot be loaded.
+    Build it once and hand it to every client: loading a CA bundle is not free.
     """
-    verify: ssl.SSLContext | bool = False
-    if tls_verify:
-        try:
-            verify = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"ca_file {ca_file}: cannot load CA certificates ({exc})") from exc
+    if not tls_verify:
+        return False
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ca_file {ca_file}: cannot load CA certificates ({exc})") from exc
+
+
+def make_http_client(*, ca_file: Path | None = None, tls_verify: bool = True,
+                     max_connections: int, verify: ssl.SSLContext | bool | None = None
+                     ) -> httpx.AsyncClient:
+    """A client for HTTP checks: no keep-alive, no redirects, no cookies, no proxies.
+
+    `verify` (from tls_context) wins over `ca_file`/`tls_verify`. Raises ValueError (one line)
+    when `ca_file` cannot be loaded.
+    """
+    if verify is None:
+        verify = tls_context(ca_file, tls_verify)
     return httpx.AsyncClient(
         verify=verify,
         trust_env=False,
