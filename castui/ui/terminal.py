@@ -13,10 +13,16 @@ import contextlib
 import os
 import select
 import signal
+import threading
 from collections.abc import Callable
 
 #: Seconds between two looks at stdin.
 CHECK_INTERVAL = 1.0
+#: Seconds a clean shutdown may take once the terminal is gone before the process just ends.
+#: Shutting down writes to the terminal (restoring its modes), and a dead terminal can leave
+#: that waiting forever; everything reported is already committed to history, so nothing is
+#: lost by ending then.
+EXIT_GRACE = 3.0
 _SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 _BROKEN = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
@@ -66,4 +72,7 @@ class TerminalWatch:
     def _fire(self, reason: str) -> None:
         if not self.fired:
             self.fired = True
+            watchdog = threading.Timer(EXIT_GRACE, os._exit, (0,))
+            watchdog.daemon = True
+            watchdog.start()
             self.on_gone(reason)
