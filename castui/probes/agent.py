@@ -34,7 +34,7 @@ class _Malformed(Exception):
 
 
 async def agent_probe(client: httpx.AsyncClient, url: str, token: str,
-                      timeout: float) -> ProbeResult:  # noqa: ASYNC109 - the engine's API
+                      timeout: float) -> ProbeResult:
     """GET `url`/v1/status with the token; `url` is the agent's base, e.g. https://cas1:8799.
 
     facts: {"connections": {port: {"established": n, "remotes": m, "listening": bool}},

@@ -87,7 +87,7 @@ def _judge(answer: Any, expect: str | None) -> tuple[bool, str, str | None, str,
     return True, Code.DNSOK, None, f"answer {_shown(addresses)} ttl {ttl}", addresses, ttl
 
 
-async def dns_probe(server: DnsServer, name: str, timeout: float, *,  # noqa: ASYNC109 - API
+async def dns_probe(server: DnsServer, name: str, timeout: float, *,
                     expect: str | None = None) -> ProbeResult:
     """Ask `server` for the A records of `name`; ok when there are some (and `expect` is one).
 

@@ -221,7 +221,7 @@ def _valid_target(address: str, port: int) -> bool:
 
 
 async def _exchange(session: _Session, address: str, port: int,
-                    interfaces: Sequence[RpcInterface], timeout: float) -> _Verdict | None:  # noqa: ASYNC109
+                    interfaces: Sequence[RpcInterface], timeout: float) -> _Verdict | None:
     """Run the session under `timeout`; a verdict if it failed, None if every step answered."""
     facts = session.facts
     try:
@@ -283,7 +283,7 @@ async def _check_mapped(facts: dict[str, Any], address: str,
     return _Verdict(False, worst.code, detail, worst.error)
 
 
-async def epm_probe(address: str, port: int, timeout: float, *,  # noqa: ASYNC109
+async def epm_probe(address: str, port: int, timeout: float, *,
                     interfaces: Sequence[RpcInterface] = (EMSMDB, NSPI),
                     pinned: Mapping[str, int] | None = None) -> ProbeResult:
     """Bind to the endpoint mapper at `address`:`port`, ept_map each interface, TCP-check ports.

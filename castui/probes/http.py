@@ -237,7 +237,7 @@ async def _read_body(response: httpx.Response) -> bytes:
 
 async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, port: int,
                      expect: HttpExpectation, host: str | None,
-                     timeout: float) -> ProbeResult:  # noqa: ASYNC109 - the engine's API
+                     timeout: float) -> ProbeResult:
     """GET `expect.path` from `address`:`port`, presenting `host` (Host header and SNI).
 
     facts: {"status": int | None, "headers": {"x-feserver", "x-diaginfo", "server",

@@ -51,7 +51,7 @@ def _on_writable(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-async def _wait_connected(sock: socket.socket, timeout: float) -> int:  # noqa: ASYNC109
+async def _wait_connected(sock: socket.socket, timeout: float) -> int:
     """Wait until the pending connect settles; return its errno (0 = connected)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
@@ -76,7 +76,7 @@ def _refusal(err: int) -> tuple[str, str]:
     return Error.OTHER, strerror(err)
 
 
-async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:  # noqa: ASYNC109
+async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
     """Connect to `address` (an IP literal) and `port`, then close without sending anything.
 
     facts: {"address": address, "port": port}.

@@ -59,7 +59,7 @@ def covers(pattern: str, name: str) -> bool:
     return bool(label) and rest == pattern[2:] and rest.count(".") >= 1
 
 
-async def tls_probe(address: str, port: int, timeout: float, *,  # noqa: ASYNC109
+async def tls_probe(address: str, port: int, timeout: float, *,
                     server_name: str | None,
                     names: Sequence[str] = (), warn_days: int = 30,
                     now: datetime | None = None) -> ProbeResult:
