@@ -30,6 +30,7 @@ from castui.config.model import (
     Profile,
     Site,
 )
+from castui.exchange import ALL_CHECK_NAMES
 from castui.lb.haproxy import csv_url, parse_socket_address
 from castui.text import clean
 
@@ -592,10 +593,6 @@ def _profile(value: object) -> Profile:
 
 
 def _check_name(value: object) -> str:
-    # Imported here: castui.probes.profiles imports castui.config.model, so a module-level
-    # import would be circular whenever castui.probes is imported first.
-    from castui.probes.profiles import ALL_CHECK_NAMES
-
     text = _string(value)
     if text not in ALL_CHECK_NAMES:
         raise _Invalid(_unknown("check", text, ALL_CHECK_NAMES, "known checks"))

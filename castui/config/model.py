@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Profile = Literal["exchange2010", "exchange2013"]
-PROFILES: tuple[Profile, ...] = ("exchange2010", "exchange2013")
+from castui.exchange import PROFILES as PROFILES
+from castui.exchange import Profile as Profile
 
 #: Port names a site or node may set in its `ports` table.
 PORT_NAMES: tuple[str, ...] = ("epm", "https", "http", "mapi", "ab")

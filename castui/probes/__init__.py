@@ -1,8 +1,8 @@
 """Probes: pure async checks that turn network trouble into ProbeResult values, never raising."""
 
+from castui.exchange import HTTP_CHECKS, HttpExpectation
 from castui.probes.dns import dns_probe
 from castui.probes.http import http_probe, make_http_client
-from castui.probes.profiles import HTTP_CHECKS, HttpExpectation
 from castui.probes.result import Code, Error, ProbeResult
 from castui.probes.tcp import tcp_probe
 

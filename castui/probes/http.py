@@ -20,7 +20,7 @@ from typing import Any, ClassVar, cast
 
 import httpx
 
-from castui.probes.profiles import HttpExpectation
+from castui.exchange import HttpExpectation
 from castui.probes.result import Code, Error, ProbeResult
 from castui.probes.tcp import strerror
 from castui.text import clean

@@ -1,6 +1,7 @@
-"""What a healthy Exchange CAS answers, unauthenticated, per version.
+"""What a healthy Exchange CAS answers, unauthenticated, per version: castui's domain knowledge.
 
 These are the requests a load balancer's health check (or a careful operator with curl) makes.
+This module imports nothing of castui, so config, probes, engine and lab can all rely on it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from castui.config.model import Profile
+Profile = Literal["exchange2010", "exchange2013"]
+PROFILES: tuple[Profile, ...] = ("exchange2010", "exchange2013")
 
 BodyRule = Literal["logon_form", "healthcheck", "none"]
 
