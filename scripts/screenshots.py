@@ -1,12 +1,13 @@
-"""Regenerate the README's pictures of the console: the lab estate, watched live, in four states.
+"""Regenerate the README's pictures of the console: the lab estate, watched live, in five states.
 
     cd /work/main && python3 -m scripts.screenshots [--out screenshots] [--size 160x48]
 
 Everything is real: the lab's CAS nodes, VIPs and DNS run in this process on loopback
 addresses, castui's engine probes them, the console draws headless, and each picture is the
-console's own SVG export. Pictures: steady, node-out (a crashed CAS and its alert),
-dr-switchover (Site-A lost, its array name moved to Site-B's VIP) and help. Run it again
-whenever the console changes; a size other than 160x48 is added to the file names.
+console's own SVG export. Pictures: steady, node-detail (enter on CAS2: every check in
+full), node-out (a crashed CAS and its alert), dr-switchover (Site-A lost, its array name
+moved to Site-B's VIP) and help. Run it again whenever the console changes; a size other than
+160x48 is added to the file names.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from castui.lab.actions import parse_action
 from castui.lab.estate import LabEstate
 from castui.lab.layout import FREE_PORTS, LabLayout, LabTiming
 from castui.ui import ConsoleApp, ConsoleOptions
+from castui.ui.screens.node_detail import NodeDetailScreen
 
 DEFAULT_SIZE = (160, 48)
 #: A loopback /16 of its own, so a `castui demo` on the default 127.42 does not clash.
@@ -86,6 +88,13 @@ async def _pictures(out: Path, size: tuple[int, int], steady_s: float) -> list[P
                         await pilot.pause(steady_s)  # some history for the timeline
                         await pilot.pause(0.5)
                         save("steady", "a steady estate")
+
+                        await pilot.press("down", "enter")  # CAS2's every check
+                        await _until(pilot, "CAS2's details",
+                                     lambda: isinstance(app.screen, NodeDetailScreen))
+                        await pilot.pause(0.5)
+                        save("node-detail", "every check of CAS2 (enter on a node)")
+                        await pilot.press("escape", "up")
 
                         app.clear_notifications()
                         await lab("crash Site-A/CAS2")

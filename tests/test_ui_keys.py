@@ -255,8 +255,8 @@ async def test_question_mark_lists_every_key_and_pauses_drawing(driver: Driver) 
         text = screen_text(app)
         for keys, what in help_rows(BINDINGS):
             assert keys in text and what[:40] in text
-        for key in ("q / ctrl+q", "tab", "shift+tab", "1-9", "/", "t", "+", "-", "a", "A",
-                    "p", "r", "s", "?"):
+        for key in ("q / ctrl+q", "tab", "shift+tab", "1-9", "/", "t", "+", "-", "enter", "d",
+                    "D", "a", "A", "p", "r", "s", "?"):
             assert f" {key} " in text
         renders = Renders(app)
         driver.faults["Site-B/CAS5"] = refused
@@ -353,5 +353,5 @@ async def test_node_agents_fill_a_connections_column() -> None:
         table = app.query_one(NodeTable)
         table.show([node("CAS1", True), node("CAS2", False)], T0)
         await pilot.pause()
-        assert str(table.get_cell("CAS1", "conn")) == "15"
-        assert str(table.get_cell("CAS2", "conn")) == "–"  # the agent did not answer
+        assert str(table.get_cell("CAS1", "conn")) == "   15"  # right-aligned
+        assert str(table.get_cell("CAS2", "conn")).strip() == "–"  # the agent did not answer

@@ -14,7 +14,16 @@ import pytest
 from textual.pilot import Pilot
 
 from castui.history import EventStore
-from tests.support.ui_estate import PICTURES, Driver, app_for, new_driver, steady
+from tests.support.ui_estate import (
+    DEEP_PICTURES,
+    PICTURES,
+    Driver,
+    app_for,
+    deep_trouble,
+    new_deep_driver,
+    new_driver,
+    steady,
+)
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -27,11 +36,19 @@ def driver(tmp_path: Path) -> Iterator[Driver]:
         yield driver
 
 
+@pytest.fixture
+def deep_driver(tmp_path: Path) -> Iterator[Driver]:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_deep_driver(tmp_path, store)
+        steady(driver)
+        yield driver
+
+
 def happening(driver: Driver, picture: str) -> Callable[[Pilot[Any]], Any]:
     """What happens while the console watches, then one complete redraw."""
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
-        live = PICTURES[picture]
+        live = PICTURES[picture] if picture in PICTURES else DEEP_PICTURES[picture]
         if live is not None:
             live(driver)
         await pilot.pause()
@@ -52,3 +69,30 @@ def test_console_pictures(snap_compare: Any, driver: Driver, picture: str,
 def test_help_picture(snap_compare: Any, driver: Driver, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(driver), press=["question_mark"], terminal_size=size,
                         run_before=happening(driver, "steady"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("picture", list(DEEP_PICTURES))
+def test_deep_check_pictures(snap_compare: Any, deep_driver: Driver, picture: str,
+                             size: tuple[int, int]) -> None:
+    """Hygiene line, the balancer's column and its trouble, VIP answers, certificate marks."""
+    assert snap_compare(app_for(deep_driver), terminal_size=size,
+                        run_before=happening(deep_driver, picture))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_node_detail_picture(snap_compare: Any, deep_driver: Driver,
+                             size: tuple[int, int]) -> None:
+    """enter on CAS2: every check, its certificate warning, the balancer's DRAIN."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        deep_trouble(deep_driver)
+        await pilot.pause()
+        pilot.app.catch_up()  # type: ignore[attr-defined]
+        await pilot.pause()
+        pilot.app.clear_notifications()  # the alerts' toast would hide the pane's corner
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        pilot.app.catch_up()  # type: ignore[attr-defined]
+        await pilot.pause()
+    assert snap_compare(app_for(deep_driver), terminal_size=size, run_before=run_before)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 from castui.engine.events import Event, Kind
-from castui.engine.snapshot import CheckView
+from castui.engine.snapshot import CheckView, TargetView
 from castui.engine.status import Status
+from castui.lb import ServerView
+from castui.ui.palette import pal, use_palette
 from castui.ui.widgets.header import HeaderInfo, header_line
-from castui.ui.words import check_cell, duration, event_line, failing_summary, sentence, since
+from castui.ui.widgets.site_panel import vip_line
+from castui.ui.words import (
+    check_cell,
+    check_facts,
+    duration,
+    event_line,
+    failing_summary,
+    lb_cell,
+    sentence,
+    since,
+)
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -91,3 +106,135 @@ def test_the_header_keeps_status_pool_and_alerts_when_the_line_is_short() -> Non
                          slowest_round=2.5, interval=2.0, frozen=True)
     line = header_line(lagging, 60, UTC).plain
     assert "FROZEN" in line and "poll LAGGING 2.50s/2s" in line and "no alerts" in line
+
+
+def test_the_poll_interval_is_written_like_the_round_time() -> None:
+    info = HeaderInfo(status=Status.OK, now=T0, in_pool=5, nodes=5, unacked=0,
+                      slowest_round=0.31, interval=2 / 3)
+    assert "poll 0.31s/0.67s" in header_line(info, 200, UTC).plain
+    for interval, shown in ((1.5, "1.5s"), (0.5, "0.5s"), (15.0, "15s")):
+        info = HeaderInfo(status=Status.OK, now=T0, in_pool=5, nodes=5, unacked=0,
+                          slowest_round=0.31, interval=interval)
+        assert f"poll 0.31s/{shown}" in header_line(info, 200, UTC).plain
+
+
+def blank_led_spans(text: Text) -> list[str]:
+    """Spans of `text`, as drawn, that start with blanks and go on with something visible:
+    SVG viewers such as rsvg drop those blanks, gluing the part to the one before."""
+    console = Console(width=400, force_terminal=True, color_system=None)
+    return [segment.text for segment in text.render(console)
+            if re.match(r"\s+\S", segment.text)]
+
+
+def test_parts_of_a_line_keep_their_separator_in_any_svg_viewer() -> None:
+    info = HeaderInfo(status=Status.WARNING, now=T0, in_pool=4, nodes=5, unacked=2,
+                      slowest_round=0.31, interval=2.0)
+    assert blank_led_spans(header_line(info, 200, UTC)) == []
+    ok = CheckView("owa", "http", "pool", True, "L7OK", 65.0, "", {})
+    vip = TargetView("Site-A", "vip", "vip", "127.43.1.50", None, "up", "UP", (ok,), T0, 9)
+    line = vip_line(vip, 2, 3, {"CAS1": 3, "CAS3": 3}, ("CAS1", "CAS2", "CAS3"))
+    assert line.plain == ("VIP 127.43.1.50 ━ UP  owa 65ms  │ 2/3 nodes in pool  │ "
+                          "answers: CAS1 3 · CAS2 0 · CAS3 3")
+    assert blank_led_spans(line) == []
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    (Event(T0, "A", "dns", Kind.DNS_SPLIT, "resolvers disagree: 10.0.0.53 says 10.1.0.50; "
+           "10.0.0.54 says 10.2.0.50"),
+     "DNS split: resolvers disagree: 10.0.0.53 says 10.1.0.50; 10.0.0.54 says 10.2.0.50"),
+    (Event(T0, "A", "dns", Kind.DNS_AGREED, "every resolver gives the same answer again"),
+     "DNS resolvers agree again"),
+    (Event(T0, "A", "dns", Kind.DNS_WARNING, "TTL 3600 s above 300 s: a DNS failover takes "
+           "that long to reach every client", data={"rule": "ttl"}),
+     "DNS hygiene (ttl): TTL 3600 s above 300 s: a DNS failover takes that long to reach "
+     "every client"),
+    (Event(T0, "A", "dns", Kind.DNS_WARNING_CLEARED, "TTL within limit", data={"rule": "ttl"}),
+     "DNS hygiene (ttl) fine again: TTL within limit"),
+    (Event(T0, "A", "CAS2", Kind.CERT_EXPIRING, "certificate expires in 12 days",
+           data={"check": "tls"}), "CAS2 certificate expires in 12 days"),
+    (Event(T0, "A", "CAS2", Kind.LB_DISAGREES, "balancer still routes to CAS2 (UP, L4OK), "
+           "castui sees it DEGRADED for 14 s"),
+     "balancer still routes to CAS2 (UP, L4OK), castui sees it DEGRADED for 14 s"),
+    (Event(T0, "A", "CAS2", Kind.LB_AGREES, "balancer and castui agree on CAS2 again: "
+           "balancer UP, castui UP", duration_s=75), "balancer and castui agree on CAS2 again "
+                                                     "after 1m15s"),
+    (Event(T0, "A", "CAS2", Kind.LB_ADMIN, "set https/CAS2 state drain from castui",
+           data={"state": "drain"}),
+     "CAS2 set drain on the balancer from castui (set https/CAS2 state drain from castui)"),
+    (Event(T0, "A", "lb", Kind.LB_UNREACHABLE, "HAProxy socket /run/x.sock: no such socket"),
+     "balancer unreadable: HAProxy socket /run/x.sock: no such socket"),
+    (Event(T0, "A", "lb", Kind.LB_REACHABLE, "balancer answers again"),
+     "balancer readable again"),
+    (Event(T0, "A", "pool", Kind.POOL_SKEWED, "CAS1 holds 80% of 412 connections (even share "
+           "33%)"), "load skewed: CAS1 holds 80% of 412 connections (even share 33%)"),
+    (Event(T0, "A", "pool", Kind.POOL_BALANCED, "CAS1 holds 35% of 400 connections (even "
+           "share 33%)", duration_s=1800),
+     "load even again after 30m00s: CAS1 holds 35% of 400 connections (even share 33%)"),
+    (Event(T0, "A", "vip", Kind.VIP_SKIPS_NODE, "CAS2 is in the pool but answered none of the "
+           "last 10 rounds of requests through the VIP", data={"node": "CAS2"}),
+     "VIP skips a node: CAS2 is in the pool but answered none of the last 10 rounds of "
+     "requests through the VIP"),
+])
+def test_deep_check_and_balancer_events_read_as_sentences(event: Event, words: str) -> None:
+    text, style = sentence(event)
+    assert text == words
+    assert style  # each has its colour; none falls back to the generic sentence
+
+
+def test_a_passing_check_with_a_warning_is_marked_in_its_cell_and_the_summary() -> None:
+    tls = CheckView("tls", "tls", "service", True, "TLSOK", 41.2, "valid 12 more days", {},
+                    warning="expires in 12 days")
+    cell = check_cell(tls)
+    assert cell.plain == "⚠ 41ms" and str(cell.style) == pal().warn
+    owa = check(True, "L7OK", 2)
+    assert failing_summary((owa, tls)).plain == "✓ all 2, ⚠ tls"
+    ews = check(False, "L7STS", 5, status=503, name="ews")
+    assert failing_summary((ews, tls)).plain == "✗ ews 503, ⚠ tls"
+
+
+def node_with(lb: ServerView | None, state: str = "up", text: str = "UP") -> TargetView:
+    return TargetView("Site-A", "CAS2", "node", "127.0.61.22", None, state, text, (), T0, 5,
+                      lb=lb)
+
+
+def test_the_balancer_cell_says_its_word_and_marks_a_disagreement() -> None:
+    drained = ServerView("https", "CAS2", "DRAIN", "L4OK", 4)
+    assert lb_cell(node_with(ServerView("https", "CAS2", "UP", "L4OK")), None).plain == "UP"
+    assert lb_cell(node_with(ServerView("https", "CAS2", "UP 2/3")), None).plain == "UP 2/3"
+    assert lb_cell(node_with(drained), None).plain == "≠ DRAIN"  # castui says UP
+    assert lb_cell(node_with(drained, "down", "DOWN"), None).plain == "DRAIN"  # both: out
+    still = lb_cell(node_with(ServerView("https", "CAS2", "UP"), "degraded", "DEGRADED"), None)
+    assert still.plain == "≠ UP" and str(still.style) == pal().alarm
+    assert lb_cell(node_with(None), None).plain == "–"
+    assert lb_cell(node_with(drained), "HAProxy socket: no such socket").plain == "?"
+
+
+def test_the_detail_pane_spells_out_what_checks_found() -> None:
+    epm = CheckView("epmap", "epm", "service", True, "EPMOK", 8.0, "bind accepted",
+                    {"bind": "accepted", "mapped": {"MSExchangeRPC": 59531},
+                     "mapped_tcp": {"MSExchangeRPC": "L4OK"}, "not_registered": []})
+    assert check_facts(epm) == "mapped MSExchangeRPC → 59531 L4OK"
+    tls = CheckView("tls", "tls", "service", True, "TLSOK", 3.0, "valid", {
+        "names": ["cas2.corp.local", "[red]mail.corp.local"], "days_left": 12,
+        "not_after": "2026-12-03T00:00:00+00:00", "missing": []})
+    assert check_facts(tls) == ("names cas2.corp.local, [red]mail.corp.local · 12 days left, "
+                                "until 2026-12-03")
+    agent = CheckView("agent", "agent", "info", True, "L7OK", 3.0, "", {
+        "connections": {"443": {"established": 40, "remotes": 12, "listening": True}},
+        "cpu_percent": 12.4, "memory_percent": 40.0,
+        "services": {"W3SVC": {"status": "stopped", "start_type": "automatic"}}})
+    assert check_facts(agent) == ("port 443: 40 established, 12 remote · cpu 12% · mem 40% · "
+                                  "not running W3SVC")
+
+
+def test_without_colour_warnings_and_disagreements_keep_their_glyphs() -> None:
+    use_palette(monochrome=True)
+    try:
+        tls = CheckView("tls", "tls", "service", True, "TLSOK", 41.2, "", {},
+                        warning="expires in 12 days")
+        cell = check_cell(tls)
+        assert cell.plain.startswith("⚠") and "red" not in str(cell.style)
+        drained = lb_cell(node_with(ServerView("https", "CAS2", "DRAIN")), None)
+        assert drained.plain == "≠ DRAIN" and "reverse" in str(drained.style)
+    finally:
+        use_palette(monochrome=False)

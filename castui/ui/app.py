@@ -3,8 +3,10 @@
 Data flows one way. The engine (running in this event loop) calls back on events, alerts and
 completed rounds; those become Textual messages that only update the app's model and mark it
 dirty. A refresh timer then redraws at most a few times a second, and only what is on screen:
-nothing while the display is frozen (`p`) or a modal is up, and no hidden site panel. The app
-never opens a socket and never decides a state: that is the engine's.
+nothing while the display is frozen (`p`) or a modal is up (but a node's details, which follow
+the engine), and no hidden site panel. The app never opens a socket and never decides a state:
+that is the engine's. What flows back are the user's commands (acknowledge, re-probe, drain /
+ready after a yes), as explicit calls on the engine.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input
+from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from castui.engine.alerts import Alert
@@ -31,19 +33,23 @@ from castui.engine.pool import TargetState
 from castui.engine.snapshot import EstateSnapshot
 from castui.engine.timeline import ZOOMS, Source, build_lanes
 from castui.history.store import EventStore, HistoryError
+from castui.lb import AdminState, LbError
 from castui.ui import keys
 from castui.ui.messages import AlertRaised, EngineEvent, RoundsDone
 from castui.ui.palette import use_palette
+from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.help import HelpScreen
+from castui.ui.screens.node_detail import NodeDetailScreen
 from castui.ui.terminal import CHECK_INTERVAL, TerminalWatch
 from castui.ui.widgets.alert_list import AlertList
 from castui.ui.widgets.event_log import EventLog
 from castui.ui.widgets.header import HeaderInfo, StatusHeader
 from castui.ui.widgets.node_filter import NodeFilter
+from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
 from castui.ui.widgets.timeline import TimelinePanel
-from castui.ui.words import safe, sentence
+from castui.ui.words import lb_question, safe, sentence
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,7 @@ class ConsoleApp(App[int]):
         self.panels: list[SitePanel] = []
         self.header = StatusHeader(local_tz=self.options.local_tz, id="header")
         self.tabs = SiteTabs(id="site-tabs")
+        self.sites_box = Vertical(id="sites")
         self.filter = NodeFilter(id="filter")
         self.timeline = TimelinePanel(id="timeline-panel")
         self.event_log = EventLog(with_site=self.multi_site, id="events")
@@ -121,7 +128,7 @@ class ConsoleApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield self.header
-        with Vertical(id="sites"):
+        with self.sites_box:
             yield self.tabs
             yield self.filter
             for index, site in enumerate(self.sites):
@@ -129,7 +136,7 @@ class ConsoleApp(App[int]):
                 agents = any(c.spec.kind == "agent" for c in first.checks.values())
                 panel = SitePanel(index + 1, site.name, list(first.checks),
                                   [node.name for node in site.nodes], connections=agents,
-                                  id=f"site-{index}")
+                                  balancer=site.lb is not None, id=f"site-{index}")
                 self.panels.append(panel)
                 yield panel
         with Horizontal(id="lower"):
@@ -164,6 +171,8 @@ class ConsoleApp(App[int]):
         A panel that does not fit (one big site, or the one tab shown) takes the room there
         is and its table scrolls.
         """
+        if self._exit or not self.screen_stack:  # a late message while shutting down
+            return
         limit = max(int((self.size.height - 2) * SITES_SHARE), 6)
         needed = sum(panel.rows_needed for panel in self.panels)
         fits = needed <= limit
@@ -175,7 +184,7 @@ class ConsoleApp(App[int]):
         if self.tabs_mode:
             needed = 1 + self.panels[self.site_index].rows_needed
         extra = 1 if self.filter.display else 0
-        self.query_one("#sites").styles.height = min(needed, limit) + extra
+        self.sites_box.styles.height = min(needed, limit) + extra
         self._dirty = self._timeline_urgent = True
         self.render_now()
 
@@ -186,10 +195,16 @@ class ConsoleApp(App[int]):
         await self.monitor.run(stop=self._stop)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name == "engine" and event.state == WorkerState.ERROR:
-            error = event.worker.error
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.name == "engine":
             why = str(error) if isinstance(error, HistoryError | ValueError) else repr(error)
             self.exit(2, return_code=2, message=f"castui: {safe(why)}")
+        elif event.worker.group == "lb":  # not the balancer's refusal (a notify): a bug
+            log.error("balancer change failed", exc_info=error)
+            self.notify(safe(repr(error), 300), title="balancer change failed",
+                        severity="error", markup=False)
 
     def _load_history(self) -> None:
         """The picture before this start: a restart in the middle of a drill keeps it."""
@@ -215,6 +230,9 @@ class ConsoleApp(App[int]):
         if not self._round_pending:
             self._round_pending = True
             self.post_message(RoundsDone())
+
+    def on_site_panel_lines_changed(self, message: SitePanel.LinesChanged) -> None:
+        self.relayout()
 
     def on_rounds_done(self, message: RoundsDone) -> None:
         self._round_pending = False
@@ -259,6 +277,7 @@ class ConsoleApp(App[int]):
     def _tick(self) -> None:
         self._toast_alerts()
         self.render_now()
+        self._show_details()
 
     def catch_up(self) -> None:
         """Toast pending alerts and draw everything now, without waiting for a tick.
@@ -268,11 +287,12 @@ class ConsoleApp(App[int]):
         """
         self._toast_alerts()
         self.render_now(force=True)
+        self._show_details()
 
     @property
     def drawing(self) -> bool:
         """False while frozen, under a modal or shutting down: then nothing is drawn."""
-        if self._exit or self.frozen or not self.panels:
+        if self._exit or self.frozen or not self.panels or not self.screen_stack:
             return False
         return not isinstance(self.screen, ModalScreen)
 
@@ -302,6 +322,15 @@ class ConsoleApp(App[int]):
             if force or self._timeline_urgent or (self._timeline_due and due):
                 self._show_timeline(now)
         self._dirty = False
+
+    def _show_details(self) -> None:
+        """The node detail pane follows the engine while it is up (unless frozen)."""
+        if self._exit or self.frozen or not self.screen_stack:
+            return
+        screen = self.screen
+        if isinstance(screen, NodeDetailScreen):
+            snapshot = self.monitor.snapshot()
+            screen.show(snapshot.sites[screen.site_index], self.monitor.now(), self.size.width)
 
     def _show_header(self, snapshot: EstateSnapshot, now: datetime) -> None:
         nodes = [node for site in snapshot.sites for node in site.nodes]
@@ -360,9 +389,14 @@ class ConsoleApp(App[int]):
     # -- actions --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Site keys are bound with priority (tab would move focus); not under a modal."""
-        return not (action in ("next_site", "previous_site")
-                    and isinstance(self.screen, ModalScreen))
+        """Site keys are bound with priority (tab would move focus): not under a modal. Node
+        keys act on the console's selection, or on the node whose details are shown."""
+        modal = isinstance(self.screen, ModalScreen)
+        if action in ("next_site", "previous_site", "details"):
+            return not modal
+        if action == "lb_state":
+            return not modal or isinstance(self.screen, NodeDetailScreen)
+        return True
 
     async def action_quit(self) -> None:
         self._stop.set()
@@ -370,7 +404,8 @@ class ConsoleApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([("Console", keys.BINDINGS),
-                                     ("In the node filter", NodeFilter.BINDINGS)]))
+                                     ("In the node filter", NodeFilter.BINDINGS),
+                                     ("In a node's details", NodeDetailScreen.BINDINGS)]))
 
     def select_site(self, index: int) -> None:
         if not 0 <= index < len(self.sites):
@@ -465,6 +500,72 @@ class ConsoleApp(App[int]):
     def action_reprobe(self) -> None:
         self.monitor.probe_now()
         self.notify("re-probing every target now")
+
+    # -- the selected node -------------------------------------------------------------------
+
+    def selected_node(self) -> tuple[int, str] | None:
+        """(site index, node name) of the node shown in details, else the one under the
+        cursor of the focused node table, else of the current site's table."""
+        screen = self.screen
+        if isinstance(screen, NodeDetailScreen):
+            return screen.site_index, screen.node
+        focused = self.focused
+        index = next((i for i, panel in enumerate(self.panels) if panel.table is focused),
+                     self.site_index)
+        node = self.panels[index].table.selected()
+        return None if node is None else (index, node)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """enter (or a click) on a node row opens its details."""
+        if isinstance(event.data_table, NodeTable):
+            self.action_details()
+
+    def action_details(self) -> None:
+        chosen = self.selected_node()
+        if chosen is None:
+            self.notify("no node selected", severity="warning")
+            return
+        index, node = chosen
+        site = self.sites[index]
+        screen = NodeDetailScreen(index, site.name, node, site.lb)
+        screen.show(self.monitor.snapshot().sites[index], self.monitor.now(), self.size.width)
+        self.push_screen(screen)
+
+    def action_lb_state(self, state: AdminState) -> None:
+        """Drain / ready the selected node on its site's balancer: only with lb_admin = true,
+        and only once the user said yes."""
+        chosen = self.selected_node()
+        if chosen is None:
+            self.notify("no node selected", severity="warning")
+            return
+        index, node = chosen
+        site = self.sites[index]
+        if site.lb is None:
+            self.notify(f"{safe(site.name, 40)} has no balancer configured ([sites.lb])",
+                        severity="warning", markup=False)
+            return
+        if not self.monitor.config.defaults.lb_admin:
+            self.notify("castui is read-only: drain / ready need lb_admin = true in the "
+                        "config's [defaults]", title=f"{state} {safe(node, 40)}",
+                        severity="warning", markup=False)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._set_lb_state(site.name, node, state)
+
+        self.push_screen(ConfirmScreen(lb_question(state, node, site.lb)), answered)
+
+    @work(exit_on_error=False, group="lb")
+    async def _set_lb_state(self, site: str, node: str, state: AdminState) -> None:
+        """The engine talks to the balancer and records the change as an `lb_admin` event."""
+        try:
+            await self.monitor.set_lb_state(site, node, state)
+        except LbError as err:
+            self.notify(safe(err, 300), title=f"{state} {safe(node, 40)} failed",
+                        severity="error", markup=False)
+            return
+        self.notify(f"{safe(node, 40)}: {state} accepted by the balancer", markup=False)
 
     def action_save_svg(self) -> None:
         stamp = self.monitor.now().strftime("%Y%m%dT%H%M%SZ")

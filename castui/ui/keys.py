@@ -27,6 +27,14 @@ BINDINGS: list[BindingType] = [
             tooltip="zoom the timeline in: 24 h → 2 h → 30 min → 5 min"),
     Binding("minus", "zoom_out", "Zoom out", show=False, key_display="-",
             tooltip="zoom the timeline out: 5 min → 30 min → 2 h → 24 h"),
+    Binding("enter", "details", "Details", show=False,
+            tooltip="show every check of the selected node (↑/↓ select, a click too)"),
+    Binding("d", "lb_state('drain')", "Drain", show=False,
+            tooltip="drain the selected node on the site's balancer: no new clients "
+                    "(needs lb_admin = true; asks first)"),
+    Binding("D", "lb_state('ready')", "Ready", show=False, key_display="D",
+            tooltip="set the selected node ready on the site's balancer again "
+                    "(needs lb_admin = true; asks first)"),
     Binding("a", "ack", "Ack", tooltip="acknowledge the selected alert (the newest "
                                        "unacknowledged one unless you picked another)"),
     Binding("A", "ack_all", "Ack all", show=False, key_display="A",

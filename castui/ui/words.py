@@ -7,14 +7,18 @@ The engine has already stripped control characters; `clean` here again is cheap 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 
+from castui.config.model import Balancer
 from castui.engine.events import Event, Kind
-from castui.engine.snapshot import CheckView
+from castui.engine.snapshot import CheckView, TargetView, _disagree
 from castui.engine.status import Status
 from castui.engine.timeline import Mark, mark_of
+from castui.lb.base import AdminState
 from castui.probes.result import Code
 from castui.text import clean
 from castui.ui.palette import pal
@@ -35,6 +39,25 @@ BRIEF = 28
 
 _SHORT_CODES = {Code.L4CON: "CON", Code.L6RSP: "TLS", Code.L7RSP: "RSP", Code.DNSNX: "NX",
                 Code.DNSFAIL: "FAIL"}
+
+
+#: The style of the blanks between the parts of a line. It changes nothing on screen, but keeps
+#: the blanks a span of their own, so no span starts with a blank: SVG viewers (rsvg, for one)
+#: drop a span's leading blanks, which glued `UP  owa` into `UPowa` in the screenshots.
+GAP = "not dim"
+
+
+def gap(line: Text, cells: int = 1) -> None:
+    """Blanks between two parts of `line`, kept out of either part's span."""
+    line.append(" " * cells, style=GAP)
+
+
+def badge(words: str, style: str) -> Text:
+    """` ▲ WARNING ` on its own background, its padding spans apart from its words."""
+    text = Text(" ", style=f"{style} {GAP}", end="")
+    text.append(words, style=style)
+    text.append(" ", style=f"{style} {GAP}")
+    return text
 
 
 def safe(text: object, limit: int = 200) -> str:
@@ -114,17 +137,53 @@ def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
         return f"DNS recovered: {detail}", good
     if kind == Kind.MONITOR_STARTED:
         return f"monitoring started, {detail}", muted
+    return _deep_sentence(event, who, detail, after)
+
+
+def _deep_sentence(event: Event, who: str, detail: str, after: str) -> tuple[str, str]:
+    """The deep checks' and the balancer's events (DNS hygiene, certificates, load)."""
+    p = pal()
+    kind = event.kind
+    rule = safe(event.data.get("rule", ""), 20)
+    if kind == Kind.DNS_SPLIT:
+        return f"DNS split: {detail}", p.bad
+    if kind == Kind.DNS_AGREED:
+        return "DNS resolvers agree again", p.good
+    if kind == Kind.DNS_WARNING:
+        return f"DNS hygiene ({rule}): {detail}", p.warn
+    if kind == Kind.DNS_WARNING_CLEARED:
+        return f"DNS hygiene ({rule}) fine again: {detail}", p.good
+    if kind == Kind.CERT_EXPIRING:
+        return f"{who} {detail}", p.warn
+    if kind == Kind.LB_DISAGREES:
+        return detail, p.bad
+    if kind == Kind.LB_AGREES:
+        return f"balancer and castui agree on {who} again{after}", p.good
+    if kind == Kind.LB_ADMIN:
+        state = safe(event.data.get("state", ""), 10)
+        return f"{who} set {state} on the balancer from castui ({detail})", p.warn
+    if kind == Kind.LB_UNREACHABLE:
+        return f"balancer unreadable: {detail}", p.warn
+    if kind == Kind.LB_REACHABLE:
+        return "balancer readable again", p.good
+    if kind == Kind.POOL_SKEWED:
+        return f"load skewed: {detail}", p.warn
+    if kind == Kind.POOL_BALANCED:
+        return f"load even again{after}: {detail}", p.good
+    if kind == Kind.VIP_SKIPS_NODE:
+        return f"VIP skips a node: {detail}", p.warn
     return f"{who} {safe(kind, 40)}: {detail}", ""
 
 
 def event_line(event: Event, *, with_site: bool) -> Text:
     """`08:01:02 Site-A CAS2 back in pool after 2m14s` as one styled line."""
     words, style = sentence(event)
-    line = Text(clock(event.time), style=pal().muted, end="")
+    line = Text(end="")
+    line.append(clock(event.time), style=pal().muted)
     if with_site:
-        line.append(" ")
+        gap(line)
         line.append(safe(event.site, 40), style="bold")
-    line.append(" ")
+    gap(line)
     line.append(words, style=style)
     return line
 
@@ -142,6 +201,8 @@ def check_cell(check: CheckView) -> Text:
     if check.ok is None:
         return Text("·", style=pal().muted)
     if check.ok:
+        if check.warning:  # passes, but deserves a look (a certificate expiring soon)
+            return Text(f"⚠ {latency(check.latency_ms)}", style=pal().warn)
         return Text(f"✓ {latency(check.latency_ms)}", style=pal().good)
     status = check.facts.get("status")
     if check.code == Code.L7STS and isinstance(status, int):
@@ -155,17 +216,23 @@ def check_cell(check: CheckView) -> Text:
 
 def failing_summary(checks: tuple[CheckView, ...]) -> Text:
     """A node's checks in a few words, for narrow screens: `✓ all 11`, `✗ ews 503, owa TOUT`,
-    or `✗ all 11 CON` when every check fails the same way."""
+    or `✗ all 11 CON` when every check fails the same way; `, ⚠ tls` names the warnings."""
     failed = [c for c in checks if c.ok is False]
+    warned = [c for c in checks if c.ok and c.warning]
     if not failed:
         if any(c.ok is None for c in checks):
             return Text("·", style=pal().muted)
-        return Text(f"✓ all {len(checks)}", style=pal().good)
-    codes = [check_cell(c).plain[2:] for c in failed]
-    if len(failed) == len(checks) and len(set(codes)) == 1:
-        return Text(f"✗ all {len(checks)} {codes[0]}", style=pal().alarm)
-    parts = [f"{safe(c.name, 20)} {code}" for c, code in zip(failed, codes, strict=True)]
-    return Text("✗ " + ", ".join(parts), style=pal().alarm)
+        text = Text(f"✓ all {len(checks)}", style=pal().good)
+    else:
+        codes = [check_cell(c).plain[2:] for c in failed]
+        if len(failed) == len(checks) and len(set(codes)) == 1:
+            return Text(f"✗ all {len(checks)} {codes[0]}", style=pal().alarm)
+        parts = [f"{safe(c.name, 20)} {code}" for c, code in zip(failed, codes, strict=True)]
+        text = Text("✗ " + ", ".join(parts), style=pal().alarm)
+    if warned:
+        text.append(", ")
+        text.append("⚠ " + ", ".join(safe(c.name, 20) for c in warned), style=pal().warn)
+    return text
 
 
 def pool_cell(state: str, status_text: str) -> Text:
@@ -173,3 +240,125 @@ def pool_cell(state: str, status_text: str) -> Text:
     mark = mark_of(state, status_text)
     style = pal().alarm if mark is Mark.OUT else pal().marks[mark]
     return Text(f"{MARK_GLYPH[mark]} {safe(status_text, 12)}", style=style)
+
+
+#: Balancer types as their makers write them.
+LB_NAMES = {"haproxy": "HAProxy"}
+
+
+def lb_cell(node: TargetView, lb_error: str | None) -> Text:
+    """The balancer's verdict in its own words (`UP`, `DRAIN`, `DOWN 1/2`); `?` when the
+    balancer cannot be read; `≠` in front when it routes where castui would not, or not where
+    castui would (the engine's rule)."""
+    p = pal()
+    if lb_error is not None:
+        return Text("?", style=p.muted)
+    view = node.lb
+    if view is None:
+        return Text("–", style=p.muted)
+    status = safe(view.status, 8)
+    if _disagree(node):
+        return Text(f"≠ {status}", style=p.alarm)
+    word = view.word
+    if word == "UP" and status != "UP":
+        style = p.marks[Mark.TRANSITIONAL]
+    elif word == "UP":
+        style = p.good
+    elif word == "DOWN":
+        style = p.bad
+    elif word in ("DRAIN", "MAINT", "NOLB"):
+        style = p.warn
+    else:
+        style = p.muted
+    return Text(status, style=style)
+
+
+def lb_question(state: AdminState, node: str, lb: Balancer) -> str:
+    """`Drain CAS2 on HAProxy backend https?`, naming the server when it is not the node."""
+    server = lb.server_for(node)
+    named = safe(node, 40) if server == node else f"{safe(node, 40)} (server {safe(server, 40)})"
+    where = f"on {LB_NAMES.get(lb.type, lb.type)} backend {safe(lb.backend, 40)}"
+    if state == "drain":
+        return f"Drain {named} {where}? New clients go elsewhere, connected ones stay."
+    if state == "ready":
+        return f"Ready {named} {where}? It takes new clients again."
+    return f"Put {named} in maintenance {where}? Its clients are cut off."
+
+
+def check_facts(check: CheckView) -> str:
+    """What a check found beyond its detail, in one line: the endpoint mapper's ports, the
+    certificate's names and days, the agent's figures, the HTTP status and answering CAS."""
+    facts = check.facts
+    if check.kind == "epm":
+        return _epm_facts(facts)
+    if check.kind == "tls":
+        return _tls_facts(facts)
+    if check.kind == "agent":
+        return _agent_facts(facts)
+    if check.kind == "http":  # the status is in the detail; which CAS answered may not be
+        headers = facts.get("headers")
+        if not isinstance(headers, dict):
+            return ""
+        return " · ".join(f"{name} {safe(headers[name], 60)}"
+                          for name in ("x-feserver", "x-diaginfo") if headers.get(name))
+    return ""
+
+
+def _epm_facts(facts: Mapping[str, Any]) -> str:
+    parts = []
+    mapped, tcp = facts.get("mapped"), facts.get("mapped_tcp")
+    if isinstance(mapped, dict) and mapped:
+        codes = tcp if isinstance(tcp, dict) else {}
+        parts.append("mapped " + ", ".join(
+            f"{safe(service, 20)} → {safe(port, 6)}"
+            + (f" {safe(codes[service], 8)}" if service in codes else "")
+            for service, port in mapped.items()))
+    missing = facts.get("not_registered")
+    if isinstance(missing, list) and missing:
+        parts.append("not registered " + ", ".join(safe(s, 20) for s in missing))
+    bind = facts.get("bind")
+    if isinstance(bind, str) and bind != "accepted":
+        parts.append(f"bind {safe(bind, 60)}")
+    return " · ".join(parts)
+
+
+#: Certificate names listed in the detail pane at most.
+CERT_NAMES = 6
+
+
+def _tls_facts(facts: Mapping[str, Any]) -> str:
+    parts = []
+    names = facts.get("names")
+    if isinstance(names, list) and names:
+        more = f" (+{len(names) - CERT_NAMES})" if len(names) > CERT_NAMES else ""
+        parts.append("names " + ", ".join(safe(n, 60) for n in names[:CERT_NAMES]) + more)
+    missing = facts.get("missing")
+    if isinstance(missing, list) and missing:
+        parts.append("missing " + ", ".join(safe(n, 60) for n in missing))
+    days, until = facts.get("days_left"), facts.get("not_after")
+    if isinstance(days, int):
+        parts.append(f"{days} days left" + (f", until {safe(until[:10], 10)}"
+                                            if isinstance(until, str) else ""))
+    return " · ".join(parts)
+
+
+def _agent_facts(facts: Mapping[str, Any]) -> str:
+    parts = []
+    ports = facts.get("connections")
+    if isinstance(ports, dict):
+        for port, figures in ports.items():
+            if isinstance(figures, dict):
+                parts.append(f"port {safe(port, 6)}: {safe(figures.get('established', 0), 8)} "
+                             f"established, {safe(figures.get('remotes', 0), 8)} remote"
+                             + ("" if figures.get("listening", True) else ", not listening"))
+    for key, label in (("cpu_percent", "cpu"), ("memory_percent", "mem")):
+        value = facts.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {value:.0f}%")
+    services = facts.get("services")
+    if isinstance(services, dict):
+        stopped = [safe(name, 30) for name, svc in services.items()
+                   if isinstance(svc, dict) and svc.get("status") != "running"]
+        if stopped:
+            parts.append("not running " + ", ".join(stopped))
+    return " · ".join(parts)

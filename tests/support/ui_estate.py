@@ -7,12 +7,14 @@ latency, time and event is identical on every run and the screen can be compared
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +26,7 @@ from castui.engine.events import Event, Kind
 from castui.engine.monitor import Monitor
 from castui.engine.targets import CheckSpec, Target
 from castui.history import EventStore
+from castui.lb import ServerView
 from castui.probes.result import Code, Error, ProbeResult
 from castui.ui import ConsoleApp, ConsoleOptions
 
@@ -67,6 +70,74 @@ nodes = [
 """
 
 
+#: Deep checks and where the clients are: Site-A is Exchange 2013 behind an HAProxy with node
+#: agents, two resolvers and the service names its certificates must cover; Site-B has an
+#: HAProxy too. `{tmp}` holds the agents' token file; nothing here is ever contacted.
+DEEP_CONFIG = """
+[defaults]
+interval = 2
+timeout = 1.5
+rise = 2
+fall = 3
+
+[[sites]]
+name = "Site-A"
+array_fqdn = "outlook.site-a.corp.local"
+vip = "127.0.61.50"
+dns_servers = ["127.0.60.53:20053", "127.0.60.54:20053"]
+profile = "exchange2013"
+service_names = ["mail.corp.local"]
+agent_token_file = "{tmp}/agent.token"
+ports = {{ epm = 20135, https = 20443, http = 20080, mapi = 59531, ab = 59532 }}
+
+[[sites.nodes]]
+name = "CAS1"
+address = "127.0.61.21"
+fqdn = "cas1.site-a.corp.local"
+agent = "https://127.0.61.21:8799"
+
+[[sites.nodes]]
+name = "CAS2"
+address = "127.0.61.22"
+fqdn = "cas2.site-a.corp.local"
+agent = "https://127.0.61.22:8799"
+
+[[sites.nodes]]
+name = "CAS3"
+address = "127.0.61.23"
+fqdn = "cas3.site-a.corp.local"
+agent = "https://127.0.61.23:8799"
+
+[sites.lb]
+type = "haproxy"
+socket = "{tmp}/site-a-haproxy.sock"
+backend = "https"
+
+[[sites]]
+name = "Site-B"
+array_fqdn = "outlook.site-b.corp.local"
+vip = "127.0.62.50"
+dns_servers = ["127.0.60.53:20053"]
+profile = "exchange2010"
+ports = {{ epm = 20135, https = 20443, http = 20080, mapi = 59531, ab = 59532 }}
+nodes = [
+  {{ name = "CAS4", address = "127.0.62.21", fqdn = "cas4.site-b.corp.local" }},
+  {{ name = "CAS5", address = "127.0.62.22", fqdn = "cas5.site-b.corp.local" }},
+]
+
+[sites.lb]
+type = "haproxy"
+socket = "{tmp}/site-b-haproxy.sock"
+backend = "https"
+"""
+
+#: Days a certificate has left in the pictures (the warning starts under 30).
+CERT_DAYS = 12
+#: What HAProxy says when its socket is missing, as castui's adapter words it.
+NO_SOCKET = ("HAProxy socket /run/haproxy/site-b.sock: no such socket (is HAProxy running, "
+             "with 'stats socket' in its global section?)")
+
+
 class FrozenClock:
     """A clock that moves only when told."""
 
@@ -99,7 +170,55 @@ def healthy(target: Target, spec: CheckSpec, answer: list[str] | None = None) ->
         status = spec.expect.status
         detail = "HTTP 200 logon form" if status == 200 else f"HTTP {status} (Negotiate, NTLM)"
         return ProbeResult(True, Code.L7OK, detail, latency, facts={"status": status})
-    return ProbeResult(True, f"{spec.kind.upper()}OK", "fine", latency)  # epm, tls, ...
+    if spec.kind == "epm":
+        mapped = {"MSExchangeRPC": 59531, "MSExchangeAB": 59532}
+        return ProbeResult(True, Code.EPMOK, "bind accepted; " + ", ".join(
+            f"{service} -> {port}" for service, port in mapped.items()), latency,
+            facts={"address": target.address, "port": spec.port, "bind": "accepted",
+                   "mapped": mapped, "not_registered": [],
+                   "mapped_tcp": dict.fromkeys(mapped, Code.L4OK)})
+    if spec.kind == "tls":
+        return certificate(target, spec, 400)
+    return ProbeResult(True, f"{spec.kind.upper()}OK", "fine", latency)
+
+
+def certificate(target: Target, spec: CheckSpec, days: int) -> ProbeResult:
+    """A valid certificate covering every name asked for, with `days` left."""
+    names = list(spec.names) or [target.host or target.address]
+    until = (T0 + timedelta(days=days)).date().isoformat()
+    return ProbeResult(True, Code.TLSOK, f"valid {days} more days for {', '.join(names)}",
+                       _latency(target.key, spec.name), None,
+                       {"names": names, "not_before": "2026-01-05T00:00:00+00:00",
+                        "not_after": f"{until}T00:00:00+00:00", "days_left": days,
+                        "missing": []},
+                       warning=f"expires in {days} days" if days < 30 else None)
+
+
+def expiring(target: Target, spec: CheckSpec) -> ProbeResult:
+    """A certificate with CERT_DAYS left: passes, with a warning."""
+    return certificate(target, spec, CERT_DAYS)
+
+
+def agent(target: Target, spec: CheckSpec, established: int) -> ProbeResult:
+    """A node agent reporting `established` client connections on the HTTPS port."""
+    facts = {"connections": {"443": {"established": established,
+                                     "remotes": max(established // 3, 1), "listening": True},
+                             "135": {"established": 0, "remotes": 0, "listening": True}},
+             "services": {"MSExchangeRPC": {"status": "running", "start_type": "automatic",
+                                            "display_name": "RPC Client Access"}},
+             "processes": {}, "cpu_percent": 4.0 + established / 10, "memory_percent": 41.0,
+             "host": target.subject.lower(), "errors": {}, "url": f"{spec.url}/v1/status"}
+    return ProbeResult(True, Code.L7OK, f"{established} connections on 1 ports, cpu "
+                       f"{facts['cpu_percent']:.0f}%, mem 41%", _latency(target.key, "agent"),
+                       facts=facts)
+
+
+def sample(target: Target, spec: CheckSpec, answered: dict[str, int]) -> ProbeResult:
+    """VIP samples answered by these nodes (X-FEServer names, counts)."""
+    shown = ", ".join(f"{name} {n}" for name, n in sorted(answered.items())) or "nobody"
+    return ProbeResult(bool(answered), Code.L7OK if answered else Code.L7RSP,
+                       f"answered by {shown}", facts={"answered_by": dict(answered),
+                                                      "samples": spec.count, "failed": 0})
 
 
 def refused(target: Target, spec: CheckSpec) -> ProbeResult:
@@ -124,6 +243,14 @@ class Driver:
     faults: dict[str, Fault | dict[str, Fault]] = field(default_factory=dict)
     #: site name -> what its DNS answers (default: its own VIP).
     answers: dict[str, list[str]] = field(default_factory=dict)
+    #: resolver (its check name) -> what it answers, over the site's answer.
+    resolver_answers: dict[str, list[str]] = field(default_factory=dict)
+    #: node key -> established client connections its agent reports (default 25).
+    clients: dict[str, int] = field(default_factory=dict)
+    #: site name -> the X-FEServer names answering its VIP's samples (default: every node).
+    answering: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: site name -> what its balancer says, node by node, or why it cannot be read.
+    balancer: dict[str, dict[str, ServerView] | str] = field(default_factory=dict)
 
     def round(self) -> None:
         for key, state in self.monitor.states.items():
@@ -135,8 +262,36 @@ class Driver:
                 if rule is not None:
                     results[spec.name] = rule(target, spec)
                 else:
-                    results[spec.name] = healthy(target, spec, self.answers.get(target.site))
+                    results[spec.name] = self._healthy(target, spec)
             self.monitor.complete_round(key, results, ROUND_S)
+        self._balancers()
+
+    def _healthy(self, target: Target, spec: CheckSpec) -> ProbeResult:
+        if spec.kind == "agent":
+            return agent(target, spec, self.clients.get(target.key, 25))
+        if spec.kind == "sample":
+            nodes = {n.name: 2 for s in self.monitor.config.sites if s.name == target.site
+                     for n in s.nodes}
+            return sample(target, spec, self.answering.get(target.site, nodes))
+        answer = self.resolver_answers.get(spec.name, self.answers.get(target.site))
+        return healthy(target, spec, answer)
+
+    def _balancers(self) -> None:
+        """What `Monitor.run`'s balancer loop would have read, folded in through the site's
+        own comparisons (the engine's lb_disagrees / lb_agrees rule)."""
+        for site, said in self.balancer.items():
+            watch = self.monitor.sites[site]
+            if isinstance(said, str):
+                watch.lb_error, watch.lb_views = said, {}
+                continue
+            watch.lb_error = None
+            for node in watch.site.nodes:
+                view = said.get(node.name)
+                watch.lb_views[node.name] = view
+                state = self.monitor.states[f"{site}/{node.name}"].state
+                event = watch.comparisons[node.name].observe(state, view, self.clock())
+                if event is not None:
+                    self.monitor.emit(event)
 
     def run(self, seconds: float) -> None:
         """Rounds an interval apart for `seconds`, the clock moving with them."""
@@ -153,6 +308,34 @@ def new_driver(store: EventStore | None = None) -> Driver:
     clock = FrozenClock()
     monitor = Monitor(config(), store=store, clock=clock)
     return Driver(monitor, clock)
+
+
+def deep_config(tmp: Path, *, lb_admin: bool = False) -> Config:
+    """DEEP_CONFIG with its token file written under `tmp` (and lb_admin as asked)."""
+    token = tmp / "agent.token"
+    token.write_text("t0ken-for-the-console-pictures-0123456789\n")
+    token.chmod(0o600)
+    parsed = parse_config(DEEP_CONFIG.format(tmp=tmp), str(tmp / "deep.toml"))
+    return dataclasses.replace(parsed, defaults=dataclasses.replace(parsed.defaults,
+                                                                    lb_admin=lb_admin))
+
+
+def new_deep_driver(tmp: Path, store: EventStore | None = None, *,
+                    lb_admin: bool = False) -> Driver:
+    """A driver over DEEP_CONFIG, every balancer saying UP for every node."""
+    clock = FrozenClock()
+    monitor = Monitor(deep_config(tmp, lb_admin=lb_admin), store=store, clock=clock)
+    driver = Driver(monitor, clock)
+    for site in monitor.config.sites:
+        driver.balancer[site.name] = {node.name: lb_view(node.name, "UP")
+                                      for node in site.nodes}
+    return driver
+
+
+def lb_view(node: str, status: str, sessions: int = 25) -> ServerView:
+    """HAProxy's line for a node's server in backend `https`."""
+    check = "L4OK" if status.startswith(("UP", "DRAIN", "NOLB")) else "L4CON"
+    return ServerView("https", node, status, check, sessions, 1200, 0)
 
 
 def app_for(driver: Driver, **options: Any) -> ConsoleApp:
@@ -194,9 +377,28 @@ def dr_switchover(driver: Driver) -> None:
     driver.run(24)
 
 
+def deep_trouble(driver: Driver) -> None:
+    """On a DEEP_CONFIG estate: CAS2 was drained on the balancer for patching (castui sees it
+    UP; the VIP stops answering from it), its certificate expires in 12 days, one resolver
+    already answers Site-B's VIP (a half-finished DNS move), the clients sit on CAS1; Site-B's
+    balancer cannot be read and CAS4's certificate expires soon too."""
+    views = driver.balancer["Site-A"]
+    assert isinstance(views, dict)
+    views["CAS2"] = lb_view("CAS2", "DRAIN", sessions=4)
+    driver.answering["Site-A"] = {"CAS1": 3, "CAS3": 3}
+    driver.clients.update({"Site-A/CAS1": 140, "Site-A/CAS2": 4, "Site-A/CAS3": 70})
+    driver.faults["Site-A/CAS2"] = {"tls": expiring}
+    driver.faults["Site-B/CAS4"] = {"tls": expiring}
+    driver.resolver_answers["127.0.60.54:20053"] = ["127.0.62.50"]
+    driver.balancer["Site-B"] = NO_SOCKET
+    driver.run(30)
+
+
 #: Picture name -> what happens in it after four steady minutes (while the console watches).
 PICTURES: dict[str, Callable[[Driver], None] | None] = {
     "steady": None, "node_out": node_out, "dr_switchover": dr_switchover}
+#: The same, on a DEEP_CONFIG estate.
+DEEP_PICTURES: dict[str, Callable[[Driver], None]] = {"deep_trouble": deep_trouble}
 
 
 # -- reading the screen ---------------------------------------------------------------------

@@ -10,9 +10,9 @@ from textual.widget import Widget
 
 from castui.engine.status import Status
 from castui.ui.palette import pal
-from castui.ui.words import STATUS_GLYPH, safe
+from castui.ui.words import STATUS_GLYPH, badge, gap, safe
 
-SEPARATOR = " │ "
+SEPARATOR = "│"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,15 @@ class HeaderInfo:
 
 
 def _seconds(value: float) -> str:
+    """`0.31s`, `2.50s`, `12s`: a round's duration."""
     return f"{value:.2f}s" if value < 10 else f"{value:.0f}s"
+
+
+def _interval(value: float) -> str:
+    """`2s`, `1.5s`, `0.67s`: the configured interval, as precise as a round's duration."""
+    if value >= 10:
+        return f"{value:.0f}s"
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
 
 
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
@@ -43,9 +51,9 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, 
     p = pal()
     parts: list[tuple[Text, int]] = [(Text("castui", style="bold"), _BRAND)]
     if info.frozen:
-        parts.append((Text(" ⏸ FROZEN (p) ", style="bold reverse"), _KEEP))
+        parts.append((badge("⏸ FROZEN (p)", "bold reverse"), _KEEP))
     glyph = STATUS_GLYPH[info.status]
-    parts.append((Text(f" {glyph} {info.status.name} ", style=p.status[info.status]), _KEEP))
+    parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
     utc = info.now.astimezone(UTC)
     parts.append((Text(utc.strftime("%H:%M:%S UTC")), _KEEP))
     local = info.now.astimezone(local_tz)
@@ -61,7 +69,7 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, 
     if info.slowest_round is None:
         parts.append((Text("poll –", style="dim"), _POLL))
     else:
-        pace = f"{_seconds(info.slowest_round)}/{info.interval:g}s"
+        pace = f"{_seconds(info.slowest_round)}/{_interval(info.interval)}"
         if info.slowest_round <= info.interval:
             parts.append((Text(f"poll {pace}", style=p.good), _POLL))
         else:
@@ -77,7 +85,10 @@ def header_line(info: HeaderInfo, width: int, local_tz: tzinfo | None = None) ->
     while True:
         line = Text(no_wrap=True, end="")
         for number, (part, _) in enumerate(parts):
-            line.append(SEPARATOR if number else " ", style="dim")
+            gap(line)
+            if number:
+                line.append(SEPARATOR, style="dim")
+                gap(line)
             line.append_text(part)
         rank = max(r for _, r in parts)
         if line.cell_len <= width or rank == _KEEP:

@@ -16,9 +16,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
-from castui.ui.words import check_cell, failing_summary, pool_cell, safe, since
+from castui.ui.words import check_cell, failing_summary, gap, lb_cell, pool_cell, safe, since
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
+LB_WIDTH = 10  # "≠ DOWN 1/2": the balancer's verdict, `≠` when it disagrees with castui's
 SINCE_WIDTH = 6  # "59m", "2h03m"
 CONN_WIDTH = 5  # established client connections, from the node's agent
 CHECK_WIDTH = 7  # "✓ 123ms", "✗ TOUT"
@@ -39,27 +40,33 @@ def _header(name: str) -> Text:
 class NodeTable(DataTable[Text]):
     """Rows keyed by node name in config order; columns fixed-width so nothing reflows.
 
-    No cursor: a cursor row would repaint its cells in one colour and hide the states;
-    the arrow keys scroll instead.
+    A row cursor selects the node that enter details and `d` / `D` drain or ready; it only
+    tints the row (console.tcss) and the cells' own colours win, so every state still shows.
     """
 
     def __init__(self, checks: Sequence[str], nodes: Sequence[str], *,
-                 connections: bool = False, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="none", zebra_stripes=False)
+                 connections: bool = False, balancer: bool = False,
+                 id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
+                         cursor_foreground_priority="renderable")
         self.checks = tuple(checks)
         #: A column of client connections, when node agents report them.
         self.connections = connections
+        #: A column of the balancer's verdict, when the site has one configured.
+        self.balancer = balancer
         self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
         self.name_width = max([4, *(len(safe(n, 24)) for n in nodes)])
         self.compact = False
         self._summary_width = 0
         self._cells: dict[str, Cells] = {}
-        self._last: tuple[Sequence[TargetView], datetime, str] | None = None
+        self._last: tuple[Sequence[TargetView], datetime, str, str | None] | None = None
 
     @property
     def fixed_width(self) -> int:
-        """Cells taken by the node, pool, since (and conn) columns."""
+        """Cells taken by the node, pool, since (and lb, conn) columns."""
         widths = [self.name_width, POOL_WIDTH, SINCE_WIDTH]
+        if self.balancer:
+            widths.append(LB_WIDTH)
         if self.connections:
             widths.append(CONN_WIDTH)
         return sum(w + PADDING for w in widths)
@@ -84,11 +91,14 @@ class NodeTable(DataTable[Text]):
             self._build_columns()
 
     def _build_columns(self) -> None:
-        """Columns for the current mode; rows are re-added by the next `show`."""
+        """Columns for the current mode; the rows are re-added, the selection kept."""
+        selected = self.selected()
         self.clear(columns=True)
         self._cells.clear()
         self.add_column(Text("node", style="bold"), key="node", width=self.name_width)
         self.add_column(Text("pool", style="bold"), key="pool", width=POOL_WIDTH)
+        if self.balancer:
+            self.add_column(Text("lb", style="bold"), key="lb", width=LB_WIDTH)
         self.add_column(Text("since", style="bold"), key="since", width=SINCE_WIDTH)
         if self.connections:
             self.add_column(Text("conn", style="bold"), key="conn", width=CONN_WIDTH)
@@ -100,16 +110,30 @@ class NodeTable(DataTable[Text]):
                 self.add_column(_header(name), key=f"c:{name}", width=CHECK_WIDTH)
         if self._last is not None:
             self.show(*self._last)
+        if selected is not None and selected in self._cells and selected != self.selected():
+            self.move_cursor(row=self.get_row_index(selected))
 
-    def row_cells(self, node: TargetView, now: datetime) -> Cells:
+    def selected(self) -> str | None:
+        """The node under the cursor (None when no row is shown)."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return str(row_key.value)
+
+    def row_cells(self, node: TargetView, now: datetime, lb_error: str | None = None) -> Cells:
         cells: Cells = {
             "node": Text(safe(node.subject, 24), style="bold"),
             "pool": pool_cell(node.state, node.status_text),
             "since": Text(since(node.changed_at, now), style="dim"),
         }
+        if self.balancer:
+            cells["lb"] = lb_cell(node, lb_error)
         if self.connections:
             count = node.connections
-            cells["conn"] = Text("–" if count is None else str(count), justify="right")
+            shown = "–" if count is None else str(count)
+            cells["conn"] = Text(end="")  # right-aligned by blanks of their own (see `gap`)
+            gap(cells["conn"], CONN_WIDTH - len(shown))
+            cells["conn"].append(shown)
         if self.compact:
             cells["checks"] = failing_summary(node.checks)
         else:
@@ -117,9 +141,14 @@ class NodeTable(DataTable[Text]):
                 cells[f"c:{check.name}"] = check_cell(check)
         return cells
 
-    def show(self, nodes: Sequence[TargetView], now: datetime, node_filter: str = "") -> None:
-        """Make the table show `nodes` (those matching the filter), touching only changes."""
-        self._last = (nodes, now, node_filter)
+    def show(self, nodes: Sequence[TargetView], now: datetime, node_filter: str = "",
+             lb_error: str | None = None) -> None:
+        """Make the table show `nodes` (those matching the filter), touching only changes.
+
+        `lb_error` says the site's balancer cannot be read: its column then reads `?`.
+        """
+        self._last = (nodes, now, node_filter, lb_error)
+        selected = self.selected()
         wanted = {node.subject: node for node in nodes
                   if node_filter.lower() in node.subject.lower()}
         for gone in [key for key in self._cells if key not in wanted]:
@@ -127,7 +156,7 @@ class NodeTable(DataTable[Text]):
             del self._cells[gone]
         added = False
         for name, node in wanted.items():
-            cells = self.row_cells(node, now)
+            cells = self.row_cells(node, now, lb_error)
             old = self._cells.get(name)
             if old is None:
                 self.add_row(*(cells.get(str(key.value), Text("")) for key in self.columns),
@@ -140,3 +169,5 @@ class NodeTable(DataTable[Text]):
             self._cells[name] = cells
         if added:
             self.sort("node", key=lambda cell: self.order.get(cell.plain, len(self.order)))
+        if selected is not None and selected in self._cells and selected != self.selected():
+            self.move_cursor(row=self.get_row_index(selected))

@@ -1,79 +1,189 @@
-"""One site: its array FQDN's answers against the VIP, the VIP itself, and the node table."""
+"""One site: its array FQDN's answers against the VIP, the VIP itself, and the node table.
+
+Above the table, two lines always (DNS, VIP) and one more for each thing that needs saying: a
+broken DNS hygiene rule, a balancer that cannot be read, where the clients are. The panel grows
+and shrinks with them and tells the app, which lays the screen out again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 
-from castui.engine.snapshot import DnsView, SiteView, TargetView
+from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
 from castui.engine.status import Status
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable
-from castui.ui.words import STATUS_GLYPH, latency, pool_cell, safe
+from castui.ui.words import STATUS_GLYPH, badge, gap, latency, pool_cell, safe
 
-#: Rows a panel needs besides its node rows: border (2), info lines (2), table header (1).
-CHROME_ROWS = 5
+#: Rows a panel needs besides its node rows and info lines: border (2), table header (1).
+CHROME_ROWS = 3
+#: Info lines always shown: DNS and VIP.
+BASE_LINES = 2
+
+
+def _line(label: str) -> Text:
+    return Text(label, style="bold", end="")
 
 
 def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
-    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300`, per resolver when they disagree."""
+    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300 hygiene ✓`, per resolver when they disagree."""
     p = pal()
-    line = Text("DNS ", style="bold", end="")
+    line = _line("DNS ")
     line.append(safe(fqdn, 80))
     if dns is None:
-        line.append("  not checked (no dns_servers)", style=p.muted)
+        gap(line, 2)
+        line.append("not checked (no dns_servers)", style=p.muted)
         return line
     if dns.ok is None:
-        line.append(" → …", style=p.muted)
+        gap(line)
+        line.append("→ …", style=p.muted)
         return line
     answers = {server: tuple(addrs) for server, addrs in dns.answers.items()}
     distinct = set(answers.values())
     groups = [("", next(iter(distinct)))] if len(distinct) == 1 else list(answers.items())
     for server, addrs in groups:
         good = vip in addrs
-        line.append(f" {safe(server, 40)}" if server else "")
-        line.append(" → ")
+        gap(line)
+        if server:
+            line.append(safe(server, 40), style="bold")
+            gap(line)
+        line.append("→")
+        gap(line)
         style = p.good if good else p.alarm
         line.append(safe(", ".join(addrs) or "no answer", 80), style=style)
-        line.append(" ✓" if good else " ✗", style=style)
+        gap(line)
+        line.append("✓" if good else "✗", style=style)
     if dns.ok is False:
-        line.append(f"  (VIP {safe(vip, 40)})", style=p.warn)
+        gap(line, 2)
+        line.append(f"(VIP {safe(vip, 40)})", style=p.warn)
     if dns.ttl is not None:
-        line.append(f"  TTL {dns.ttl}", style=p.muted)
+        gap(line, 2)
+        line.append(f"TTL {dns.ttl}", style=p.muted)
+    if dns.hygiene and all(check.ok for check in dns.hygiene):
+        gap(line, 2)
+        line.append("hygiene ✓", style=p.good)
     return line
 
 
-def vip_line(vip: TargetView, in_pool: int, nodes: int) -> Text:
-    """`VIP 10.1.0.50 ━ UP  owa 4ms  │ 2/3 nodes in pool`."""
+def answers_text(answered_by: Mapping[str, int], nodes: Sequence[str]) -> Text:
+    """`answers: CAS1 3 · CAS2 0 · CAS3 3`: who answered the VIP's samples, every node named
+    (in config order, a silent one dimmed), then any other name that answered."""
     p = pal()
-    line = Text("VIP ", style="bold", end="")
-    line.append(safe(vip.address, 40) + " ")
+    text = Text("answers:", style="bold", end="")
+    names = [*nodes, *sorted(set(answered_by) - set(nodes))]
+    if not answered_by:
+        gap(text)
+        text.append("none", style=p.alarm)
+        return text
+    for number, name in enumerate(names):
+        gap(text)
+        if number:
+            text.append("·", style=p.muted)
+            gap(text)
+        count = answered_by.get(name, 0)
+        text.append(f"{safe(name, 24)} {count}", style="" if count else p.muted)
+    return text
+
+
+def vip_line(vip: TargetView, in_pool: int, nodes: int,
+             answered_by: Mapping[str, int] | None = None,
+             node_names: Sequence[str] = ()) -> Text:
+    """`VIP 10.1.0.50 ━ UP  owa 4ms  │ 2/3 nodes in pool  │ answers: CAS1 3 · CAS2 3`."""
+    p = pal()
+    line = _line("VIP ")
+    line.append(safe(vip.address, 40))
+    gap(line)
     line.append_text(pool_cell(vip.state, vip.status_text))
     probe = next((c for c in vip.checks if c.kind == "http" and c.role == "pool"),
                  vip.checks[0] if vip.checks else None)
     if probe is not None and probe.ok is not None:
         shown = latency(probe.latency_ms) if probe.ok else safe(probe.code, 8)
-        line.append(f"  {safe(probe.name, 12)} {shown}", style=p.good if probe.ok else p.alarm)
+        gap(line, 2)
+        line.append(f"{safe(probe.name, 12)} {shown}", style=p.good if probe.ok else p.alarm)
         headers = probe.facts.get("headers")
         server = headers.get("x-feserver") if isinstance(headers, dict) else None
-        if server:  # which CAS really answered through the VIP (Exchange 2013+)
-            line.append(f" via {safe(server, 40)}", style=p.muted)
+        if server and answered_by is None:  # which CAS answered this probe (Exchange 2013+)
+            gap(line)
+            line.append(f"via {safe(server, 40)}", style=p.muted)
     style = p.good if in_pool == nodes else p.warn if in_pool else p.alarm
-    line.append("  │ ", style=p.muted)
+    gap(line, 2)
+    line.append("│", style=p.muted)
+    gap(line)
     line.append(f"{in_pool}/{nodes} nodes in pool", style=style)
+    if answered_by is not None:
+        gap(line, 2)
+        line.append("│", style=p.muted)
+        gap(line)
+        line.append_text(answers_text(answered_by, node_names))
     return line
 
 
+def hygiene_line(hygiene: Sequence[CheckView]) -> Text | None:
+    """`hygiene ⚠ split: resolvers disagree: …`: the broken DNS hygiene rules with what was
+    found; None while every rule holds (the DNS line then ends `hygiene ✓`)."""
+    broken = [check for check in hygiene if check.ok is False]
+    if not broken:
+        return None
+    p = pal()
+    line = _line("hygiene")
+    for check in broken:
+        gap(line)
+        line.append(f"⚠ {safe(check.name, 20)}:", style=f"bold {p.warn}".strip())
+        gap(line)
+        line.append(safe(check.detail, 300), style=p.warn)
+    return line
+
+
+def clients_line(view: SiteView) -> Text | None:
+    """`LB ? HAProxy socket …: no such socket` when the balancer cannot be read, and where the
+    clients are (`load CAS1 holds 80% of 412 connections…`, marked when the engine calls it
+    skewed); None when there is neither."""
+    p = pal()
+    parts: list[Text] = []
+    if view.lb_error is not None:
+        part = Text("LB ?", style=f"bold {p.warn}".strip(), end="")
+        gap(part)
+        part.append(safe(view.lb_error, 200), style=p.warn)
+        parts.append(part)
+    if view.skew is not None:
+        skewed = f"load skewed: {view.skew}" in view.reasons  # the engine's verdict
+        part = Text("load", style="bold", end="")
+        gap(part)
+        part.append(("⚠ " if skewed else "") + safe(view.skew, 200),
+                    style=p.warn if skewed else p.muted)
+        parts.append(part)
+    if not parts:
+        return None
+    line = _line("")
+    for number, part in enumerate(parts):
+        if number:
+            gap(line, 2)
+            line.append("│", style=p.muted)
+            gap(line)
+        line.append_text(part)
+    return line
+
+
+def info_lines(view: SiteView, node_names: Sequence[str]) -> list[Text]:
+    """The lines above a site's node table, in order."""
+    lines = [dns_line(view.array_fqdn, view.vip.address, view.dns),
+             vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names)]
+    extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view))
+    return lines + [line for line in extra if line is not None]
+
+
 def site_title(number: int, view: SiteView) -> Text:
-    title = Text(f" {number} ", style="bold reverse", end="")
-    title.append(f" {safe(view.name, 40)} ", style="bold")
-    title.append(f" {STATUS_GLYPH[view.status]} {view.status.name} ",
-                 style=pal().status[view.status])
+    title = badge(str(number), "bold reverse")
+    title.append_text(badge(safe(view.name, 40), "bold"))
+    title.append_text(badge(f"{STATUS_GLYPH[view.status]} {view.status.name}",
+                            pal().status[view.status]))
     return title
 
 
@@ -84,34 +194,48 @@ def site_subtitle(view: SiteView) -> Text:
 
 
 class SitePanel(Vertical):
-    """A bordered panel; `show` updates only what changed (the title, two lines, the cells)."""
+    """A bordered panel; `show` updates only what changed (the title, the lines, the cells).
+
+    With `balancer` (the site has one configured) the node table has a column for its verdict.
+    """
+
+    class LinesChanged(Message):
+        """The panel gained or lost an info line: the screen needs laying out again."""
 
     def __init__(self, number: int, name: str, checks: Sequence[str], nodes: Sequence[str],
-                 *, connections: bool = False, id: str | None = None) -> None:
+                 *, connections: bool = False, balancer: bool = False,
+                 id: str | None = None) -> None:
         super().__init__(id=id, classes="site-panel")
         self.number = number
         self.site_name = name
-        self.node_count = len(nodes)
-        self.table = NodeTable(checks, nodes, connections=connections)
+        self.node_names = tuple(nodes)
+        self.table = NodeTable(checks, nodes, connections=connections, balancer=balancer)
         self._info = TextLines(classes="site-info")
+        self.info_count = BASE_LINES
         self._shown: tuple[Text, Text, Text] | None = None
 
     @property
     def rows_needed(self) -> int:
         """Height that shows every node without scrolling."""
-        return CHROME_ROWS + self.node_count
+        return CHROME_ROWS + self.info_count + len(self.node_names)
 
     def compose(self) -> ComposeResult:
         yield self._info
         yield self.table
 
+    def on_mount(self) -> None:
+        self._info.styles.height = self.info_count
+
     def show(self, view: SiteView, now: datetime, node_filter: str) -> None:
-        info = dns_line(view.array_fqdn, view.vip.address, view.dns)
-        info.append("\n")
-        info.append_text(vip_line(view.vip, view.in_pool, len(view.nodes)))
+        lines = info_lines(view, self.node_names)
+        info = Text("\n", end="").join(lines)
         shown = (site_title(self.number, view), site_subtitle(view), info)
         if shown != self._shown:
             self._shown = shown
             self.border_title, self.border_subtitle, _ = shown
             self._info.show(info)
-        self.table.show(view.nodes, now, node_filter)
+        if len(lines) != self.info_count:
+            self.info_count = len(lines)
+            self._info.styles.height = self.info_count
+            self.post_message(self.LinesChanged())
+        self.table.show(view.nodes, now, node_filter, view.lb_error)

@@ -13,7 +13,7 @@ from textual.widget import Widget
 
 from castui.engine.status import Status
 from castui.ui.palette import pal
-from castui.ui.words import STATUS_GLYPH, safe
+from castui.ui.words import STATUS_GLYPH, badge, gap, safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +51,17 @@ class SiteTabs(Widget):
         self._spans = []
         for index, tab in enumerate(self.tabs):
             if index:
-                line.append(" │ ", style="dim")
+                gap(line)
+                line.append("│", style="dim")
+                gap(line)
             start = line.cell_len
             chosen = index == self.selected
-            line.append(f" {index + 1} {safe(tab.name, 30)} ",
-                        style="bold reverse" if chosen else "bold")
+            line.append_text(badge(f"{index + 1} {safe(tab.name, 30)}",
+                                   "bold reverse" if chosen else "bold"))
             line.append(f"{STATUS_GLYPH[tab.status]} ", style=pal().status[tab.status])
             self._spans.append((start, line.cell_len))
-        line.append("   tab / 1-9 switch site", style="dim")
+        gap(line, 3)
+        line.append("tab / 1-9 switch site", style="dim")
         return line
 
     def on_click(self, event: events.Click) -> None:

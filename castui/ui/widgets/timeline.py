@@ -26,6 +26,7 @@ from castui.ui.words import (
     MARK_SHORT,
     MARK_WORDS,
     duration,
+    gap,
     safe,
     subject_name,
 )
@@ -54,7 +55,8 @@ def legend_text(zoom: Zoom, *, short: bool) -> Text:
     for mark in (Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN):
         words = MARK_SHORT[mark] if short else MARK_WORDS[mark]
         text.append(MARK_GLYPH[mark], style=pal().marks[mark])
-        text.append(f" {words}  ")
+        gap(text)
+        text.append(f"{words}  ")
     return text
 
 
@@ -69,7 +71,10 @@ def axis_text(zoom: Zoom, label_width: int, strip_width: int) -> Text:
         if any(c != " " for c in cells[max(position - 1, 0):position + len(label) + 1]):
             continue
         cells[position:position + len(label)] = list(label)
-    return Text(" " * (label_width + 1) + "".join(cells), style=pal().muted, no_wrap=True, end="")
+    text = Text(no_wrap=True, end="")
+    gap(text, label_width + 1)
+    text.append("".join(cells), style=pal().muted)
+    return text
 
 
 class TimelineView(ScrollView, can_focus=True):
@@ -137,9 +142,13 @@ class TimelineView(ScrollView, can_focus=True):
     def _row_text(self, row: Row) -> Text:
         if isinstance(row, SiteRow):
             return Text(safe(row.name, 40), style="bold underline", end="")
-        indent = " " if self.headings else ""
-        label = (indent + safe(subject_name(row.subject), LABEL_MAX))[:self.label_width]
-        text = Text(label.ljust(self.label_width) + " ", style="bold", end="")
+        indent = 1 if self.headings else 0
+        room = self.label_width - indent
+        label = safe(subject_name(row.subject), LABEL_MAX)[:room]
+        text = Text(end="")
+        if indent:
+            gap(text, indent)
+        text.append(label.ljust(room) + " ", style="bold")
         text.append_text(lane_text(row.buckets))
         return text
 
