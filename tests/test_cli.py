@@ -163,3 +163,20 @@ async def test_watch_duration_ends_with_exit_zero(tmp_path: Path) -> None:
     kinds = [line.split()[3].rstrip(":") for line in out.splitlines()]
     assert kinds == ["monitor_started", "node_down", "vip_down"] or \
         kinds == ["monitor_started", "vip_down", "node_down"]
+
+
+@pytest.mark.parametrize(("command", "expected"), [("check", 3), ("watch", 2)])
+async def test_unusable_agent_token_is_one_line(tmp_path: Path, command: str,
+                                               expected: int) -> None:
+    (tmp_path / "agent.token").write_text("\n")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[[sites]]\nname = "S"\narray_fqdn = "outlook.s.lab.test"\nvip = "127.0.98.50"\n'
+        'agent_token_file = "agent.token"\n'
+        '[[sites.nodes]]\nname = "N1"\naddress = "127.0.98.21"\n'
+        'agent = "http://127.0.98.21:8799"\n')
+    code, _, err = await castui(command, "--config", str(config), "--db",
+                                str(tmp_path / "h.sqlite3")) if command == "watch" else \
+        await castui(command, "--config", str(config))
+    assert code == expected
+    assert err.strip() == f"castui: {tmp_path / 'agent.token'} is empty"

@@ -8,9 +8,8 @@ import json
 import re
 from typing import Any
 
-from castui.cli.common import load_or_report
+from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
-from castui.engine.monitor import Monitor
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
 from castui.engine.status import Status
 
@@ -43,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return EXIT_UNKNOWN
-    monitor = Monitor(config)
+    monitor = make_monitor(config)
+    if monitor is None:
+        return EXIT_UNKNOWN
     try:
         asyncio.run(monitor.run(rounds=args.rounds))
     except KeyboardInterrupt:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
-from castui.cli.common import load_or_report
-from castui.history import EventStore, HistoryError, default_db_path
+from castui.cli.common import load_or_report, make_monitor, open_store
+from castui.history import default_db_path
 
 EXIT_USAGE = 2
 
@@ -33,14 +34,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return EXIT_USAGE
-    try:
-        store = EventStore(args.db or default_db_path(),
-                           retention_days=config.defaults.retention_days)
-    except HistoryError as err:
-        print(f"castui: {err}", file=sys.stderr)
+    store = open_store(args.db, config)
+    if store is None:
         return EXIT_USAGE
-    from castui.ui import ConsoleOptions, run_console  # Textual loads only for the console
+    from castui.ui import ConsoleOptions  # Textual loads only for the console
+    from castui.ui.run import run_console_async
 
     options = ConsoleOptions(bell=args.bell, screenshot_dir=args.screenshot_dir)
     with store:
-        return run_console(config, store=store, options=options)
+        monitor = make_monitor(config, store)
+        if monitor is None:
+            return EXIT_USAGE
+        return asyncio.run(run_console_async(monitor, store=store, options=options))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from castui.cli.common import seconds_arg
 from castui.engine.events import utcnow
 from castui.lab.actions import ActionError, grammar, parse_action
 from castui.lab.builtin_scenarios import BUILTIN_SCENARIOS
@@ -101,7 +102,7 @@ def add_estate_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"run a scenario: {', '.join(BUILTIN_SCENARIOS)}, or a file")
     p.add_argument("--speed", type=_speed, default=1.0, metavar="F",
                    help="run scenarios and every check interval F times faster (default 1)")
-    p.add_argument("--duration", type=_seconds, metavar="S",
+    p.add_argument("--duration", type=seconds_arg, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C or SIGTERM)")
     p.add_argument("--control", metavar="ADDR", default=None,
                    help="control API address, loopback only (default NET.0.1:20099)")
@@ -129,16 +130,6 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value <= 100:
         raise argparse.ArgumentTypeError("must be more than 0 and at most 100")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 

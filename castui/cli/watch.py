@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from castui.cli.common import load_or_report
+from castui.cli.common import load_or_report, make_monitor, open_store, seconds_arg
 from castui.engine.alerts import is_alert
 from castui.engine.events import Event
 from castui.engine.monitor import Monitor
-from castui.history import EventStore, HistoryError, default_db_path
+from castui.history import HistoryError, default_db_path
 
 EXIT_USAGE = 2
 
@@ -23,21 +23,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("watch", help="monitor headless and print one line per event")
     p.add_argument("--config", required=True, metavar="FILE", help="estate config (TOML)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
-    p.add_argument("--duration", type=_seconds, default=None, metavar="S",
+    p.add_argument("--duration", type=seconds_arg, default=None, metavar="S",
                    help="stop after S seconds (default: until SIGINT/SIGTERM)")
     p.add_argument("--db", type=Path, default=None, metavar="FILE",
                    help=f"history database (default {default_db_path()})")
     p.set_defaults(func=run)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
 
 
 def format_event(event: Event, fmt: str) -> str:
@@ -54,14 +44,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return EXIT_USAGE
-    try:
-        store = EventStore(args.db or default_db_path(),
-                           retention_days=config.defaults.retention_days)
-    except HistoryError as err:
-        print(f"castui: {err}", file=sys.stderr)
+    store = open_store(args.db, config)
+    if store is None:
         return EXIT_USAGE
     with store:
-        monitor = Monitor(config, store=store)
+        monitor = make_monitor(config, store)
+        if monitor is None:
+            return EXIT_USAGE
         monitor.subscribe(lambda event: _print(event, args.format, sys.stdout))
         try:
             asyncio.run(_watch(monitor, args.duration))

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from castui.config.model import Config
 from castui.engine.monitor import Monitor
 from castui.history.store import EventStore
 from castui.ui.app import ConsoleApp, ConsoleOptions
@@ -44,10 +43,3 @@ async def run_console_async(monitor: Monitor, *, store: EventStore | None = None
 async def _exit_on(stop: asyncio.Event, app: ConsoleApp) -> None:
     await stop.wait()
     await app.action_quit()
-
-
-def run_console(config: Config, *, store: EventStore | None = None,
-                options: ConsoleOptions | None = None) -> int:
-    """Open the console on `config`, engine and all; blocks until it ends."""
-    monitor = Monitor(config, store=store)
-    return asyncio.run(run_console_async(monitor, store=store, options=options))
