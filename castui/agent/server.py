@@ -29,6 +29,7 @@ import h11
 from castui.agent.collect import Collector
 from castui.agent.ratelimit import RateLimiter
 from castui.agent.token import TokenCheck
+from castui.aio import drop_clients
 from castui.text import clean
 
 log = logging.getLogger("castui.agent")
@@ -138,12 +139,7 @@ class AgentServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await drop_clients(self._writers, self._tasks)
         if server is not None:
             await server.wait_closed()
 

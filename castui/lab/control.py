@@ -27,6 +27,7 @@ from typing import Any
 import h11
 import httpx
 
+from castui.aio import drop_clients
 from castui.lab.actions import Action, ActionError, parse_action
 from castui.lab.estate import LabEstate
 from castui.lab.layout import LabError, loopback_address
@@ -108,12 +109,7 @@ class ControlServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await drop_clients(self._writers, self._tasks)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._writers) >= MAX_CLIENTS:

@@ -23,6 +23,7 @@ from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
+from castui.aio import drop_clients
 from castui.lab.netcheck import require_loopback
 
 log = logging.getLogger(__name__)
@@ -194,12 +195,7 @@ class LabDNS:
             self._tcp.close()
             await self._tcp.wait_closed()
             self._tcp = None
-        for writer in list(self._conns):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await drop_clients(self._conns, self._tasks)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
