@@ -178,7 +178,7 @@ BAD_CONFIGS = [
     ("unknown-top-level-key", minimal(top="sitez = 1"), "top level",
      "unknown key 'sitez' (did you mean 'sites'?)"),
     ("unknown-top-level-no-match", minimal(top="colour = 'red'"), "top level",
-     "unknown key 'colour' (known keys: defaults, sites)"),
+     "unknown key 'colour' (known keys: defaults, notifiers, sites)"),
     ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
      "unknown key 'intervall' (did you mean 'interval'?)"),
     ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from castui.config.model import (
+    NOTIFIER_TYPES,
     PORT_NAMES,
     PROFILES,
     Balancer,
@@ -26,6 +27,8 @@ from castui.config.model import (
     Defaults,
     DnsServer,
     Node,
+    Notifier,
+    NotifierType,
     Ports,
     Profile,
     Site,
@@ -41,14 +44,18 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 #: Upper bound for `interval`/`timeout` (a live console polls far faster); it catches
 #: HAProxy-style milliseconds such as `inter 2000`.
 MAX_SECONDS = 300
+#: Upper bound for the flapping window and quiet period: a day.
+MAX_SPAN = 86400
 
-_TOP_KEYS = ("defaults", "sites")
+_TOP_KEYS = ("defaults", "sites", "notifiers")
 _DEFAULTS_KEYS = tuple(field.name for field in dataclasses.fields(Defaults))
 _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
               "service_names", "external_dns_servers", "agent_token_file", "lb")
 _LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
             "timeout", "servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
+_NOTIFIER_KEYS = ("type", "name", "command", "url", "timeout", "retries")
+_NOTIFIER_DEFAULT = Notifier(type="bell", name="")
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -206,7 +213,8 @@ def _join(path: str, key: str) -> str:
 def _read_config(reader: _Reader, raw: dict[str, object], base_dir: Path) -> Config:
     reader.check_keys(raw, "", _TOP_KEYS)
     defaults = _read_defaults(reader, reader.get(raw, "", "defaults", _table) or {}, base_dir)
-    return Config(sites=tuple(_read_sites(reader, raw)), defaults=defaults)
+    return Config(sites=tuple(_read_sites(reader, raw)), defaults=defaults,
+                  notifiers=tuple(_read_notifiers(reader, raw)))
 
 
 def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> Defaults:
@@ -237,6 +245,10 @@ def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> D
         skew_min_connections=reader.get_or(raw, path, "skew_min_connections", _integer(1),
                                            base.skew_min_connections),
         vip_samples=reader.get_or(raw, path, "vip_samples", _integer(0, 50), base.vip_samples),
+        flap_changes=reader.get_or(raw, path, "flap_changes", _integer(2, 1000),
+                                   base.flap_changes),
+        flap_window=reader.get_or(raw, path, "flap_window", _span, base.flap_window),
+        flap_quiet=reader.get_or(raw, path, "flap_quiet", _span, base.flap_quiet),
     )
     both_valid = (interval is not None or "interval" not in raw) and (
         timeout is not None or "timeout" not in raw)
@@ -248,6 +260,60 @@ def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> D
             reader.report(f"{path}.interval", f"must be greater than timeout (default "
                           f"{defaults.timeout:g}); set a smaller defaults.timeout too")
     return defaults
+
+
+def _read_notifiers(reader: _Reader, raw: dict[str, object]) -> list[Notifier]:
+    """`[[notifiers]]`: bell, command hook or webhook, each with a unique name."""
+    out: list[Notifier] = []
+    seen: dict[str, str] = {}
+    for index, (path, table) in enumerate(reader.tables(raw, "", "notifiers", "[[notifiers]]")
+                                          or []):
+        reader.check_keys(table, path, _NOTIFIER_KEYS)
+        kind = reader.get(table, path, "type", _notifier_type, required=True)
+        name = reader.get_or(table, path, "name", _name, f"{kind or 'notifier'} {index + 1}")
+        _claim(reader, seen, name, f"{path}.name", "notifier")
+        command = reader.items(table, path, "command", _string)
+        url = reader.get(table, path, "url", _webhook_url)
+        if kind == "command" and not command:
+            reader.report(f"{path}.command", "a command notifier needs a non-empty command "
+                          "array, e.g. [\"/usr/local/bin/page\", \"--team\", \"exchange\"]")
+        if kind == "webhook" and "url" not in table:
+            reader.report(f"{path}.url", "required key is missing")
+        for key, wanted in (("command", "command"), ("url", "webhook")):
+            if key in table and kind is not None and kind != wanted:
+                reader.report(f"{path}.{key}", f"only a {wanted} notifier takes {key}")
+        timeout = reader.get_or(table, path, "timeout", _seconds, _NOTIFIER_DEFAULT.timeout)
+        retries = reader.get_or(table, path, "retries", _integer(0, 10),
+                                 _NOTIFIER_DEFAULT.retries)
+        if kind is not None:
+            out.append(Notifier(type=kind, name=name, command=tuple(command or ()), url=url,
+                                timeout=timeout, retries=retries))
+    return out
+
+
+def _notifier_type(value: object) -> NotifierType:
+    text = _string(value)
+    for kind in NOTIFIER_TYPES:
+        if text == kind:
+            return kind
+    raise _Invalid(_unknown("notifier type", text, NOTIFIER_TYPES, "supported"))
+
+
+def _webhook_url(value: object) -> str:
+    """An http(s) URL with a host; its path and query may hold a token, so it is not echoed."""
+    text = _string(value)
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", text):
+        raise _Invalid("is not an http(s):// URL")
+    return text
+
+
+def _span(value: object) -> float:
+    """Seconds, up to a day (flapping window, quiet period)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(f"expected a number of seconds, got {_describe(value)}")
+    if not math.isfinite(value) or not 0 < value <= MAX_SPAN:
+        raise _Invalid(f"must be more than 0 and at most {MAX_SPAN} seconds, got {value}")
+    return float(value)
 
 
 def _read_pool_checks(reader: _Reader, raw: dict[str, object], path: str) -> tuple[str, ...] | None:

@@ -72,6 +72,12 @@ class Defaults:
     skew_min_connections: int = 20
     #: Requests to the VIP per round whose X-FEServer header names the node that answered.
     vip_samples: int = 6
+    #: `node_flapping` when one node changes state this many times...
+    flap_changes: int = 4
+    #: ...within this many seconds; its further changes then raise no alert of their own...
+    flap_window: float = 120.0
+    #: ...until it has been stable this long (`node_flapping_cleared`).
+    flap_quiet: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,26 @@ class Site:
     lb: Balancer | None = None
 
 
+NotifierType = Literal["bell", "command", "webhook"]
+NOTIFIER_TYPES: tuple[NotifierType, ...] = ("bell", "command", "webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class Notifier:
+    """`[[notifiers]]`: where alerts go for people not watching the screen.
+
+    Every alert the engine raises goes to every notifier. A webhook `url` may embed a secret
+    token, so it is never logged or stored: messages name the notifier by `name`.
+    """
+
+    type: NotifierType
+    name: str
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    timeout: float = 5.0
+    retries: int = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """A whole estate, as loaded from one TOML file."""
@@ -133,3 +159,4 @@ class Config:
     sites: tuple[Site, ...]
     defaults: Defaults = field(default_factory=Defaults)
     path: Path | None = None
+    notifiers: tuple[Notifier, ...] = ()
