@@ -12,40 +12,24 @@ never credentials, by construction; nothing here adds any.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from castui.engine.events import Event, utcnow
+from castui.history.records import Drill, MaintenanceMark, StoredAlert
+from castui.history.schema import APPLICATION_ID, SCHEMA_VERSION, UPGRADES
 
-SCHEMA_VERSION = 1
-#: PRAGMA application_id, "CasU": tells our files apart from other SQLite databases.
-APPLICATION_ID = 0x43617355
 BUSY_TIMEOUT_S = 10.0
 
-_SCHEMA = (
-    """CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        time TEXT NOT NULL,
-        epoch REAL NOT NULL,
-        site TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        duration_s REAL,
-        data TEXT NOT NULL DEFAULT '{}'
-    )""",
-    "CREATE INDEX events_epoch ON events (epoch)",
-    "CREATE INDEX events_site_epoch ON events (site, epoch)",
-    f"PRAGMA application_id = {APPLICATION_ID}",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_COLUMNS = "time, site, subject, kind, detail, duration_s, data"
+_COLUMNS = "events.id, time, site, subject, kind, detail, duration_s, data"
 _INSERT = (
     "INSERT INTO events (time, epoch, site, subject, kind, detail, duration_s, data)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -99,32 +83,32 @@ class EventStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Again under the write lock: another castui may have created it meanwhile.
-            if self._check_identity(conn):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
+            version = self._check_identity(conn)
+            for step in UPGRADES[version:]:
+                step(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _check_identity(self, conn: sqlite3.Connection) -> bool:
-        """True for an empty database; raises unless it is a castui history we can read."""
+    def _check_identity(self, conn: sqlite3.Connection) -> int:
+        """The schema version found (0: empty database); raises unless we can read it."""
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
-            return False
+        if app_id == APPLICATION_ID and 1 <= version <= SCHEMA_VERSION:
+            return int(version)
         objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id == 0 and version == 0 and objects == 0:
-            return True
+            return 0
         if app_id != APPLICATION_ID:
             reason = "not a castui history database"
         else:
             reason = f"schema version {version}, this castui reads version {SCHEMA_VERSION}"
         raise HistoryError(f"cannot open database {self.path}: {reason}")
 
-    def record(self, event: Event) -> int:
-        """Store one event and commit it before returning its row id."""
+    def record(self, event: Event, *, alert: bool = False) -> int:
+        """Store one event (and, with `alert`, that it raised an alert); commit; its row id."""
         if event.time.tzinfo is None:
             raise ValueError("event time must be timezone-aware")
         when = event.time.astimezone(UTC)
@@ -138,12 +122,11 @@ class EventStore:
             event.duration_s,
             json.dumps(dict(event.data), ensure_ascii=False, separators=(",", ":")),
         )
-        with self._lock:
-            try:
-                rowid = self._connection().execute(_INSERT, row).lastrowid
-            except sqlite3.Error as exc:
-                raise HistoryError(self._message("cannot write to", exc)) from exc
-        assert rowid is not None  # always set after a successful INSERT
+        with self._write() as conn:
+            rowid = conn.execute(_INSERT, row).lastrowid
+            assert rowid is not None  # always set after a successful INSERT
+            if alert:
+                conn.execute("INSERT INTO alerts (event_id) VALUES (?)", (rowid,))
         return rowid
 
     def events(
@@ -181,24 +164,148 @@ class EventStore:
                 raise ValueError(f"limit must not be negative, got {limit}")
             sql += " LIMIT ?"
             params.append(limit)
+        return [_event(row[1:]) for row in self._read(sql, params)]
+
+    # --- alerts and their acknowledgement ---------------------------------------------------
+
+    def alerts(self, *, since: datetime | None = None, until: datetime | None = None,
+               limit: int | None = None) -> list[StoredAlert]:
+        """Alerts raised with `since <= time < until`, newest first."""
+        sql = (f"SELECT {_COLUMNS}, alerts.acked_at, alerts.acked_by FROM alerts"
+               " JOIN events ON events.id = alerts.event_id WHERE 1")
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND epoch >= ?"
+            params.append(_epoch(since))
+        if until is not None:
+            sql += " AND epoch < ?"
+            params.append(_epoch(until))
+        sql += " ORDER BY epoch DESC, events.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(limit, 0))
+        return [StoredAlert(row[0], _event(row[1:8]), _time(row[8]), row[9])
+                for row in self._read(sql, params)]
+
+    def acknowledge(self, alert_ids: Iterable[int] | None, when: datetime, by: str) -> list[int]:
+        """Acknowledge the given alerts (None: every unacknowledged one); the ids that were new.
+
+        Already acknowledged alerts keep their first acknowledgement: who saw it first counts.
+        """
+        with self._write() as conn:
+            if alert_ids is None:
+                ids = [row[0] for row in conn.execute(
+                    "SELECT event_id FROM alerts WHERE acked_at IS NULL")]
+            else:
+                ids = [row[0] for alert_id in alert_ids for row in conn.execute(
+                    "SELECT event_id FROM alerts WHERE event_id = ? AND acked_at IS NULL",
+                    (alert_id,))]
+            conn.executemany("UPDATE alerts SET acked_at = ?, acked_by = ? WHERE event_id = ?",
+                             [(_epoch(when), by, alert_id) for alert_id in ids])
+        return ids
+
+    # --- drills -----------------------------------------------------------------------------
+
+    def start_drill(self, name: str, when: datetime, by: str) -> Drill:
+        """Open drill `name`; HistoryError if one is already running (one at a time)."""
+        with self._write() as conn:
+            running = _open_drill(conn)
+            if running is not None:
+                raise HistoryError(f"drill {running.name!r} is still running "
+                                   f"(started {_iso(running.started)}); end it first")
+            rowid = conn.execute("INSERT INTO drills (name, started, started_by) VALUES (?, ?, ?)",
+                                 (name, _epoch(when), by)).lastrowid
+        assert rowid is not None
+        return Drill(rowid, name, when.astimezone(UTC), None, by)
+
+    def end_drill(self, when: datetime) -> Drill | None:
+        """End the running drill, if any, and return it ended."""
+        with self._write() as conn:
+            running = _open_drill(conn)
+            if running is None:
+                return None
+            ended = max(when.astimezone(UTC), running.started)
+            conn.execute("UPDATE drills SET ended = ? WHERE id = ?", (ended.timestamp(),
+                                                                       running.id))
+        return Drill(running.id, running.name, running.started, ended, running.started_by)
+
+    def open_drill(self) -> Drill | None:
+        """The drill running now (perhaps started by another castui), if any."""
         with self._lock:
             try:
-                rows = self._connection().execute(sql, params).fetchall()
+                return _open_drill(self._connection())
             except sqlite3.Error as exc:
                 raise HistoryError(self._message("cannot read", exc)) from exc
-        return [_event(row) for row in rows]
+
+    def drills(self, name: str | None = None) -> list[Drill]:
+        """Drills, newest first; only those called `name` when given."""
+        sql = f"SELECT {_DRILL} FROM drills"
+        params: list[Any] = []
+        if name is not None:
+            sql += " WHERE name = ?"
+            params.append(name)
+        return [_drill(row) for row in self._read(sql + " ORDER BY started DESC, id DESC", params)]
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def set_maintenance(self, site: str, node: str | None, starts: datetime, ends: datetime,
+                        *, by: str, reason: str = "") -> MaintenanceMark:
+        """Mark a node (or with `node` None a whole site) as in maintenance until `ends`."""
+        if ends <= starts:
+            raise ValueError("maintenance must end after it starts")
+        with self._write() as conn:
+            rowid = conn.execute(
+                "INSERT INTO maintenance (site, node, starts, ends, set_by, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (site, node, _epoch(starts), _epoch(ends), by, reason)).lastrowid
+        assert rowid is not None
+        return MaintenanceMark(rowid, site, node, starts.astimezone(UTC), ends.astimezone(UTC),
+                               by, reason)
+
+    def clear_maintenance(self, when: datetime, site: str | None = None,
+                          node: str | None = None) -> list[MaintenanceMark]:
+        """End the marks still in force or to come: all, a site's (its nodes' too) or a node's.
+
+        Returns the marks cleared, as they were before.
+        """
+        sql = f"SELECT {_MARK} FROM maintenance WHERE cleared IS NULL AND ends > ?"
+        params: list[Any] = [_epoch(when)]
+        if site is not None:
+            sql += " AND site = ?"
+            params.append(site)
+        if node is not None:
+            sql += " AND node = ?"
+            params.append(node)
+        with self._write() as conn:
+            marks = [_mark(row) for row in conn.execute(sql, params)]
+            conn.executemany("UPDATE maintenance SET cleared = ? WHERE id = ?",
+                             [(_epoch(when), mark.id) for mark in marks])
+        return marks
+
+    def maintenance(self, *, since: datetime | None = None,
+                    until: datetime | None = None) -> list[MaintenanceMark]:
+        """Marks that apply at some moment in [since, until), oldest first (all if no bounds)."""
+        sql = f"SELECT {_MARK} FROM maintenance WHERE 1"
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND min(ends, coalesce(cleared, ends)) > ?"
+            params.append(_epoch(since))
+        if until is not None:
+            sql += " AND starts < ?"
+            params.append(_epoch(until))
+        return [_mark(row) for row in self._read(sql + " ORDER BY starts, id", params)]
 
     def prune(self, now: datetime | None = None) -> int:
-        """Delete events older than the retention window; returns how many went."""
-        cutoff = (utcnow() if now is None else now) - self.retention
-        with self._lock:
-            try:
-                cur = self._connection().execute(
-                    "DELETE FROM events WHERE epoch < ?", (_epoch(cutoff),)
-                )
-            except sqlite3.Error as exc:
-                raise HistoryError(self._message("cannot write to", exc)) from exc
-        return cur.rowcount
+        """Delete what is older than the retention window; returns how many events went."""
+        cutoff = _epoch((utcnow() if now is None else now) - self.retention)
+        with self._write() as conn:
+            conn.execute("DELETE FROM alerts WHERE event_id IN"
+                         " (SELECT id FROM events WHERE epoch < ?)", (cutoff,))
+            gone = conn.execute("DELETE FROM events WHERE epoch < ?", (cutoff,)).rowcount
+            conn.execute("DELETE FROM drills WHERE coalesce(ended, started) < ?"
+                         " AND ended IS NOT NULL", (cutoff,))
+            conn.execute("DELETE FROM maintenance WHERE ends < ?", (cutoff,))
+        return gone
 
     def close(self) -> None:
         """Close the connection; later calls do nothing."""
@@ -217,6 +324,31 @@ class EventStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (durably) when the block ends."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise HistoryError(self._message("cannot write to", exc)) from exc
+
+    def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryError(self._message("cannot read", exc)) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -244,6 +376,31 @@ def _epoch(when: datetime) -> float:
     if when.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
     return when.timestamp()
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+_DRILL = "id, name, started, ended, started_by"
+_MARK = "id, site, node, starts, ends, set_by, reason, cleared"
+
+
+def _drill(row: tuple[Any, ...]) -> Drill:
+    rowid, name, started, ended, by = row
+    return Drill(rowid, name, datetime.fromtimestamp(started, UTC), _time(ended), by)
+
+
+def _open_drill(conn: sqlite3.Connection) -> Drill | None:
+    row = conn.execute(f"SELECT {_DRILL} FROM drills WHERE ended IS NULL"
+                       " ORDER BY started DESC LIMIT 1").fetchone()
+    return None if row is None else _drill(row)
+
+
+def _mark(row: tuple[Any, ...]) -> MaintenanceMark:
+    rowid, site, node, starts, ends, by, reason, cleared = row
+    return MaintenanceMark(rowid, site, node, datetime.fromtimestamp(starts, UTC),
+                           datetime.fromtimestamp(ends, UTC), by, reason, _time(cleared))
 
 
 def _event(row: tuple[Any, ...]) -> Event:

@@ -1,0 +1,71 @@
+"""What the history keeps besides events: alerts with their acknowledgement, drills, and
+maintenance marks. Plain values; the store reads and writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert raised by the engine. `id` is its event's row id, stable across restarts."""
+
+    id: int
+    event: Event
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Drill:
+    """A named failover drill: its figures are measured from the events between its ends."""
+
+    id: int
+    name: str
+    started: datetime
+    ended: datetime | None = None
+    started_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceMark:
+    """A node (or, with `node` None, a whole site) expected to drop until `ends`."""
+
+    id: int
+    site: str
+    node: str | None
+    starts: datetime
+    ends: datetime
+    set_by: str = ""
+    reason: str = ""
+    cleared: datetime | None = None
+
+    @property
+    def target(self) -> str:
+        """`Site-A/CAS2`, or `Site-A` for the whole site: the form `castui maint` takes."""
+        return self.site if self.node is None else f"{self.site}/{self.node}"
+
+    def until(self) -> datetime:
+        """When the mark stops applying: its end, or when it was cleared if earlier."""
+        return self.ends if self.cleared is None else min(self.ends, self.cleared)
+
+    def active(self, when: datetime) -> bool:
+        return self.starts <= when < self.until()
+
+    def covers(self, site: str, subject: str, when: datetime) -> bool:
+        """Whether an event about `subject` of `site` at `when` falls inside this mark.
+
+        A site mark covers its nodes, its VIP and its DNS answer; a node mark only the node.
+        """
+        if site != self.site or not self.active(when):
+            return False
+        if self.node is None:
+            return True
+        return subject == self.node and subject not in (SUBJECT_VIP, SUBJECT_DNS)
