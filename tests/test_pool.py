@@ -5,6 +5,7 @@ an operator relies on: DOWN after `fall`, UP after `rise` with the outage's dura
 a half-dead node, DNS answer changes and failures.
 """
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from castui.config.model import Config, Defaults, DnsServer, Node, Ports, Site
@@ -114,9 +115,21 @@ def test_node_down_at_start_is_reported_once() -> None:
 
 def test_vip_events() -> None:
     state = _state("vip")
+
+    def at(epoch: float, results: dict[str, ProbeResult]) -> dict[str, ProbeResult]:
+        return {name: dataclasses.replace(r, started_at=epoch) for name, r in results.items()}
+
     bad = _round(state, {"https": REFUSED})
-    kinds = run(state, [_round(state), bad, bad, bad, _round(state), _round(state)])
-    assert [k for ks in kinds for k in ks] == [Kind.VIP_DOWN, Kind.VIP_UP]
+    rounds = [at(1000 + 2 * i, r) for i, r in enumerate(
+        [_round(state), bad, bad, bad, _round(state), _round(state)])]
+    events = [fold_round(state, results, T0) for results in rounds]
+    # Every failed probe counts for clients (vip_probe_*); rise/fall decide vip_down/vip_up.
+    assert [[e.kind for e in es] for es in events] == [
+        [], [Kind.VIP_PROBE_FAILED], [], [Kind.VIP_DOWN], [Kind.VIP_PROBE_OK], [Kind.VIP_UP]]
+    (failed,), (down,), (ok,) = events[1], events[3], events[4]
+    assert failed.data["probe_at"] == ok.data["failed_at"] == "1970-01-01T00:16:42.000Z"
+    assert ok.data["probe_at"] == "1970-01-01T00:16:48.000Z" and ok.duration_s == 6.0
+    assert down.data["first_failed"] == failed.data["probe_at"]
 
 
 def _dns(addresses: list[str]) -> ProbeResult:
@@ -151,23 +164,29 @@ def test_dns_failure_after_fall_rounds_then_recovery() -> None:
 
 
 def test_alert_rules_and_acknowledgement() -> None:
-    from castui.engine.alerts import AlertBook
+    from castui.engine.alerts import Alert, AlertBook, is_alert
     from castui.engine.events import Event
 
     book = AlertBook()
     kinds = [Kind.MONITOR_STARTED, Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED,
              Kind.NODE_RECOVERED, Kind.VIP_DOWN, Kind.VIP_UP, Kind.DNS_CHANGED, Kind.DNS_FAILED,
-             Kind.DNS_RECOVERED]
-    raised = [book.consider(Event(T0, "Site-A", "CAS1", kind, "")) for kind in kinds]
-    alerted = [kind for kind, alert in zip(kinds, raised, strict=True) if alert]
+             Kind.DNS_RECOVERED, Kind.NODE_FLAPPING, Kind.VIP_PROBE_FAILED]
+    events = [Event(T0, "Site-A", "CAS1", kind, "") for kind in kinds]
+    alerted = [e.kind for e in events if is_alert(e)]
     assert alerted == [Kind.NODE_DOWN, Kind.NODE_DEGRADED, Kind.VIP_DOWN, Kind.DNS_CHANGED,
-                       Kind.DNS_FAILED]
-    assert book.unacknowledged == 5
+                       Kind.DNS_FAILED, Kind.NODE_FLAPPING]
+    # Expected drops and the further changes of a flapping node page nobody.
+    assert not is_alert(Event(T0, "Site-A", "CAS1", Kind.NODE_DOWN, "",
+                              data={"maintenance": "Site-A/CAS1"}))
+    assert not is_alert(Event(T0, "Site-A", "CAS1", Kind.NODE_DOWN, "", data={"flapping": True}))
+    for i, event in enumerate(e for e in events if is_alert(e)):
+        book.add(Alert(i + 1, event))
+    assert book.unacknowledged == 6
     newest = next(iter(book))
-    assert newest.event.kind == Kind.DNS_FAILED
-    assert book.ack(newest.id, T0) and not book.ack(newest.id, T0)
-    assert book.unacknowledged == 4
-    assert book.ack_all(T0) == 4 and book.unacknowledged == 0
+    assert newest.event.kind == Kind.NODE_FLAPPING
+    assert book.ack([newest.id], T0, "ops") == [newest.id] and book.ack([newest.id], T0, "x") == []
+    assert newest.acked_by == "ops" and book.unacknowledged == 5
+    assert len(book.ack(None, T0, "ops")) == 5 and book.unacknowledged == 0
 
 
 def _hygiene(state: TargetState) -> dict[str, bool | None]:

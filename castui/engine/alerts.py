@@ -1,33 +1,41 @@
 """Alert rules: which events page a person, and their acknowledgement.
 
 They live in the engine so every front-end agrees: `watch --format jsonl` marks the same events
-`"alert": true` that the console toasts.
+`"alert": true` that the console toasts. An event raises an alert when its kind is alerting and
+nothing explains it: not a node or site in maintenance, not one more change of a flapping node
+(that node raised one `node_flapping` instead).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from castui.engine.events import Event, Kind
 
-#: A node leaving the pool, a VIP down, the DNS answer changing, failing or splitting between
-#: resolvers, a node degrading, the balancer disagreeing with castui about a node.
+#: A node leaving the pool or flapping, a VIP down, the DNS answer changing, failing or
+#: splitting between resolvers, a node degrading, the balancer disagreeing with castui.
 ALERTING_KINDS = frozenset({Kind.NODE_DOWN, Kind.VIP_DOWN, Kind.DNS_CHANGED, Kind.DNS_FAILED,
-                            Kind.DNS_SPLIT, Kind.NODE_DEGRADED, Kind.LB_DISAGREES})
+                            Kind.DNS_SPLIT, Kind.NODE_DEGRADED, Kind.LB_DISAGREES,
+                            Kind.NODE_FLAPPING})
 
 
 def is_alert(event: Event) -> bool:
-    return event.kind in ALERTING_KINDS
+    """Whether `event` pages someone: an alerting kind, not expected, not part of a flap."""
+    return (event.kind in ALERTING_KINDS and not event.data.get("maintenance")
+            and not event.data.get("flapping"))
 
 
 @dataclass(slots=True)
 class Alert:
+    """`id` is the alert's event row id in the history (a counter without one)."""
+
     id: int
     event: Event
     acked_at: datetime | None = None
+    acked_by: str | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -39,32 +47,23 @@ class AlertBook:
 
     def __init__(self, limit: int = 1000) -> None:
         self._alerts: deque[Alert] = deque(maxlen=limit)
-        self._next_id = 1
 
-    def consider(self, event: Event) -> Alert | None:
-        """Raise an alert for `event` if a rule says so."""
-        if not is_alert(event):
-            return None
-        alert = Alert(self._next_id, event)
-        self._next_id += 1
+    def add(self, alert: Alert) -> None:
+        """Put `alert` in as the newest (loading history oldest first keeps the order)."""
         self._alerts.appendleft(alert)
-        return alert
 
-    def ack(self, alert_id: int, now: datetime) -> bool:
-        """Acknowledge one alert; False if unknown or already acknowledged."""
+    def ack(self, alert_ids: Iterable[int] | None, now: datetime, by: str) -> list[int]:
+        """Acknowledge the given alerts (None: all); the ids that were not acknowledged yet."""
+        wanted = None if alert_ids is None else set(alert_ids)
+        done = []
         for alert in self._alerts:
-            if alert.id == alert_id and alert.acked_at is None:
-                alert.acked_at = now
-                return True
-        return False
+            if alert.acked_at is None and (wanted is None or alert.id in wanted):
+                alert.acked_at, alert.acked_by = now, by
+                done.append(alert.id)
+        return done
 
-    def ack_all(self, now: datetime) -> int:
-        count = 0
-        for alert in self._alerts:
-            if alert.acked_at is None:
-                alert.acked_at = now
-                count += 1
-        return count
+    def get(self, alert_id: int) -> Alert | None:
+        return next((alert for alert in self._alerts if alert.id == alert_id), None)
 
     @property
     def unacknowledged(self) -> int:

@@ -34,11 +34,26 @@ class Kind:
     POOL_SKEWED = "pool_skewed"
     POOL_BALANCED = "pool_balanced"
     VIP_SKIPS_NODE = "vip_skips_node"
+    #: Issue #7: probe-level VIP outages, the balancer's own marks, the alert workflow.
+    VIP_PROBE_FAILED = "vip_probe_failed"
+    VIP_PROBE_OK = "vip_probe_ok"
+    LB_DOWN = "lb_down"
+    LB_UP = "lb_up"
+    NODE_FLAPPING = "node_flapping"
+    NODE_FLAPPING_CLEARED = "node_flapping_cleared"
+    DRILL_STARTED = "drill_started"
+    DRILL_ENDED = "drill_ended"
+    MAINT_SET = "maint_set"
+    MAINT_CLEARED = "maint_cleared"
+    NOTIFY_FAILED = "notify_failed"
 
 
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"
+SUBJECT_DRILL = "drill"
+#: The `site` of events that concern the whole estate (drills, notifiers).
+ALL_SITES = "*"
 
 
 @dataclass(frozen=True, slots=True)

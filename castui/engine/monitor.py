@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
+import itertools
 import logging
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from castui.config.model import Config
-from castui.engine.alerts import Alert, AlertBook
-from castui.engine.events import Event, Kind, utcnow
+from castui.engine.alerts import Alert, AlertBook, is_alert
+from castui.engine.events import ALL_SITES, SUBJECT_DRILL, Event, Kind, utcnow
+from castui.engine.flapping import FlapWatch
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.runner import Runner
 from castui.engine.sitewatch import SiteWatch, read_secret
@@ -28,11 +32,13 @@ from castui.engine.status import worst
 from castui.engine.targets import Target, build_targets
 from castui.lb import LbError
 from castui.lb.base import AdminState
+from castui.notify import Dispatcher
 from castui.probes import make_http_client
 from castui.probes.http import tls_context
 from castui.probes.result import ProbeResult
 
 if TYPE_CHECKING:
+    from castui.history.records import Drill, MaintenanceMark
     from castui.history.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,22 @@ T = TypeVar("T")
 
 #: Spread of each round's start around its slot, as a share of the interval.
 JITTER = 0.05
+#: Alerts loaded from the history at start (the console's alert list), newest first.
+ALERTS_KEPT = 1000
+#: How often maintenance marks are re-read from the history, which `castui maint` in another
+#: process may have changed (seconds).
+MARKS_REFRESH_S = 1.0
+#: Events about these subjects are never "in maintenance": they are the workflow itself.
+_WORKFLOW_KINDS = frozenset({Kind.MAINT_SET, Kind.MAINT_CLEARED, Kind.DRILL_STARTED,
+                             Kind.DRILL_ENDED, Kind.NOTIFY_FAILED, Kind.MONITOR_STARTED})
+
+
+def current_user() -> str:
+    """Who is at the keyboard, for acknowledgements, drills and maintenance marks."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no USER variable (a bare container)
+        return "unknown"
 
 
 class Monitor:
@@ -59,7 +81,21 @@ class Monitor:
         self.targets: list[Target] = build_targets(config)
         self.states: dict[str, TargetState] = {
             t.key: TargetState.new(t, d.rise, d.fall) for t in self.targets}
-        self.alerts = AlertBook()
+        self.alerts = AlertBook(ALERTS_KEPT)
+        self._alert_ids = itertools.count(1)
+        self.flaps = FlapWatch(d.flap_changes, d.flap_window, d.flap_quiet)
+        self.user = current_user()
+        self._marks: list[MaintenanceMark] = []
+        self._marks_read = -MARKS_REFRESH_S
+        self._bell: Callable[[], None] | None = None
+        self.dispatcher = Dispatcher(config.notifiers, on_failure=self._notify_failed,
+                                     bell=self._ring) if config.notifiers else None
+        self.drill: Drill | None = None
+        if store is not None:
+            for stored in reversed(store.alerts(limit=ALERTS_KEPT)):
+                self.alerts.add(Alert(stored.id, stored.event, stored.acked_at,
+                                      stored.acked_by))
+            self.drill = store.open_drill()
         self._listeners: list[EventListener] = []
         self._alert_listeners: list[AlertListener] = []
         self._round_listeners: list[Callable[[TargetState], None]] = []
@@ -99,9 +135,17 @@ class Monitor:
         state = self.states[key]
         state.round_s = round_s
         now = self._clock()
-        for event in fold_round(state, results, now):
-            self.emit(event)
-        for event in self.sites[state.target.site].after_round(state, self.states, now):
+        watch = self.sites[state.target.site]
+        events = fold_round(state, results, now)
+        events += watch.after_round(state, self.states, now)
+        if state.target.kind == "node":
+            if (cleared := self.flaps.tick(state.target.site, state.target.subject, now)):
+                events.append(cleared)
+            if "agent" in state.checks and watch.skew.last is not None:
+                load = "skewed" if watch.skew.skewed else "balanced"
+                events = [replace(e, data={**e.data, "load": load})
+                          if e.kind == Kind.NODE_UP else e for e in events]
+        for event in events:
             self.emit(event)
         _notify(self._round_listeners, state)
 
@@ -119,13 +163,121 @@ class Monitor:
         self._wake.set()
 
     def emit(self, event: Event) -> None:
-        """Record, then tell listeners. A failing listener is logged, never fatal."""
+        """Explain, record, then tell listeners and notifiers. A failing listener is logged,
+        never fatal; a notifier never delays this (it only queues)."""
+        flapped = self.flaps.observe(event)
+        event = self._explain(event)
+        alerting = is_alert(event)
         if self.store is not None:
-            self.store.record(event)
-        alert = self.alerts.consider(event)
+            alert_id = self.store.record(event, alert=alerting)
+        else:
+            alert_id = next(self._alert_ids)
+        alert = Alert(alert_id, event) if alerting else None
+        if alert is not None:
+            self.alerts.add(alert)
         _notify(self._listeners, event)
         if alert is not None:
             _notify(self._alert_listeners, alert)
+            if self.dispatcher is not None:
+                self.dispatcher.submit({**event.as_dict(), "alert": True, "alert_id": alert_id})
+        if flapped is not None:
+            self.emit(flapped)
+
+    def _explain(self, event: Event) -> Event:
+        """Flag an event that is expected (maintenance) or one more change of a flapping node."""
+        extra: dict[str, Any] = {}
+        if event.kind not in _WORKFLOW_KINDS and (mark := self.maintenance_for(
+                event.site, event.subject, event.time)):
+            extra["maintenance"] = mark.target
+        if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
+            extra["flapping"] = True
+        return replace(event, data={**event.data, **extra}) if extra else event
+
+    # --- the alert workflow: acknowledgement, maintenance, drills ---------------------------
+
+    def acknowledge(self, alert_ids: Iterable[int] | None) -> int:
+        """Acknowledge alerts (None: all) as the current user; stored first, so it survives a
+        restart. Returns how many were newly acknowledged."""
+        ids = None if alert_ids is None else list(alert_ids)
+        now = self._clock()
+        if self.store is not None:
+            self.store.acknowledge(ids, now, self.user)
+        return len(self.alerts.ack(ids, now, self.user))
+
+    def maintenance_for(self, site: str, subject: str, when: datetime) -> MaintenanceMark | None:
+        """The maintenance mark covering `subject` of `site` at `when`, if any."""
+        return next((m for m in self.maintenance() if m.covers(site, subject, when)), None)
+
+    def maintenance(self) -> list[MaintenanceMark]:
+        """Marks in force or to come (re-read from the history at most once a second)."""
+        if self.store is not None and time.monotonic() - self._marks_read >= MARKS_REFRESH_S:
+            self._marks = self.store.maintenance(since=self._clock())
+            self._marks_read = time.monotonic()
+        return self._marks
+
+    def set_maintenance(self, site: str, node: str | None, seconds: float,
+                        reason: str = "") -> MaintenanceMark:
+        """Mark a node (or a whole site) in maintenance from now for `seconds`."""
+        store = self._need_store("maintenance marks")
+        now = self._clock()
+        mark = store.set_maintenance(site, node, now, now + timedelta(seconds=seconds),
+                                     by=self.user, reason=reason)
+        self._marks_read = -MARKS_REFRESH_S
+        self.emit(maintenance_event(mark, now, set_=True))
+        return mark
+
+    def clear_maintenance(self, site: str | None = None,
+                          node: str | None = None) -> list[MaintenanceMark]:
+        """End maintenance marks (all, a site's or a node's) now."""
+        store = self._need_store("maintenance marks")
+        now = self._clock()
+        cleared = store.clear_maintenance(now, site, node)
+        self._marks_read = -MARKS_REFRESH_S
+        for mark in cleared:
+            self.emit(maintenance_event(mark, now, set_=False, by=self.user))
+        return cleared
+
+    def start_drill(self, name: str) -> Drill:
+        """Start drill `name` (HistoryError if one is running); its figures come from the
+        events until it ends."""
+        store = self._need_store("drills")
+        now = self._clock()
+        self.drill = store.start_drill(name, now, self.user)
+        self.emit(Event(now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_STARTED,
+                        f"drill {name!r} started by {self.user}",
+                        data={"drill": name, "by": self.user}))
+        return self.drill
+
+    def end_drill(self) -> Drill | None:
+        """End the running drill, if any (perhaps one a previous run started)."""
+        store = self._need_store("drills")
+        now = self._clock()
+        drill = store.end_drill(now)
+        self.drill = None
+        if drill is not None:
+            lasted = (now - drill.started).total_seconds()
+            self.emit(Event(now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_ENDED,
+                            f"drill {drill.name!r} ended by {self.user}", duration_s=lasted,
+                            data={"drill": drill.name, "by": self.user}))
+        return drill
+
+    def set_bell(self, bell: Callable[[], None] | None) -> None:
+        """The front-end's terminal bell, rung by `bell` notifiers."""
+        self._bell = bell
+
+    def _ring(self) -> None:
+        if self._bell is not None:
+            self._bell()
+
+    def _notify_failed(self, name: str, reason: str) -> None:
+        """A notifier gave up on an alert: say so in the history (the alert itself is there)."""
+        self.emit(Event(self._clock(), ALL_SITES, name, Kind.NOTIFY_FAILED,
+                        f"notifier {name}: {reason}"))
+
+    def _need_store(self, what: str) -> EventStore:
+        if self.store is None:
+            raise RuntimeError(f"{what} need the history database")
+        return self.store
 
     async def run(self, *, rounds: int | None = None, duration: float | None = None,
                   stop: asyncio.Event | None = None) -> None:
@@ -142,6 +294,8 @@ class Monitor:
                         http_clients=clients, cert_warn_days=d.cert_warn_days,
                         agent_tokens=self._agent_tokens)
         self._started()
+        if self.dispatcher is not None:
+            notifying = asyncio.create_task(self.dispatcher.run(), name="castui:notify")
         if rounds is not None:
             work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
         else:
@@ -161,6 +315,9 @@ class Monitor:
             for task in (*work, *waiters):
                 task.cancel()
             await asyncio.gather(*work, *waiters, return_exceptions=True)
+            if self.dispatcher is not None:
+                notifying.cancel()
+                await asyncio.gather(notifying, return_exceptions=True)
             await asyncio.gather(*(client.aclose() for client in clients.values()))
 
     def _started(self) -> None:
@@ -215,10 +372,18 @@ class Monitor:
         sites = []
         for site in self.config.sites:
             watch = self.sites[site.name]
+            now = self._clock()
+
+            def marked(view: TargetView, now: datetime = now) -> TargetView:
+                mark = self.maintenance_for(view.site, view.subject, now)
+                flapping = self.flaps.flapping(view.site, view.subject)
+                return replace(view, maintenance_until=mark.until() if mark else None,
+                               flapping=flapping) if mark or flapping else view
+
             nodes = tuple(
-                replace(TargetView.of(self.states[f"{site.name}/{n.name}"]),
-                        lb=watch.lb_views.get(n.name)) for n in site.nodes)
-            vip = TargetView.of(self.states[f"{site.name}/vip"])
+                marked(replace(TargetView.of(self.states[f"{site.name}/{n.name}"]),
+                               lb=watch.lb_views.get(n.name))) for n in site.nodes)
+            vip = marked(TargetView.of(self.states[f"{site.name}/vip"]))
             dns_state = self.states.get(f"{site.name}/dns")
             dns = TargetView.of(dns_state) if dns_state else None
             skew = watch.skew.last
@@ -229,6 +394,23 @@ class Monitor:
                 answered_by=dict(watch.sampling.answered) if sampled else None,
                 skipped=tuple(sorted(watch.sampling.warned))))
         return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))
+
+
+def maintenance_event(mark: MaintenanceMark, now: datetime, *, set_: bool,
+                      by: str | None = None) -> Event:
+    """`maint_set` / `maint_cleared` for `mark`, as the console and `castui maint` record it."""
+    subject = mark.node or "site"
+    until = mark.ends.isoformat(timespec="seconds").replace("+00:00", "Z")
+    who = by or mark.set_by
+    if set_:
+        detail = f"{mark.target} in maintenance until {until} (set by {who}"
+        detail += f": {mark.reason})" if mark.reason else ")"
+        kind = Kind.MAINT_SET
+    else:
+        detail = f"{mark.target} maintenance cleared by {who}"
+        kind = Kind.MAINT_CLEARED
+    return Event(now, mark.site, subject, kind, detail,
+                 data={"until": until, "by": who, "reason": mark.reason})
 
 
 def _notify(listeners: list[Callable[[T], None]], item: T) -> None:

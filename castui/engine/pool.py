@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
 from castui.engine.health import Health, HealthCounter
@@ -50,6 +50,8 @@ class TargetState:
     hygiene: dict[str, str] = field(default_factory=dict)
     changed_at: datetime | None = None
     out_since: datetime | None = None
+    #: Start of the first failed probe of the current run of failing pool checks (epoch s).
+    failing_since: float | None = None
     rounds: int = 0
     last_round_at: datetime | None = None
     #: How long the last round took, in seconds (the console's "polling keeps up").
@@ -120,19 +122,26 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
     is_vip = target.kind == "vip"
     subject = SUBJECT_VIP if is_vip else target.subject
     pool_failing = _failing(state, "pool", current=True)
-    events: list[Event] = []
+    # The first round's verdict is `vip_down ... at start`; spells are changes after it.
+    events = _probe_spell(state, pool_failing, now) if is_vip and not first else []
+    if pool_failing and state.failing_since is None:
+        state.failing_since = _probe_start(pool_failing, now)
+    elif not pool_failing:
+        state.failing_since = None
     changed = state.counter.observe(not pool_failing)
+    first_failed = {"first_failed": iso(state.failing_since)} if state.failing_since else {}
     if first and state.counter.state is Health.DOWN:
         state.out_since = now
         kind = Kind.VIP_DOWN if is_vip else Kind.NODE_DOWN
         events.append(Event(now, target.site, subject, kind,
                             f"out of pool at start: {_describe(pool_failing)}",
-                            data={"at_start": True}))
+                            data={"at_start": True, **first_failed}))
     elif changed and state.counter.state is Health.DOWN:
         state.out_since = now
         state.changed_at = now
         kind = Kind.VIP_DOWN if is_vip else Kind.NODE_DOWN
-        events.append(Event(now, target.site, subject, kind, _describe(pool_failing)))
+        events.append(Event(now, target.site, subject, kind, _describe(pool_failing),
+                            data=first_failed))
         state.degraded = False
     elif changed and state.counter.state is Health.UP:
         # Service checks that pass now came back with the node: they need no rise of their
@@ -149,6 +158,37 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
         events.extend(_fold_degraded(state, now))
     events.extend(_fold_warnings(state, now, subject))
     return events
+
+
+def _probe_spell(state: TargetState, failing: list[CheckState], now: datetime) -> list[Event]:
+    """What a client saw through the VIP, probe by probe: the first failed probe after good
+    ones, and the first good one after failures (with how long the failing lasted). These are
+    a drill's client-visible outage intervals; rise/fall only decide `vip_down`/`vip_up`."""
+    site = state.target.site
+    if failing and state.failing_since is None:
+        at = _probe_start(failing, now)
+        return [Event(now, site, SUBJECT_VIP, Kind.VIP_PROBE_FAILED,
+                      f"VIP probe failed: {_describe(failing)}", data={"probe_at": iso(at)})]
+    if not failing and state.failing_since is not None:
+        checks = [c for c in state.checks.values() if c.spec.role == "pool"]
+        at = _probe_start(checks, now)
+        return [Event(now, site, SUBJECT_VIP, Kind.VIP_PROBE_OK, "VIP answers probes again",
+                      duration_s=max(0.0, at - state.failing_since),
+                      data={"probe_at": iso(at), "failed_at": iso(state.failing_since)})]
+    return []
+
+
+def _probe_start(checks: list[CheckState], now: datetime) -> float:
+    """When this round's probes of `checks` started (epoch s): the earliest start recorded,
+    or the fold time for results that carry none."""
+    starts = [c.last.started_at for c in checks if c.last is not None and c.last.started_at]
+    return min(starts) if starts else now.timestamp()
+
+
+def iso(epoch: float) -> str:
+    """An epoch instant as ISO-8601 UTC with milliseconds and a `Z`, for event data."""
+    when = datetime.fromtimestamp(epoch, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _fold_warnings(state: TargetState, now: datetime, subject: str) -> list[Event]:

@@ -9,7 +9,7 @@ through the adapter boundary (castui.lb), so KEMP or F5 slot in without touching
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from castui.config.model import Config, Site
@@ -60,6 +60,9 @@ class SiteWatch:
         self.comparisons = {node.name: LbComparison(site.name, node.name, grace)
                             for node in site.nodes}
         self.lb_views: dict[str, ServerView | None] = {}
+        #: Whether the balancer routed to each node at the last reading (a drill's "when did
+        #: the balancer mark it down").
+        self._routed: dict[str, bool] = {}
         self.lb_error: str | None = None
         self._fqdns = {node.name: node.fqdn for node in site.nodes}
 
@@ -109,11 +112,32 @@ class SiteWatch:
         for node in self.site.nodes:
             view = find_server(views, self.site.lb.backend, self.site.lb.server_for(node.name))
             self.lb_views[node.name] = view
+            if view is not None and (marked := self._marked(node.name, view, now)):
+                events.append(marked)
             state = states[f"{self.site.name}/{node.name}"].state
             event = self.comparisons[node.name].observe(state, view, now)
             if event is not None:
                 events.append(event)
         return events
+
+    def _marked(self, node: str, view: ServerView, now: datetime) -> Event | None:
+        """`lb_down` / `lb_up` when the balancer starts or stops routing to `node`, dated by
+        the balancer's own last-change counter when it has one."""
+        before = self._routed.get(node)
+        self._routed[node] = view.in_rotation
+        if before is None or before == view.in_rotation:
+            return None
+        changed = now
+        if view.last_change_s is not None and 0 <= view.last_change_s < 86400:
+            changed = now - timedelta(seconds=view.last_change_s)
+        data = {"changed_at": changed.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "lb_status": view.status}
+        if view.in_rotation:
+            return Event(now, self.site.name, node, Kind.LB_UP,
+                         f"balancer routes to {node} again ({view.status})", data=data)
+        return Event(now, self.site.name, node, Kind.LB_DOWN,
+                     f"balancer marked {node} {view.status}"
+                     + (f" ({view.check_status})" if view.check_status else ""), data=data)
 
     async def set_server_state(self, node: str, state: AdminState, now: datetime) -> Event:
         """Drain / ready / maint one node on the balancer; LbError on trouble."""

@@ -54,6 +54,10 @@ class TargetView:
     rounds: int
     #: The balancer's own view of this node, when a balancer is configured and answers.
     lb: ServerView | None = None
+    #: Until when a maintenance mark covers it (its drops are expected); None when none does.
+    maintenance_until: datetime | None = None
+    #: Whether it is flapping (its changes raise no alert until it is stable again).
+    flapping: bool = False
 
     @property
     def connections(self) -> int | None:

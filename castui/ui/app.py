@@ -476,7 +476,7 @@ class ConsoleApp(App[int]):
     def action_ack(self) -> None:
         alerts = self.alert_list
         alert_id = alerts.selected_id()
-        if alert_id is None or not self.monitor.alerts.ack(alert_id, self.monitor.now()):
+        if alert_id is None or not self.monitor.acknowledge([alert_id]):
             self.notify("no unacknowledged alert selected", severity="warning")
             return
         self._alerts_dirty = True
@@ -484,7 +484,7 @@ class ConsoleApp(App[int]):
         alerts.select_next_unacked()
 
     def action_ack_all(self) -> None:
-        count = self.monitor.alerts.ack_all(self.monitor.now())
+        count = self.monitor.acknowledge(None)
         self.notify(f"{count} alert{'s' if count != 1 else ''} acknowledged")
         self._alerts_dirty = True
         self.render_now()
