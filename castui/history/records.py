@@ -63,9 +63,11 @@ class MaintenanceMark:
         """Whether an event about `subject` of `site` at `when` falls inside this mark.
 
         A site mark covers its nodes, its VIP and its DNS answer; a node mark only the node.
+        Names compare ignoring case, as Active Directory's do.
         """
-        if site != self.site or not self.active(when):
+        if site.casefold() != self.site.casefold() or not self.active(when):
             return False
         if self.node is None:
             return True
-        return subject == self.node and subject not in (SUBJECT_VIP, SUBJECT_DNS)
+        return (subject.casefold() == self.node.casefold()
+                and subject not in (SUBJECT_VIP, SUBJECT_DNS))

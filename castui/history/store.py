@@ -43,12 +43,16 @@ class HistoryError(Exception):
 class EventStore:
     """Append-mostly event history in one SQLite file, safe to share between processes."""
 
-    def __init__(self, path: Path | str, *, retention_days: int = 30) -> None:
-        """Open or create the database, check it is ours, and drop expired events."""
-        if retention_days < 1:
+    def __init__(self, path: Path | str, *, retention_days: int | None = 30) -> None:
+        """Open or create the database, check it is ours, and drop expired events.
+
+        `retention_days=None` keeps everything: for tools that do not know the estate's
+        retention (`castui report`, `castui maint` without `--config`) and must not guess it.
+        """
+        if retention_days is not None and retention_days < 1:
             raise ValueError(f"retention must be at least 1 day, got {retention_days}")
         self.path = Path(path).expanduser()
-        self.retention = timedelta(days=retention_days)
+        self.retention = None if retention_days is None else timedelta(days=retention_days)
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -271,10 +275,10 @@ class EventStore:
         sql = f"SELECT {_MARK} FROM maintenance WHERE cleared IS NULL AND ends > ?"
         params: list[Any] = [_epoch(when)]
         if site is not None:
-            sql += " AND site = ?"
+            sql += " AND site = ? COLLATE NOCASE"
             params.append(site)
         if node is not None:
-            sql += " AND node = ?"
+            sql += " AND node = ? COLLATE NOCASE"
             params.append(node)
         with self._write() as conn:
             marks = [_mark(row) for row in conn.execute(sql, params)]
@@ -297,6 +301,8 @@ class EventStore:
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete what is older than the retention window; returns how many events went."""
+        if self.retention is None:
+            return 0
         cutoff = _epoch((utcnow() if now is None else now) - self.retention)
         with self._write() as conn:
             conn.execute("DELETE FROM alerts WHERE event_id IN"

@@ -1,0 +1,215 @@
+"""The alert workflow in the engine: maintenance, acknowledgement, flapping, drills.
+
+The real Monitor folds fixed probe results at fixed instants (no network needed for rules);
+the history is a real SQLite file, reopened to prove what survives a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from castui.config import parse_config
+from castui.engine.alerts import Alert
+from castui.engine.events import Event, Kind
+from castui.engine.monitor import MARKS_REFRESH_S, Monitor
+from castui.history import EventStore, HistoryError
+from castui.probes.result import Code, Error, ProbeResult
+from tests.support.ui_estate import FrozenClock
+
+T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
+CONFIG = """
+[defaults]
+interval = 2
+timeout = 1.5
+rise = 2
+fall = 2
+flap_changes = 4
+flap_window = 60
+flap_quiet = 30
+
+[[sites]]
+name = "Site-A"
+array_fqdn = "outlook.site-a.corp.local"
+vip = "127.0.71.50"
+nodes = [
+  { name = "CAS1", address = "127.0.71.21" },
+  { name = "CAS2", address = "127.0.71.22" },
+]
+"""
+GOOD = ProbeResult(True, Code.L7OK, "ok", latency_ms=1.0)
+BAD = ProbeResult(False, Code.L4CON, "connection refused", error=Error.REFUSED)
+
+
+class Rig:
+    """A monitor on a frozen clock, fed rounds by hand, recording into a real history."""
+
+    def __init__(self, db: Path) -> None:
+        self.clock = FrozenClock(T0)
+        self.store = EventStore(db)
+        self.monitor = Monitor(parse_config(CONFIG, "site.toml"), store=self.store,
+                               clock=self.clock)
+        self.events: list[Event] = []
+        self.alerts: list[Alert] = []
+        self.monitor.subscribe(self.events.append)
+        self.monitor.subscribe_alerts(self.alerts.append)
+
+    def round(self, node: str, good: bool, times: int = 1) -> None:
+        for _ in range(times):
+            key = f"Site-A/{node}"
+            result = GOOD if good else BAD
+            self.monitor.complete_round(key, dict.fromkeys(self.monitor.states[key].checks,
+                                                           result))
+            self.clock.advance(2)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(e.subject, e.kind) for e in self.events]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    rig = Rig(tmp_path / "history.sqlite3")
+    rig.round("CAS1", True)
+    rig.round("CAS2", True)
+    yield rig
+    rig.store.close()
+
+
+def test_maintenance_records_the_drop_as_expected_without_an_alert(rig: Rig) -> None:
+    rig.monitor.set_maintenance("Site-A", "CAS2", 45 * 60, reason="patching")
+    rig.round("CAS2", False, 2)
+    rig.round("CAS1", False, 2)  # not in maintenance: pages as always
+    down = [e for e in rig.events if e.kind == Kind.NODE_DOWN]
+    assert [(e.subject, e.data.get("maintenance")) for e in down] == [
+        ("CAS2", "Site-A/CAS2"), ("CAS1", None)]
+    assert [a.event.subject for a in rig.alerts] == ["CAS1"]
+    stored = rig.store.events()
+    assert [e.kind for e in stored if e.subject == "CAS2"] == [Kind.MAINT_SET, Kind.NODE_DOWN]
+    assert [a.event.subject for a in rig.store.alerts()] == ["CAS1"]
+
+    # Once cleared, the node pages again.
+    rig.monitor.clear_maintenance("Site-A", "CAS2")
+    rig.round("CAS2", True, 2)
+    rig.round("CAS2", False, 2)
+    assert [a.event.subject for a in rig.alerts] == ["CAS1", "CAS2"]
+    assert Kind.MAINT_CLEARED in [e.kind for e in rig.events]
+
+
+def test_a_site_mark_covers_its_nodes_and_vip_and_ends_on_time(rig: Rig) -> None:
+    rig.monitor.set_maintenance("Site-A", None, 60)
+    rig.round("CAS1", False, 2)
+    rig.monitor.complete_round("Site-A/vip", dict.fromkeys(
+        rig.monitor.states["Site-A/vip"].checks, BAD))
+    assert rig.alerts == []
+    views = {n.subject: n for n in rig.monitor.snapshot().sites[0].nodes}
+    assert views["CAS1"].maintenance_until == T0 + timedelta(seconds=4 + 60)
+    rig.clock.advance(61)  # the mark has ended
+    rig.round("CAS2", False, 2)
+    assert [a.event.subject for a in rig.alerts] == ["CAS2"]
+
+
+def test_a_mark_set_by_another_process_is_seen_within_the_refresh(rig: Rig,
+                                                                   tmp_path: Path) -> None:
+    rig.monitor.maintenance()  # read once: the cache is fresh now
+    with EventStore(tmp_path / "history.sqlite3") as other:  # `castui maint set`, elsewhere
+        other.set_maintenance("site-a", "cas2", T0, T0 + timedelta(hours=1), by="bob")
+    deadline = time.monotonic() + MARKS_REFRESH_S + 2
+    while rig.monitor.maintenance_for("Site-A", "CAS2", rig.clock()) is None:
+        assert time.monotonic() < deadline, "the mark never reached the monitor"
+        time.sleep(0.05)
+    rig.round("CAS2", False, 2)
+    assert rig.alerts == []  # names match ignoring case, as in AD
+
+
+def test_acknowledgements_and_alerts_survive_a_restart(rig: Rig, tmp_path: Path) -> None:
+    rig.round("CAS1", False, 2)
+    rig.round("CAS2", False, 2)
+    first, second = (a.id for a in rig.alerts)
+    rig.clock.advance(5)
+    acked_at = rig.clock()
+    assert rig.monitor.acknowledge([first]) == 1
+    assert rig.monitor.acknowledge([first]) == 0  # the first acknowledgement stands
+    rig.store.close()
+
+    again = Rig(tmp_path / "history.sqlite3")
+    try:
+        book = {a.id: a for a in again.monitor.alerts}
+        assert set(book) == {first, second}
+        assert book[first].acked_by == rig.monitor.user
+        assert book[first].acked_at == acked_at
+        assert not book[second].acknowledged and again.monitor.alerts.unacknowledged == 1
+        assert again.monitor.acknowledge(None) == 1
+        assert all(a.acknowledged for a in again.store.alerts())
+    finally:
+        again.store.close()
+
+
+def test_flapping_collapses_into_one_alert_and_clears_after_quiet(rig: Rig) -> None:
+    for _ in range(4):  # down, up, down, up, down, up, down, up: 8 changes in 32 s
+        rig.round("CAS2", False, 2)
+        rig.round("CAS2", True, 2)
+    alerts = [(a.event.kind, a.event.subject) for a in rig.alerts]
+    # The first three changes are as ever (two drops page); the fourth tips it over.
+    assert alerts == [(Kind.NODE_DOWN, "CAS2"), (Kind.NODE_DOWN, "CAS2"),
+                      (Kind.NODE_FLAPPING, "CAS2")]
+    later = [e for e in rig.events if e.data.get("flapping")]
+    assert [e.kind for e in later] == [Kind.NODE_UP, Kind.NODE_DOWN, Kind.NODE_UP,
+                                       Kind.NODE_DOWN, Kind.NODE_UP]
+    assert rig.monitor.snapshot().sites[0].nodes[1].flapping
+
+    rig.round("CAS2", True, 16)  # 32 s stable, more than flap_quiet
+    cleared = [e for e in rig.events if e.kind == Kind.NODE_FLAPPING_CLEARED]
+    assert len(cleared) == 1 and cleared[0].subject == "CAS2"
+    rig.round("CAS2", False, 2)
+    assert rig.alerts[-1].event.kind == Kind.NODE_DOWN  # pages again
+
+
+def test_drills_are_stored_one_at_a_time_and_resume_after_a_restart(
+        rig: Rig, tmp_path: Path) -> None:
+    drill = rig.monitor.start_drill("dr-test")
+    with pytest.raises(HistoryError, match="'dr-test' is still running"):
+        rig.monitor.start_drill("another")
+    rig.clock.advance(60)
+    rig.store.close()
+
+    again = Rig(tmp_path / "history.sqlite3")
+    try:
+        assert again.monitor.drill is not None and again.monitor.drill.id == drill.id
+        again.clock.advance(90)
+        ended = again.monitor.end_drill()
+        assert ended is not None and ended.ended == T0 + timedelta(seconds=90)
+        assert again.monitor.drill is None and again.store.open_drill() is None
+        (last,) = [e for e in again.events if e.kind == Kind.DRILL_ENDED]
+        assert last.duration_s == (ended.ended - drill.started).total_seconds() == 86
+        assert last.data["drill"] == "dr-test"
+        assert [d.name for d in again.store.drills()] == ["dr-test"]
+    finally:
+        again.store.close()
+
+
+def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, epoch REAL NOT NULL,
+            site TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+            duration_s REAL, data TEXT NOT NULL DEFAULT '{}');
+        PRAGMA application_id = 1130459989;
+        PRAGMA user_version = 1;
+    """)
+    now = datetime.now(UTC)
+    conn.execute("INSERT INTO events (time, epoch, site, subject, kind, detail) VALUES "
+                 "(?, ?, 'Site-A', 'CAS1', 'node_down', 'kept')",
+                 (now.isoformat().replace("+00:00", "Z"), now.timestamp()))
+    conn.commit()
+    conn.close()
+    with EventStore(path) as store:
+        assert [e.detail for e in store.events()] == ["kept"]
+        store.start_drill("after-upgrade", now, "ops")
+        assert store.open_drill() is not None
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
