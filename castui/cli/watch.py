@@ -15,8 +15,11 @@ from castui.engine.alerts import is_alert
 from castui.engine.events import Event
 from castui.engine.monitor import Monitor
 from castui.history import HistoryError, default_db_path
+from castui.text import clean
 
 EXIT_USAGE = 2
+#: Drill names go into reports, change records and file names: keep them short.
+MAX_DRILL_NAME = 80
 
 
 def add_parser(sub: Any) -> None:
@@ -27,7 +30,18 @@ def add_parser(sub: Any) -> None:
                    help="stop after S seconds (default: until SIGINT/SIGTERM)")
     p.add_argument("--db", type=Path, default=None, metavar="FILE",
                    help=f"history database (default {default_db_path()})")
+    p.add_argument("--drill", metavar="NAME", type=drill_name, default=None,
+                   help="record a named drill from start to the end of the watch "
+                        "(then: castui report --drill NAME)")
     p.set_defaults(func=run)
+
+
+def drill_name(text: str) -> str:
+    """argparse type: a drill name fit for a change record and a file name."""
+    name = clean(text, MAX_DRILL_NAME).strip()
+    if not name:
+        raise argparse.ArgumentTypeError("a drill needs a name")
+    return name
 
 
 def format_event(event: Event, fmt: str) -> str:
@@ -52,8 +66,16 @@ def run(args: argparse.Namespace) -> int:
         if monitor is None:
             return EXIT_USAGE
         monitor.subscribe(lambda event: _print(event, args.format, sys.stdout))
+        if sys.stderr.isatty():  # `type = "bell"` notifiers ring the terminal watch runs in
+            monitor.set_bell(lambda: print("\a", end="", file=sys.stderr, flush=True))
         try:
-            asyncio.run(_watch(monitor, args.duration))
+            if args.drill is not None:
+                monitor.start_drill(args.drill)
+            try:
+                asyncio.run(_watch(monitor, args.duration))
+            finally:
+                if args.drill is not None and monitor.drill is not None:
+                    monitor.end_drill()
         except HistoryError as err:  # e.g. the disk filled up: stop rather than report unrecorded
             print(f"castui: {err}", file=sys.stderr)
             return EXIT_USAGE

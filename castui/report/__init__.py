@@ -1,0 +1,26 @@
+"""`castui report`: a drill's measured outcome, as Markdown, JSON or HTML with a timeline picture.
+
+`measure` turns events into figures (pure), `collect` reads them from the history, the
+`render_*` modules write the formats and `plot` draws the picture with matplotlib (imported
+only when a picture is drawn).
+"""
+
+from castui.report.collect import ReportError, choose_window, collect
+from castui.report.facts import Window
+from castui.report.measure import (
+    AlertEntry,
+    DnsChange,
+    FlapSpell,
+    LoadStatus,
+    NodeDrop,
+    Outage,
+    OutAtStart,
+    Report,
+    SiteFigures,
+    VipFigures,
+    measure,
+)
+
+__all__ = ["AlertEntry", "DnsChange", "FlapSpell", "LoadStatus", "NodeDrop", "OutAtStart",
+           "Outage", "Report", "ReportError", "SiteFigures", "VipFigures", "Window",
+           "choose_window", "collect", "measure"]
