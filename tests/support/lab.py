@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,14 +81,18 @@ class Watched:
 
 @contextlib.asynccontextmanager
 async def watched_lab(tmp: Path, ca: LabCA, *, sites: tuple[str, ...] | None = None,
+                      configure: Callable[[Config], Config] | None = None,
                       **kwargs: object) -> AsyncIterator[Watched]:
     """A lab with castui watching it (only `sites`, if given) through the config the lab
-    writes. It is handed over once castui sees the whole estate OK, with no events yet."""
+    writes, changed by `configure` if given. It is handed over once castui sees the whole
+    estate OK, with no events yet."""
     async with running_lab(ca, **kwargs) as estate:  # type: ignore[arg-type]
         config = estate.config(tmp / "lab.toml")
         if sites is not None:
             config = dataclasses.replace(
                 config, sites=tuple(site for site in config.sites if site.name in sites))
+        if configure is not None:
+            config = configure(config)
         with EventStore(tmp / "history.sqlite3") as store:
             monitor = Monitor(config, store=store)
             watched = Watched(estate, config, monitor)
