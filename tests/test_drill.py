@@ -7,11 +7,14 @@ probe interval. Notifiers run for real: a webhook receiver on loopback and a hoo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
+from castui.cli import main
 from castui.config import Config, Notifier
 from castui.engine.events import Kind
 from castui.lab.actions import parse_action
@@ -58,7 +61,64 @@ async def test_webhook_gets_exactly_the_alerts_while_a_hanging_hook_is_killed(
             assert {b["event"] for b in bodies} >= {Kind.NODE_DOWN, Kind.NODE_DEGRADED}
             assert all(b["alert"] is True for b in bodies)
             # The engine kept its pace while the hook hung: CAS1's rounds came on time.
-            gaps = [b - a for a, b in zip(rounds, rounds[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(rounds)]
             assert gaps and max(gaps) < INTERVAL * 1.1 + FAST.timeout + 0.5, gaps
             # The secret in the webhook's URL is in no event.
             assert not any("s3cret" in e.detail for e in store.events())
+
+
+def _at(text: str | None) -> float:
+    assert text is not None
+    return datetime.fromisoformat(text).timestamp()
+
+
+async def test_drill_figures_match_the_injected_faults(tmp_path: Path, lab_ca: LabCA) -> None:
+    """A VIP outage and a node crash at known instants: the report's figures land within one
+    probe interval of them, in every format, with a picture."""
+    timing = FAST
+    async with watched_lab(tmp_path, lab_ca, sites=("Site-A",), timing=timing) as w:
+        w.monitor.start_drill("dr-lab")
+        vip_down = time.time()
+        await w.estate.apply(parse_action("vip-down Site-A"))
+        await w.until("Site-A", "vip", Kind.VIP_DOWN, w.detection_bound())
+        vip_up = time.time()
+        await w.estate.apply(parse_action("vip-up Site-A"))
+        await w.until("Site-A", "vip", Kind.VIP_UP, w.detection_bound() + timing.interval)
+        crash = time.time()
+        await w.estate.apply(parse_action("crash Site-A/CAS2"))
+        await w.until("Site-A", "CAS2", Kind.NODE_DOWN, w.detection_bound())
+        restore = time.time()
+        await w.estate.apply(parse_action("restore Site-A/CAS2"))
+        await w.until("Site-A", "CAS2", Kind.NODE_UP, w.detection_bound() + timing.interval)
+        w.monitor.end_drill()
+        fall = w.config.defaults.fall
+
+    db = tmp_path / "history.sqlite3"
+    out = tmp_path / "report.json"
+    assert main(["report", "--db", str(db), "--drill", "dr-lab", "--format", "json",
+                 "--output", str(out)]) == 0
+    (site,) = json.loads(out.read_text())["sites"]
+    # One probe interval (plus its jitter), and a little for a probe already under way.
+    step = timing.interval * 1.1 + 0.1
+    outage = max(site["vip"]["outages"], key=lambda o: o["duration_s"])
+    assert -0.1 <= _at(outage["start"]) - vip_down <= step
+    assert -0.1 <= _at(outage["end"]) - vip_up <= step
+    assert abs(outage["duration_s"] - (vip_up - vip_down)) <= step
+    assert site["vip"]["longest_s"] == outage["duration_s"]
+    assert site["vip"]["total_s"] >= outage["duration_s"]
+
+    (drop,) = [d for d in site["node_drops"] if d["node"] == "CAS2"]
+    assert -0.1 <= _at(drop["first_failed"]) - crash <= step
+    # castui declares it out `fall` failed probes after the first: (fall - 1) intervals.
+    assert abs(drop["detection_s"] - (fall - 1) * timing.interval) <= step
+    assert _at(drop["back_in_pool"]) >= restore and not drop["ongoing"]
+
+    md = tmp_path / "report.md"
+    html = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--drill", "dr-lab", "--output", str(md)]) == 0
+    assert main(["report", "--db", str(db), "--drill", "dr-lab", "--format", "html",
+                 "--output", str(html)]) == 0
+    text = md.read_text()
+    assert "dr-lab" in text and "CAS2" in text and "![timeline](report.svg)" in text
+    assert (tmp_path / "report.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert "<svg" in html.read_text() and "CAS2" in html.read_text()
