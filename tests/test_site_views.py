@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,33 @@ async def test_balancer_verdict_beside_castuis_and_lb_disagrees(
                            what="lb_agrees")
             with pytest.raises(LbError, match="lb_admin = true"):
                 await monitor.set_lb_state("Site-A", "CAS2", "drain")
+
+
+async def test_balancer_mark_down_is_dated_by_its_own_last_change(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    """A drill asks when the balancer took a crashed node out: `lb_down` carries HAProxy's
+    own time of change (from lastchg), between the crash and castui's reading of it."""
+    require_binary("haproxy")
+    require_binary("dnsmasq")
+    async with estate(tmp_path, lab_ca) as est:
+        est.reconfigure(f'[sites.lb]\ntype = "haproxy"\nsocket = "{est.haproxy.socket_path}"')
+        async with monitoring(est) as (monitor, events):
+            await wait_for(lambda: all(n.lb is not None and n.lb.status == "UP"
+                                       for n in monitor.snapshot().sites[0].nodes), 10,
+                           what="the balancer's view, every server UP")
+            crashed = datetime.now(UTC)
+            await est.nodes["CAS2"].crash()
+            d = est.config.defaults
+            await wait_for(lambda: Kind.LB_DOWN in _kinds(events, "CAS2"),
+                           d.fall * d.interval + 3 * d.interval + 5, what="lb_down")
+            down = next(e for e in events if e.kind == Kind.LB_DOWN)
+            changed = datetime.fromisoformat(down.data["changed_at"])
+            # lastchg counts whole seconds: the change is dated to within a second.
+            assert crashed - timedelta(seconds=1) <= changed <= down.time
+            assert down.data["lb_status"].startswith("DOWN") and "CAS2" in down.detail
+            await est.nodes["CAS2"].restore()
+            await wait_for(lambda: Kind.LB_UP in _kinds(events, "CAS2"), 15, what="lb_up")
+            assert _kinds(events, "CAS1").count(Kind.LB_DOWN) == 0
 
 
 async def test_vip_sampling_sees_every_up_node_and_not_a_drained_one(
