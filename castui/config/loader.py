@@ -38,6 +38,7 @@ from castui.lb.haproxy import csv_url, parse_socket_address
 from castui.text import clean
 
 T = TypeVar("T")
+C = TypeVar("C", bound=str)
 
 #: A castui config is a few kilobytes; anything this big is the wrong file.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -292,11 +293,7 @@ def _read_notifiers(reader: _Reader, raw: dict[str, object]) -> list[Notifier]:
 
 
 def _notifier_type(value: object) -> NotifierType:
-    text = _string(value)
-    for kind in NOTIFIER_TYPES:
-        if text == kind:
-            return kind
-    raise _Invalid(_unknown("notifier type", text, NOTIFIER_TYPES, "supported"))
+    return _choice(value, NOTIFIER_TYPES, "notifier type", "supported")
 
 
 def _webhook_url(value: object) -> str:
@@ -651,11 +648,16 @@ def _dns_server(value: object) -> DnsServer:
 
 
 def _profile(value: object) -> Profile:
+    return _choice(value, PROFILES, "profile", "expected one of")
+
+
+def _choice(value: object, options: tuple[C, ...], what: str, listing: str) -> C:
+    """One of `options` (typed as its Literal), or _Invalid naming the alternatives."""
     text = _string(value)
-    for profile in PROFILES:
-        if text == profile:
-            return profile
-    raise _Invalid(_unknown("profile", text, PROFILES, "expected one of"))
+    for option in options:
+        if text == option:
+            return option
+    raise _Invalid(_unknown(what, text, options, listing))
 
 
 def _check_name(value: object) -> str:
