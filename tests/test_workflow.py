@@ -213,3 +213,34 @@ def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:
         store.start_drill("after-upgrade", now, "ops")
         assert store.open_drill() is not None
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_changes_inside_maintenance_do_not_count_towards_flapping(rig: Rig) -> None:
+    rig.monitor.set_maintenance("Site-A", "CAS2", 600)
+    for _ in range(3):  # six expected changes while patching
+        rig.round("CAS2", False, 2)
+        rig.round("CAS2", True, 2)
+    rig.monitor.clear_maintenance()
+    rig.round("CAS2", False, 2)  # the first unexpected drop pages as a drop, not a flap
+    assert [a.event.kind for a in rig.alerts] == [Kind.NODE_DOWN]
+    assert not any(e.kind == Kind.NODE_FLAPPING for e in rig.events)
+
+
+def test_another_process_starting_a_drill_is_seen_and_an_unreadable_history_is_survived(
+        rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig.monitor.maintenance()
+    with EventStore(tmp_path / "history.sqlite3") as other:  # `castui watch --drill` elsewhere
+        other.start_drill("elsewhere", T0, "bob")
+    deadline = time.monotonic() + MARKS_REFRESH_S + 2
+    while rig.monitor.drill is None or rig.monitor.drill.name != "elsewhere":
+        assert time.monotonic() < deadline, "the other drill never reached the monitor"
+        rig.monitor.maintenance()
+        time.sleep(0.05)
+    rig.monitor.set_maintenance("Site-A", "CAS1", 600)
+    assert [m.target for m in rig.monitor.maintenance()] == ["Site-A/CAS1"]
+    rig.store.close()  # the history goes away under a running console
+    later = time.monotonic() + MARKS_REFRESH_S + 1  # the next refresh is due
+    monkeypatch.setattr("castui.engine.monitor.time.monotonic", lambda: later)
+    marks = rig.monitor.maintenance()  # no traceback: the marks read before are kept
+    assert [m.target for m in marks] == ["Site-A/CAS1"]
+    assert rig.monitor.snapshot().sites[0].nodes[0].maintenance_until is not None

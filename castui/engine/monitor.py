@@ -165,8 +165,7 @@ class Monitor:
     def emit(self, event: Event) -> None:
         """Explain, record, then tell listeners and notifiers. A failing listener is logged,
         never fatal; a notifier never delays this (it only queues)."""
-        flapped = self.flaps.observe(event)
-        event = self._explain(event)
+        event, flapped = self._explain(event)
         alerting = is_alert(event)
         if self.store is not None:
             alert_id = self.store.record(event, alert=alerting)
@@ -183,15 +182,20 @@ class Monitor:
         if flapped is not None:
             self.emit(flapped)
 
-    def _explain(self, event: Event) -> Event:
-        """Flag an event that is expected (maintenance) or one more change of a flapping node."""
+    def _explain(self, event: Event) -> tuple[Event, Event | None]:
+        """Flag an event that is expected (maintenance) or one more change of a flapping node;
+        also the `node_flapping` this change tips over, if it does.
+
+        Changes inside maintenance are expected, so they do not count towards flapping.
+        """
         extra: dict[str, Any] = {}
         if event.kind not in _WORKFLOW_KINDS and (mark := self.maintenance_for(
                 event.site, event.subject, event.time)):
             extra["maintenance"] = mark.target
+        flapped = None if extra else self.flaps.observe(event)
         if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
             extra["flapping"] = True
-        return replace(event, data={**event.data, **extra}) if extra else event
+        return (replace(event, data={**event.data, **extra}) if extra else event), flapped
 
     # --- the alert workflow: acknowledgement, maintenance, drills ---------------------------
 
@@ -210,10 +214,23 @@ class Monitor:
 
     def maintenance(self) -> list[MaintenanceMark]:
         """Marks in force or to come (re-read from the history at most once a second)."""
-        if self.store is not None and time.monotonic() - self._marks_read >= MARKS_REFRESH_S:
-            self._marks = self.store.maintenance(since=self._clock())
-            self._marks_read = time.monotonic()
+        self._refresh()
         return self._marks
+
+    def _refresh(self) -> None:
+        """Re-read what another castui may have changed in the history: maintenance marks
+        (`castui maint set`) and the running drill. A history that cannot be read keeps what
+        was read last, and says so in the log, rather than stopping the monitor."""
+        from castui.history.store import HistoryError  # the history imports the engine
+
+        if self.store is None or time.monotonic() - self._marks_read < MARKS_REFRESH_S:
+            return
+        self._marks_read = time.monotonic()
+        try:
+            self._marks = self.store.maintenance(since=self._clock())
+            self.drill = self.store.open_drill()
+        except HistoryError as err:
+            log.warning("keeping the maintenance marks read before: %s", err)
 
     def set_maintenance(self, site: str, node: str | None, seconds: float,
                         reason: str = "") -> MaintenanceMark:
