@@ -1,12 +1,14 @@
-"""Regenerate the README's pictures of the console: the lab estate, watched live, in five states.
+"""Regenerate the README's pictures of the console: the lab estate, watched live, in six states.
 
     cd /work/main && python3 -m scripts.screenshots [--out screenshots] [--size 160x48]
 
 Everything is real: the lab's CAS nodes, VIPs and DNS run in this process on loopback
 addresses, castui's engine probes them, the console draws headless, and each picture is the
 console's own SVG export. Pictures: steady, node-detail (enter on CAS2: every check in
-full), node-out (a crashed CAS and its alert), dr-switchover (Site-A lost, its array name
-moved to Site-B's VIP) and help. Run it again whenever the console changes; a size other than
+full), node-out (a crashed CAS and its alert), drill-maintenance (a drill started with `m`,
+CAS3 marked with `M`, then patched: its drop expected, no alert), dr-switchover (Site-A lost,
+its array name moved to Site-B's VIP, the drill still running) and help. Every step is a key
+press, as a user would do it. Run it again whenever the console changes; a size other than
 160x48 is added to the file names.
 """
 
@@ -29,6 +31,8 @@ from castui.lab.actions import parse_action
 from castui.lab.estate import LabEstate
 from castui.lab.layout import FREE_PORTS, LabLayout, LabTiming
 from castui.ui import ConsoleApp, ConsoleOptions
+from castui.ui.screens.drill import DrillScreen
+from castui.ui.screens.maintenance import MaintScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
 
 DEFAULT_SIZE = (160, 48)
@@ -106,6 +110,31 @@ async def _pictures(out: Path, size: tuple[int, int], steady_s: float) -> list[P
                         await lab("reset")
                         await _until(pilot, "the estate healthy again", lambda: _in_pool(monitor))
                         await pilot.press("A")
+                        app.clear_notifications()
+                        await pilot.press("m")  # a drill, named by typing over the default
+                        await _until(pilot, "the drill's name asked",
+                                     lambda: isinstance(app.screen, DrillScreen))
+                        await pilot.press(*"dr-test", "enter")
+                        await _until(pilot, "the drill started", lambda: monitor.drill is not None)
+                        # CAS3 (CAS2 went down and up once already: more would be flapping)
+                        await pilot.press("down", "down", "M")  # for the default 45 minutes
+                        await _until(pilot, "the maintenance question",
+                                     lambda: isinstance(app.screen, MaintScreen))
+                        app.screen.query_one("#maint-reason").focus()
+                        await pilot.press(*"kernel patch", "enter")
+                        await _until(pilot, "CAS3 marked", lambda: bool(monitor.maintenance()))
+                        await lab("crash Site-A/CAS3")
+                        await _until(pilot, "CAS3's expected drop",
+                                     lambda: monitor.states["Site-A/CAS3"].state == "down")
+                        await pilot.pause(1.0)
+                        save("drill-maintenance", "a drill, and CAS3 patched in maintenance")
+
+                        await pilot.press("M")
+                        await _until(pilot, "the maintenance question",
+                                     lambda: isinstance(app.screen, MaintScreen))
+                        await pilot.click("#maint-clear-node")
+                        await lab("reset")
+                        await _until(pilot, "the estate healthy again", lambda: _in_pool(monitor))
                         app.clear_notifications()
                         for action in ("vip-down Site-A", "crash Site-A/CAS1", "crash Site-A/CAS2",
                                        "crash Site-A/CAS3", "switchover Site-A Site-B"):

@@ -257,7 +257,7 @@ async def test_question_mark_lists_every_key_and_pauses_drawing(driver: Driver) 
         for keys, what in help_rows(BINDINGS):
             assert keys in text and what[:40] in text
         for key in ("q / ctrl+q", "tab", "shift+tab", "1-9", "/", "t", "+", "-", "enter", "d",
-                    "D", "a", "A", "p", "r", "s", "?"):
+                    "D", "a", "A", "m", "M", "p", "r", "s", "?"):
             assert f" {key} " in text
         renders = Renders(app)
         driver.faults["Site-B/CAS5"] = refused

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -9,11 +10,13 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from castui.engine.alerts import Alert
 from castui.engine.events import Event, Kind
 from castui.engine.snapshot import CheckView, TargetView
 from castui.engine.status import Status
 from castui.lb import ServerView
 from castui.ui.palette import pal, use_palette
+from castui.ui.widgets.alert_list import ack_cell
 from castui.ui.widgets.header import HeaderInfo, header_line
 from castui.ui.widgets.site_panel import vip_line
 from castui.ui.words import (
@@ -23,6 +26,8 @@ from castui.ui.words import (
     event_line,
     failing_summary,
     lb_cell,
+    mark_cell,
+    pool_cell,
     sentence,
     since,
 )
@@ -238,3 +243,105 @@ def test_without_colour_warnings_and_disagreements_keep_their_glyphs() -> None:
         assert drained.plain == "≠ DRAIN" and "reverse" in str(drained.style)
     finally:
         use_palette(monochrome=False)
+
+
+# -- issue #7: the alert workflow's events, marks and the drill in the header -----------------
+
+UNTIL = "2026-11-21T08:45:00Z"
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    (Event(T0, "A", "vip", Kind.VIP_PROBE_FAILED, "VIP probe failed: owa L4CON connection "
+           "refused", data={"probe_at": "2026-11-21T07:59:59.500Z"}),
+     "VIP probe failed: owa L4CON connection refused"),
+    (Event(T0, "A", "vip", Kind.VIP_PROBE_OK, "VIP answers probes again", duration_s=1.23),
+     "VIP answering probes again after 1.2s"),
+    (Event(T0, "A", "CAS2", Kind.LB_DOWN, "balancer marked CAS2 DOWN (L4CON)",
+           data={"lb_status": "DOWN"}), "balancer marked CAS2 DOWN (L4CON)"),
+    (Event(T0, "A", "CAS2", Kind.LB_UP, "balancer routes to CAS2 again (UP)",
+           data={"lb_status": "UP"}), "balancer routes to CAS2 again"),
+    (Event(T0, "A", "CAS2", Kind.NODE_FLAPPING, "4 state changes in 16 s; further changes "
+           "raise no alert until it is stable for 5 min", data={"changes": 4}),
+     "CAS2 flapping: 4 state changes in 16 s; further changes raise no alert until it is "
+     "stable for 5 min"),
+    (Event(T0, "A", "CAS2", Kind.NODE_FLAPPING_CLEARED, "stable for 5 min, no longer flapping",
+           duration_s=62), "CAS2 stable for 5 min, no longer flapping (flapped for 1m02s)"),
+    (Event(T0, "*", "drill", Kind.DRILL_STARTED, "drill 'dr-test' started by alice",
+           data={"drill": "dr-test", "by": "alice"}), "drill 'dr-test' started by alice"),
+    (Event(T0, "*", "drill", Kind.DRILL_ENDED, "drill 'dr-test' ended by alice",
+           duration_s=723, data={"drill": "dr-test", "by": "alice"}),
+     "drill 'dr-test' ended by alice after 12m03s"),
+    (Event(T0, "Site-A", "CAS2", Kind.MAINT_SET, "…", data={
+        "until": UNTIL, "by": "alice", "reason": "kernel patch"}),
+     "maintenance Site-A/CAS2 until 08:45 UTC, set by alice: kernel patch"),
+    (Event(T0, "Site-A", "site", Kind.MAINT_SET, "…", data={
+        "until": "2026-11-23T08:45:00Z", "by": "bob", "reason": ""}),
+     "maintenance Site-A until 23 Nov 08:45 UTC, set by bob"),
+    (Event(T0, "Site-A", "CAS2", Kind.MAINT_CLEARED, "…", data={"until": UNTIL, "by": "bob"}),
+     "maintenance Site-A/CAS2 cleared by bob"),
+    (Event(T0, "*", "pager", Kind.NOTIFY_FAILED, "notifier pager: exit status 3: no route"),
+     "notifier pager failed: exit status 3: no route"),
+])
+def test_workflow_events_read_as_sentences(event: Event, words: str) -> None:
+    text, style = sentence(event)
+    assert text == words
+    assert style
+
+
+def test_expected_and_flapping_changes_say_so_and_expected_ones_are_calm() -> None:
+    down = Event(T0, "Site-A", "CAS2", Kind.NODE_DOWN, "epm L4CON connection refused",
+                 data={"maintenance": "Site-A/CAS2"})
+    text, style = sentence(down)
+    assert text == "CAS2 out of pool (expected: maintenance Site-A/CAS2): epm L4CON connection " \
+                   "refused"
+    assert style == pal().calm and style not in (pal().bad, pal().alarm)
+    up = Event(T0, "Site-A", "CAS2", Kind.NODE_UP, "back in pool", duration_s=4,
+               data={"flapping": True})
+    assert sentence(up) == ("CAS2 back in pool after 4s (flapping)", pal().good)
+    vip = Event(T0, "Site-A", "vip", Kind.VIP_DOWN, "owa L4CON", data={"maintenance": "Site-A",
+                                                                      "flapping": True})
+    assert sentence(vip)[0] == "VIP down (expected: maintenance Site-A; flapping): owa L4CON"
+
+
+def test_a_drill_or_notifier_event_line_names_no_site() -> None:
+    event = Event(T0, "*", "drill", Kind.DRILL_STARTED, "",
+                  data={"drill": "[red]x[/red]", "by": "alice"})
+    line = event_line(event, with_site=True)
+    assert line.plain == "08:00:00 drill '[red]x[/red]' started by alice"
+
+
+def test_marked_and_flapping_nodes_say_so_in_their_cells() -> None:
+    node = TargetView("Site-A", "CAS2", "node", "127.0.61.22", None, "down", "DOWN", (), T0, 5)
+    assert mark_cell(node, T0).plain == ""
+    marked = dataclasses.replace(node, maintenance_until=T0 + timedelta(minutes=45))
+    assert mark_cell(marked, T0).plain == "MAINT 08:45"
+    assert mark_cell(dataclasses.replace(marked, flapping=True), T0).plain == "MAINT 08:45"
+    later = dataclasses.replace(node, maintenance_until=T0 + timedelta(days=2))
+    assert mark_cell(later, T0).plain == "MAINT 23 Nov"
+    assert mark_cell(dataclasses.replace(node, flapping=True), T0).plain == "FLAP"
+    assert str(pool_cell("down", "DOWN").style) == pal().alarm
+    assert str(pool_cell("down", "DOWN", expected=True).style) == pal().calm
+
+
+def test_the_header_keeps_a_running_drill_even_at_80_columns() -> None:
+    info = HeaderInfo(status=Status.WARNING, now=T0, in_pool=4, nodes=5, unacked=2,
+                      slowest_round=0.31, interval=2.0, drill="dr-test", drill_s=192)
+    assert "DRILL dr-test 03:12" in header_line(info, 200, UTC).plain
+    assert "DRILL dr-test 03:12" in header_line(info, 80, UTC).plain
+    long_name = dataclasses.replace(info, drill="failover-2026-q4-site-a", unacked=12)
+    assert "DRILL failover-2026-q4-site-a 03:12" in header_line(long_name, 200, UTC).plain
+    for width, drill in ((90, "DRILL failover-20… 03:12"), (80, "DRILL 03:12")):
+        line = header_line(long_name, width, UTC)
+        assert line.cell_len <= width, width
+        for part in ("WARNING", drill, "08:00:00 UTC", "pool 4/5", "⚑ 12 unacked"):
+            assert part in line.plain, (width, part)
+    hours = dataclasses.replace(info, drill_s=3 * 3600 + 62)
+    assert "DRILL dr-test 3:01:02" in header_line(hours, 200, UTC).plain
+
+
+def test_the_ack_cell_says_who_and_when() -> None:
+    alert = Alert(7, Event(T0, "A", "CAS2", Kind.NODE_DOWN, "x"))
+    assert ack_cell(alert, wide=True).plain == "NEW"
+    alert.acked_at, alert.acked_by = T0 + timedelta(minutes=3), "administrator"
+    assert ack_cell(alert, wide=True).plain == "✓ admini… 08:03"
+    assert ack_cell(alert, wide=False).plain == "✓"

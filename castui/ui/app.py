@@ -6,7 +6,8 @@ dirty. A refresh timer then redraws at most a few times a second, and only what 
 nothing while the display is frozen (`p`) or a modal is up (but a node's details, which follow
 the engine), and no hidden site panel. The app never opens a socket and never decides a state:
 that is the engine's. What flows back are the user's commands (acknowledge, re-probe, drain /
-ready after a yes), as explicit calls on the engine.
+ready after a yes, start / end a drill, set / clear maintenance), as explicit calls on the
+engine; the engine's bell notifiers ring the console's bell.
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ from castui.engine.monitor import Monitor
 from castui.engine.pool import TargetState
 from castui.engine.snapshot import EstateSnapshot
 from castui.engine.timeline import ZOOMS, Source, build_lanes
+from castui.history.records import MaintenanceMark
 from castui.history.store import EventStore, HistoryError
 from castui.lb import AdminState, LbError
 from castui.ui import keys
 from castui.ui.messages import AlertRaised, EngineEvent, RoundsDone
 from castui.ui.palette import use_palette
 from castui.ui.screens.confirm import ConfirmScreen
+from castui.ui.screens.drill import DrillScreen, default_name
 from castui.ui.screens.help import HelpScreen
+from castui.ui.screens.maintenance import MaintRequest, MaintScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
 from castui.ui.terminal import CHECK_INTERVAL, TerminalWatch
 from castui.ui.widgets.alert_list import AlertList
@@ -48,8 +52,8 @@ from castui.ui.widgets.node_filter import NodeFilter
 from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
-from castui.ui.widgets.timeline import TimelinePanel
-from castui.ui.words import lb_question, safe, sentence
+from castui.ui.widgets.timeline import TimelinePanel, expected_buckets
+from castui.ui.words import duration, lb_question, safe, sentence, until_text
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +155,7 @@ class ConsoleApp(App[int]):
         self.monitor.subscribe(self._engine_event)
         self.monitor.subscribe_alerts(self._engine_alert)
         self.monitor.on_round(self._round_done)
+        self.monitor.set_bell(self.bell)
         self.set_interval(self.options.refresh_s, self._tick, name="castui refresh")
         if self.options.run_engine:
             self._run_engine()
@@ -266,7 +271,7 @@ class ConsoleApp(App[int]):
         if len(alerts) > named:
             lines.append(f"… and {len(alerts) - named} more (see Alerts)")
         severe = any(a.event.kind.endswith(("down", "failed")) for a in alerts)
-        title = f"ALERT #{alerts[0].id}" if len(alerts) == 1 else f"{len(alerts)} ALERTS"
+        title = "ALERT" if len(alerts) == 1 else f"{len(alerts)} ALERTS"
         self.notify("\n".join(lines), title=title, severity="error" if severe else "warning",
                     timeout=ALERT_TOAST_S, markup=False)
         if self.options.bell:
@@ -334,12 +339,14 @@ class ConsoleApp(App[int]):
 
     def _show_header(self, snapshot: EstateSnapshot, now: datetime) -> None:
         nodes = [node for site in snapshot.sites for node in site.nodes]
+        drill = self.monitor.drill
         self.header.show(HeaderInfo(
             status=snapshot.status, now=now, in_pool=sum(n.in_pool() for n in nodes),
             nodes=len(nodes), unacked=self.monitor.alerts.unacknowledged,
             slowest_round=self.monitor.slowest_round(),
             interval=self.monitor.config.defaults.interval, frozen=self.frozen,
-            node_filter=self.node_filter))
+            node_filter=self.node_filter, drill=drill.name if drill else None,
+            drill_s=(now - drill.started).total_seconds() if drill else 0.0))
 
     def _show_sites(self, snapshot: EstateSnapshot, now: datetime) -> None:
         for panel, view in zip(self.panels, snapshot.sites, strict=True):
@@ -373,7 +380,21 @@ class ConsoleApp(App[int]):
         width = self.timeline.view.fit_labels([s.subject for s in sources], headings=headings)
         lanes = build_lanes(sources, list(self.events), end=now, seconds=zoom.seconds,
                             width=width)
-        self.timeline.show(lanes, zoom, headings=headings)
+        marks = self._marks_since(now - timedelta(seconds=zoom.seconds), now)
+        covered = {(s.site, s.subject): shaded for s in sources if (shaded := expected_buckets(
+            marks, s.site, s.subject, end=now, seconds=zoom.seconds, width=width))}
+        self.timeline.show(lanes, zoom, headings=headings, expected=covered)
+
+    def _marks_since(self, start: datetime, now: datetime) -> list[MaintenanceMark]:
+        """Maintenance marks that applied in [start, now), for the timeline (none without a
+        history, or when it cannot be read: the picture goes on without them)."""
+        if self.store is None:
+            return []
+        try:
+            return self.store.maintenance(since=start, until=now)
+        except HistoryError as err:
+            log.warning("maintenance marks not read for the timeline: %s", err)
+            return []
 
     # -- terminal ---------------------------------------------------------------------------
 
@@ -384,6 +405,7 @@ class ConsoleApp(App[int]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        self.monitor.set_bell(None)
         self._terminal.stop()
 
     # -- actions --------------------------------------------------------------------------
@@ -392,9 +414,9 @@ class ConsoleApp(App[int]):
         """Site keys are bound with priority (tab would move focus): not under a modal. Node
         keys act on the console's selection, or on the node whose details are shown."""
         modal = isinstance(self.screen, ModalScreen)
-        if action in ("next_site", "previous_site", "details"):
+        if action in ("next_site", "previous_site", "details", "drill"):
             return not modal
-        if action == "lb_state":
+        if action in ("lb_state", "maintenance"):
             return not modal or isinstance(self.screen, NodeDetailScreen)
         return True
 
@@ -566,6 +588,103 @@ class ConsoleApp(App[int]):
                         severity="error", markup=False)
             return
         self.notify(f"{safe(node, 40)}: {state} accepted by the balancer", markup=False)
+
+    # -- drills and maintenance: asked here, recorded by the engine -------------------------
+
+    def _changed(self) -> None:
+        """Show what a command changed now, not at the next tick."""
+        self._dirty = self._alerts_dirty = True
+        self.render_now()
+
+    def _refused(self, what: str, err: Exception) -> None:
+        self.notify(safe(err, 300), title=f"{what} failed", severity="error", markup=False)
+
+    def action_drill(self) -> None:
+        """Start a named drill, or end the running one (perhaps one a previous run left open)
+        once the user said yes."""
+        if self.monitor.store is None:
+            self.notify("drills need the history database", severity="warning")
+            return
+        drill = self.monitor.drill
+        if drill is None:
+            name = default_name(self.monitor.now(), self.options.local_tz)
+            self.push_screen(DrillScreen(name), self._start_drill)
+            return
+        ran = duration((self.monitor.now() - drill.started).total_seconds())
+        who = f", started by {safe(drill.started_by, 40)}" if drill.started_by else ""
+        question = (f"End drill '{safe(drill.name, 60)}' (running {ran}{who})? Its figures "
+                    "stop here.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._end_drill()
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    def _start_drill(self, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            self.monitor.start_drill(name)
+        except HistoryError as err:
+            self._refused("drill", err)
+            return
+        self.notify(f"drill '{safe(name, 60)}' started", markup=False)
+        self._changed()
+
+    def _end_drill(self) -> None:
+        try:
+            drill = self.monitor.end_drill()
+        except HistoryError as err:
+            self._refused("drill", err)
+            return
+        if drill is not None:
+            lasted = duration((self.monitor.now() - drill.started).total_seconds())
+            self.notify(f"drill '{safe(drill.name, 60)}' ended after {lasted}", markup=False)
+        self._changed()
+
+    def action_maintenance(self) -> None:
+        """Mark the selected node or its site in maintenance, or clear a mark."""
+        chosen = self.selected_node()
+        if chosen is None:
+            self.notify("no node selected", severity="warning")
+            return
+        if self.monitor.store is None:
+            self.notify("maintenance marks need the history database", severity="warning")
+            return
+        index, node = chosen
+        site = self.sites[index].name
+        now = self.monitor.now()
+        try:
+            marks = [m for m in self.monitor.maintenance()
+                     if m.site.casefold() == site.casefold() and m.until() > now]
+        except HistoryError as err:
+            self._refused("maintenance", err)
+            return
+
+        def answered(request: MaintRequest | None) -> None:
+            if request is not None:
+                self._maintenance(site, request)
+
+        self.push_screen(MaintScreen(site, node, marks, now), answered)
+
+    def _maintenance(self, site: str, request: MaintRequest) -> None:
+        target = safe(site if request.node is None else f"{site}/{request.node}", 80)
+        try:
+            if request.action == "clear":
+                cleared = self.monitor.clear_maintenance(site, request.node)
+                said = (f"maintenance of {target} cleared" if cleared
+                        else f"{target} had no maintenance mark to clear")
+            else:
+                mark = self.monitor.set_maintenance(site, request.node, request.seconds,
+                                                    request.reason)
+                until = until_text(mark.until(), self.monitor.now(), short=False)
+                said = f"{target} in maintenance until {until} UTC"
+        except (HistoryError, ValueError) as err:
+            self._refused("maintenance", err)
+            return
+        self.notify(said, markup=False)
+        self._changed()
 
     def action_save_svg(self) -> None:
         stamp = self.monitor.now().strftime("%Y%m%dT%H%M%SZ")

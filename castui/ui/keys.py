@@ -39,6 +39,11 @@ BINDINGS: list[BindingType] = [
                                        "unacknowledged one unless you picked another)"),
     Binding("A", "ack_all", "Ack all", show=False, key_display="A",
             tooltip="acknowledge every alert"),
+    Binding("m", "drill", "Drill", tooltip="start a named failover drill (asks its name); "
+                                           "m again ends it (asks first)"),
+    Binding("M", "maintenance", "Maint", key_display="M",
+            tooltip="mark the selected node or its whole site in maintenance for a while "
+                    "(its drops are expected: no alert), or clear the mark"),
     Binding("p", "freeze", "Freeze", tooltip="freeze the display (polling continues); "
                                              "p again to resume"),
     Binding("r", "reprobe", "Re-probe", show=False, tooltip="probe every target now"),

@@ -23,12 +23,17 @@ class Palette:
     #: Bad news in a cell that must catch the eye (DOWN, a failed check, a new alert).
     alarm: str
     muted: str
+    #: What is expected, not alarming: drops inside maintenance, drill and maintenance marks.
+    calm: str
+    #: The header's badge while a drill runs.
+    drill: str
     status: dict[Status, str] = field(default_factory=dict)
     marks: dict[Mark, str] = field(default_factory=dict)
 
 
 COLOUR = Palette(
-    good="green", warn="yellow", bad="red", alarm="bold red", muted="dim",
+    good="green", warn="yellow", bad="red", alarm="bold red", muted="dim", calm="cyan",
+    drill="bold black on cyan",
     status={Status.OK: "bold black on green", Status.WARNING: "bold black on yellow",
             Status.CRITICAL: "bold white on red", Status.UNKNOWN: "bold reverse"},
     marks={Mark.IN_POOL: "green", Mark.TRANSITIONAL: "bright_yellow", Mark.DEGRADED: "yellow",
@@ -36,7 +41,8 @@ COLOUR = Palette(
 )
 
 MONOCHROME = Palette(
-    good="", warn="bold", bad="bold", alarm="bold reverse", muted="dim",
+    good="", warn="bold", bad="bold", alarm="bold reverse", muted="dim", calm="italic",
+    drill="bold reverse",
     status={Status.OK: "bold", Status.WARNING: "bold reverse",
             Status.CRITICAL: "bold reverse", Status.UNKNOWN: "reverse"},
     marks={Mark.IN_POOL: "", Mark.TRANSITIONAL: "", Mark.DEGRADED: "bold", Mark.OUT: "bold",

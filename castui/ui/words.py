@@ -8,13 +8,13 @@ The engine has already stripped control characters; `clean` here again is cheap 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
 
 from castui.config.model import Balancer
-from castui.engine.events import Event, Kind
+from castui.engine.events import ALL_SITES, Event, Kind
 from castui.engine.snapshot import CheckView, TargetView, _disagree
 from castui.engine.status import Status
 from castui.engine.timeline import Mark, mark_of
@@ -106,14 +106,39 @@ def subject_name(subject: str) -> str:
 def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
     """An event in words, and its colour: ("CAS2 back in pool after 2m14s", "green").
 
-    `brief` keeps the details short, for a toast on a small screen.
+    `brief` keeps the details short, for a toast on a small screen. An event the engine
+    explains says so: inside a maintenance mark it reads as expected, in the calm colour
+    (`CAS2 out of pool (expected: maintenance Site-A/CAS2): …`); one more change of a flapping
+    node says `(flapping)`.
     """
-    p = pal()
-    good, bad, warn, muted = p.good, p.bad, p.warn, p.muted
-    degraded = p.marks[Mark.DEGRADED]
     who = safe(subject_name(event.subject), 60)
     detail = safe(event.detail, BRIEF if brief else 200)
     after = f" after {duration(event.duration_s)}" if event.duration_s is not None else ""
+    words, style = _sentence(event, who, detail, after)
+    notes = []
+    mark = event.data.get("maintenance")
+    if mark:
+        named = f" {safe(mark, 60)}" if isinstance(mark, str) else ""
+        notes.append(f"expected: maintenance{named}")
+        style = pal().calm
+    if event.data.get("flapping"):
+        notes.append("flapping")
+    return (_noted(words, who, notes) if notes else words), style
+
+
+def _noted(words: str, who: str, notes: list[str]) -> str:
+    """`CAS2 out of pool (expected: …): epm L4CON`: the notes after the sentence's head, before
+    the details (at the end when there are none)."""
+    start = len(who) if words.startswith(who) else 0
+    cut = words.find(": ", start)
+    note = f" ({'; '.join(notes)})"
+    return words + note if cut < 0 else words[:cut] + note + words[cut:]
+
+
+def _sentence(event: Event, who: str, detail: str, after: str) -> tuple[str, str]:
+    p = pal()
+    good, bad, warn, muted = p.good, p.bad, p.warn, p.muted
+    degraded = p.marks[Mark.DEGRADED]
     kind = event.kind
     if kind == Kind.NODE_DOWN:
         if event.data.get("at_start"):
@@ -137,7 +162,74 @@ def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
         return f"DNS recovered: {detail}", good
     if kind == Kind.MONITOR_STARTED:
         return f"monitoring started, {detail}", muted
-    return _deep_sentence(event, who, detail, after)
+    return (_workflow_sentence(event, who, detail, after)
+            or _deep_sentence(event, who, detail, after))
+
+
+def _workflow_sentence(event: Event, who: str, detail: str,
+                       after: str) -> tuple[str, str] | None:
+    """Issue #7's events: client-visible VIP probes, the balancer's own marks, flapping,
+    drills, maintenance marks and notifiers that failed."""
+    p = pal()
+    kind, data = event.kind, event.data
+    if kind == Kind.VIP_PROBE_FAILED:
+        return f"VIP probe failed: {detail.removeprefix('VIP probe failed: ')}", p.bad
+    if kind == Kind.VIP_PROBE_OK:
+        lasted = "" if event.duration_s is None else f" after {precise(event.duration_s)}"
+        return f"VIP answering probes again{lasted}", p.good
+    if kind == Kind.LB_DOWN:
+        return detail, p.warn  # "balancer marked CAS2 DOWN (L4CON)"
+    if kind == Kind.LB_UP:
+        return f"balancer routes to {who} again", p.good
+    if kind == Kind.NODE_FLAPPING:
+        return f"{who} flapping: {detail}", p.bad
+    if kind == Kind.NODE_FLAPPING_CLEARED:
+        lasted = "" if event.duration_s is None else f" (flapped for {duration(event.duration_s)})"
+        return f"{who} {detail}{lasted}", p.good
+    by = safe(data.get("by") or "?", 40)
+    if kind == Kind.DRILL_STARTED:
+        return f"drill '{safe(data.get('drill', ''), 60)}' started by {by}", p.calm
+    if kind == Kind.DRILL_ENDED:
+        return f"drill '{safe(data.get('drill', ''), 60)}' ended by {by}{after}", p.calm
+    target = safe(event.site if event.subject == "site" else f"{event.site}/{event.subject}",
+                  80)
+    if kind == Kind.MAINT_SET:
+        until = _instant(data.get("until"), event.time)
+        reason = safe(data.get("reason") or "", 200)
+        return (f"maintenance {target} until {until}, set by {by}"
+                + (f": {reason}" if reason else "")), p.calm
+    if kind == Kind.MAINT_CLEARED:
+        return f"maintenance {target} cleared by {by}", p.calm
+    if kind == Kind.NOTIFY_FAILED:
+        reason = detail.removeprefix(f"notifier {event.subject}: ")
+        return f"notifier {who} failed: {reason}", p.warn
+    return None
+
+
+def _instant(value: object, now: datetime) -> str:
+    """An ISO time from an event's data as `14:50 UTC` (`23 Nov 14:50 UTC` a day or more
+    from `now`); `?` when it is not one."""
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return "?"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return f"{until_text(when, now, short=False)} UTC"
+
+
+def until_text(when: datetime, now: datetime, *, short: bool = True) -> str:
+    """When a mark ends, in UTC like every time on the console: `14:50`; a day or more away,
+    `23 Nov` (short) or `23 Nov 14:50`."""
+    utc = when.astimezone(UTC)
+    if abs((when - now).total_seconds()) < 86400:
+        return utc.strftime("%H:%M")
+    return utc.strftime("%d %b" if short else "%d %b %H:%M")
+
+
+def precise(seconds: float) -> str:
+    """`1.2s` under a minute (a probe-timed outage is short), else like `duration`."""
+    return f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
 
 
 def _deep_sentence(event: Event, who: str, detail: str, after: str) -> tuple[str, str]:
@@ -180,7 +272,7 @@ def event_line(event: Event, *, with_site: bool) -> Text:
     words, style = sentence(event)
     line = Text(end="")
     line.append(clock(event.time), style=pal().muted)
-    if with_site:
+    if with_site and event.site != ALL_SITES:  # a drill, a notifier: no site of its own
         gap(line)
         line.append(safe(event.site, 40), style="bold")
     gap(line)
@@ -235,11 +327,25 @@ def failing_summary(checks: tuple[CheckView, ...]) -> Text:
     return text
 
 
-def pool_cell(state: str, status_text: str) -> Text:
-    """The pool column: HAProxy's words with the timeline's glyph in front."""
+def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
+    """The pool column: HAProxy's words with the timeline's glyph in front; in the calm colour
+    when `expected` (a maintenance mark covers it) and it is not simply in the pool."""
     mark = mark_of(state, status_text)
-    style = pal().alarm if mark is Mark.OUT else pal().marks[mark]
+    if expected and mark is not Mark.IN_POOL:
+        style = pal().calm
+    else:
+        style = pal().alarm if mark is Mark.OUT else pal().marks[mark]
     return Text(f"{MARK_GLYPH[mark]} {safe(status_text, 12)}", style=style)
+
+
+def mark_cell(node: TargetView, now: datetime) -> Text:
+    """The engine's explanation of a node's changes: `MAINT 14:50` while a maintenance mark
+    covers it (until when, UTC), `FLAP` while it flaps; blank otherwise."""
+    if node.maintenance_until is not None:
+        return Text(f"MAINT {until_text(node.maintenance_until, now)}", style=pal().calm)
+    if node.flapping:
+        return Text("FLAP", style=pal().warn)
+    return Text("")
 
 
 #: Balancer types as their makers write them.

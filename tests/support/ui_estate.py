@@ -304,10 +304,20 @@ def config() -> Config:
     return parse_config(CONFIG, "snapshot.toml")
 
 
-def new_driver(store: EventStore | None = None) -> Driver:
-    clock = FrozenClock()
-    monitor = Monitor(config(), store=store, clock=clock)
-    return Driver(monitor, clock)
+#: Who is at the keyboard in the pictures (acknowledgements, drills, maintenance marks).
+USER = "alice"
+
+
+def new_monitor(config: Config, store: EventStore | None, clock: FrozenClock) -> Monitor:
+    """A monitor on the frozen clock, with a fixed user whatever the machine's login."""
+    monitor = Monitor(config, store=store, clock=clock)
+    monitor.user = USER
+    return monitor
+
+
+def new_driver(store: EventStore | None = None, clock: FrozenClock | None = None) -> Driver:
+    clock = clock or FrozenClock()
+    return Driver(new_monitor(config(), store, clock), clock)
 
 
 def deep_config(tmp: Path, *, lb_admin: bool = False) -> Config:
@@ -324,7 +334,7 @@ def new_deep_driver(tmp: Path, store: EventStore | None = None, *,
                     lb_admin: bool = False) -> Driver:
     """A driver over DEEP_CONFIG, every balancer saying UP for every node."""
     clock = FrozenClock()
-    monitor = Monitor(deep_config(tmp, lb_admin=lb_admin), store=store, clock=clock)
+    monitor = new_monitor(deep_config(tmp, lb_admin=lb_admin), store, clock)
     driver = Driver(monitor, clock)
     for site in monitor.config.sites:
         driver.balancer[site.name] = {node.name: lb_view(node.name, "UP")
@@ -394,9 +404,27 @@ def deep_trouble(driver: Driver) -> None:
     driver.run(30)
 
 
+def drill_maintenance(driver: Driver) -> None:
+    """A drill is running; CAS2 was marked in maintenance for 45 minutes and is being patched
+    (down, expected: no alert); CAS4 keeps bouncing and is flapping (one alert for it)."""
+    monitor = driver.monitor
+    monitor.start_drill("dr-test")
+    driver.run(40)
+    monitor.set_maintenance("Site-A", "CAS2", 45 * 60, "kernel patch")
+    driver.run(10)
+    driver.faults["Site-A/CAS2"] = refused
+    driver.run(20)
+    for _ in range(3):
+        driver.faults["Site-B/CAS4"] = refused
+        driver.run(6)
+        del driver.faults["Site-B/CAS4"]
+        driver.run(4)
+
+
 #: Picture name -> what happens in it after four steady minutes (while the console watches).
 PICTURES: dict[str, Callable[[Driver], None] | None] = {
-    "steady": None, "node_out": node_out, "dr_switchover": dr_switchover}
+    "steady": None, "node_out": node_out, "dr_switchover": dr_switchover,
+    "drill_maintenance": drill_maintenance}
 #: The same, on a DEEP_CONFIG estate.
 DEEP_PICTURES: dict[str, Callable[[Driver], None]] = {"deep_trouble": deep_trouble}
 

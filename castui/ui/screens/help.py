@@ -42,6 +42,8 @@ def legend_table() -> Table:
     for mark in (Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN):
         table.add_row(Text(MARK_GLYPH[mark] * 3, style=pal().marks[mark]),
                       Text(MARK_WORDS[mark]))
+    table.add_row(Text(MARK_GLYPH[Mark.OUT] * 3, style=pal().calm),
+                  Text("out, transitional or degraded inside a maintenance mark (expected)"))
     return table
 
 

@@ -30,6 +30,7 @@ from castui.ui.words import (
     gap,
     latency,
     lb_cell,
+    mark_cell,
     pool_cell,
     safe,
     since,
@@ -98,9 +99,13 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
     who.append(" · ".join(safe(part, 80) for part in (node.address, node.host) if part),
                style=p.muted)
     castui = _label("castui")
-    castui.append_text(pool_cell(node.state, node.status_text))
+    castui.append_text(pool_cell(node.state, node.status_text,
+                                 expected=node.maintenance_until is not None))
     gap(castui, 2)
     castui.append(f"for {since(node.changed_at, now)} · {node.rounds} rounds", style=p.muted)
+    if (mark := mark_cell(node, now)).plain:  # in maintenance (expected drops), or flapping
+        gap(castui, 2)
+        castui.append_text(mark)
     lines = [who, castui]
     if lb is not None:
         lines.append(balancer_line(node, lb, lb_error))

@@ -1,7 +1,9 @@
-"""The alert list: newest first, one row per alert, its acknowledgement in the last column.
+"""The alert list: newest first, one row per alert, with who acknowledged it and when.
 
-The rules that raise alerts and the acknowledgement itself live in the engine's AlertBook; this
-table mirrors it by diffing, and knows which alert is selected.
+The rules that raise alerts and the acknowledgement itself live in the engine's AlertBook (filled
+from the history at start, so acknowledgements survive a restart); this table mirrors it by
+diffing, and knows which alert is selected. Alert ids are history row ids: they key the rows but
+mean nothing to a reader, so no column shows them.
 """
 
 from __future__ import annotations
@@ -14,21 +16,36 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from castui.engine.alerts import Alert
+from castui.engine.events import ALL_SITES
 from castui.ui.palette import pal
 from castui.ui.words import clock, safe, sentence
 
+#: Who acknowledged an alert, at most, in the wide ack column.
+ACKED_BY = 7
 #: Fixed columns, wide and narrow; DataTable pads each column by one cell each side.
-_WIDE = (("id", "#", 3), ("time", "time", 8), ("ack", "ack", 7))
-_NARROW = (("id", "#", 3), ("ack", "ack", 3))
+_WIDE = (("time", "time", 8), ("ack", "ack", 8 + ACKED_BY))  # "✓ alice 14:03"
+_NARROW = (("ack", "ack", 3),)
 _PADDING = 2
 #: Below this width the time column goes and the ack column shrinks to a mark.
 WIDE_FROM = 60
 
 
-def _ack_cell(alert: Alert, wide: bool) -> Text:
+def ack_cell(alert: Alert, wide: bool) -> Text:
+    """`NEW`; once acknowledged `✓ alice 14:03` (who, and when in UTC), `✓` when narrow."""
     if alert.acked_at is None:
         return Text("NEW", style=pal().alarm)
-    return Text(f"✓ {alert.acked_at.strftime('%H:%M')}" if wide else "✓", style=pal().muted)
+    if not wide:
+        return Text("✓", style=pal().muted)
+    who = safe(alert.acked_by or "?", ACKED_BY)
+    return Text(f"✓ {who} {clock(alert.acked_at)[:5]}", style=pal().muted)
+
+
+class _Sentence(Text):
+    """The `what` cell, carrying its alert's id so the rows sort newest first."""
+
+    def __init__(self, words: str, style: str, alert_id: int) -> None:
+        super().__init__(words, style=style)
+        self.alert_id = alert_id
 
 
 class AlertList(DataTable[Text]):
@@ -69,16 +86,16 @@ class AlertList(DataTable[Text]):
             known = self._acked.get(alert.id)
             if known is None:
                 words, style = sentence(alert.event)
-                if self.with_site:
+                if self.with_site and alert.event.site != ALL_SITES:
                     words = f"{safe(alert.event.site, 40)} {words}"
-                cells = {"id": Text(str(alert.id), style="bold"),
-                         "time": Text(clock(alert.event.time)),
-                         "ack": _ack_cell(alert, self.wide), "what": Text(words, style=style)}
+                cells = {"time": Text(clock(alert.event.time)),
+                         "ack": ack_cell(alert, self.wide),
+                         "what": _Sentence(words, style, alert.id)}
                 self.add_row(*(cells[str(key.value)] for key in self.columns),
                              key=str(alert.id))
                 added = True
             elif known != alert.acknowledged:
-                self.update_cell(str(alert.id), "ack", _ack_cell(alert, self.wide))
+                self.update_cell(str(alert.id), "ack", ack_cell(alert, self.wide))
                 changed = True
             self._acked[alert.id] = alert.acknowledged
         for gone in [i for i in self._acked if i not in seen]:  # fell out of the bounded book
@@ -86,7 +103,7 @@ class AlertList(DataTable[Text]):
             del self._acked[gone]
         if added:
             selected = self.selected_id()
-            self.sort("id", key=lambda cell: int(cell.plain), reverse=True)
+            self.sort("what", key=lambda cell: cell.alert_id, reverse=True)
             if self.has_focus and selected is not None:
                 self.move_cursor(row=self.get_row_index(str(selected)))
         if (added or changed) and not self.has_focus:

@@ -1,4 +1,5 @@
-"""The top line: overall status, clocks, nodes in pool, unacknowledged alerts, polling pace."""
+"""The top line: overall status, a running drill, clocks, nodes in pool, unacknowledged alerts,
+polling pace."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ class HeaderInfo:
     interval: float
     frozen: bool = False
     node_filter: str = ""
+    #: The drill running (perhaps one a previous run started) and for how long, in seconds.
+    drill: str | None = None
+    drill_s: float = 0.0
 
 
 def _seconds(value: float) -> str:
@@ -42,18 +46,33 @@ def _interval(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
 
 
+def elapsed(seconds: float) -> str:
+    """`03:12`, `1:03:12`: a running drill's clock."""
+    minutes, secs = divmod(max(int(seconds), 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
 _KEEP, _POLL, _LOCAL, _BRAND = 0, 1, 2, 3
+#: A drill's name in the header at most, by tightness: the clock alone at the tightest.
+DRILL_NAME = (30, 12, 0)
 
 
-def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, int]]:
-    """(part, drop rank) in display order."""
+def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
+                 tight: int = 0) -> list[tuple[Text, int]]:
+    """(part, drop rank) in display order; the higher `tight` (0-2), the tighter the essential
+    parts are worded."""
     p = pal()
     parts: list[tuple[Text, int]] = [(Text("castui", style="bold"), _BRAND)]
     if info.frozen:
         parts.append((badge("⏸ FROZEN (p)", "bold reverse"), _KEEP))
     glyph = STATUS_GLYPH[info.status]
     parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
+    if info.drill is not None:
+        limit = DRILL_NAME[tight]
+        name = f"{safe(info.drill, limit)} " if limit else ""
+        parts.append((badge(f"DRILL {name}{elapsed(info.drill_s)}", p.drill), _KEEP))
     utc = info.now.astimezone(UTC)
     parts.append((Text(utc.strftime("%H:%M:%S UTC")), _KEEP))
     local = info.now.astimezone(local_tz)
@@ -62,8 +81,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, 
     pool_style = p.good if info.in_pool == info.nodes else p.warn if info.in_pool else p.alarm
     parts.append((Text(f"pool {info.in_pool}/{info.nodes}", style=pool_style), _KEEP))
     if info.unacked:
-        word = "alert" if info.unacked == 1 else "alerts"
-        parts.append((Text(f"⚑ {info.unacked} {word} unacked", style=p.alarm), _KEEP))
+        word = "" if tight else " alert" if info.unacked == 1 else " alerts"
+        parts.append((Text(f"⚑ {info.unacked}{word} unacked", style=p.alarm), _KEEP))
     else:
         parts.append((Text("no alerts", style=p.good), _KEEP))
     if info.slowest_round is None:
@@ -80,20 +99,25 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None) -> list[tuple[Text, 
 
 
 def header_line(info: HeaderInfo, width: int, local_tz: tzinfo | None = None) -> Text:
-    """The header for a `width`-cell line: drop the inessential parts until it fits."""
-    parts = header_parts(info, local_tz)
-    while True:
-        line = Text(no_wrap=True, end="")
-        for number, (part, _) in enumerate(parts):
-            gap(line)
-            if number:
-                line.append(SEPARATOR, style="dim")
+    """The header for a `width`-cell line: drop the inessential parts until it fits, then
+    word the essential ones tighter."""
+    for tight in range(len(DRILL_NAME)):
+        parts = header_parts(info, local_tz, tight=tight)
+        while True:
+            line = Text(no_wrap=True, end="")
+            for number, (part, _) in enumerate(parts):
                 gap(line)
-            line.append_text(part)
-        rank = max(r for _, r in parts)
-        if line.cell_len <= width or rank == _KEEP:
-            return line
-        parts = [(p, r) for p, r in parts if r != rank]
+                if number:
+                    line.append(SEPARATOR, style="dim")
+                    gap(line)
+                line.append_text(part)
+            rank = max(r for _, r in parts)
+            if line.cell_len <= width:
+                return line
+            if rank == _KEEP:
+                break
+            parts = [(p, r) for p, r in parts if r != rank]
+    return line
 
 
 class StatusHeader(Widget):

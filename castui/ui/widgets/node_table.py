@@ -2,7 +2,8 @@
 
 Clearing a DataTable per refresh resets the cursor and the scroll and redraws everything, so
 the table keeps what it last showed and calls `update_cell` for what differs (memray's rule).
-Wide enough, it has a column per check; narrow, one column naming the failing checks.
+Wide enough, it has a column per check; narrow, one column naming the failing checks. While a
+node is in maintenance or flapping, a `mark` column says so (it goes when no node needs it).
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
-from castui.ui.words import check_cell, failing_summary, gap, lb_cell, pool_cell, safe, since
+from castui.ui.words import (
+    check_cell,
+    failing_summary,
+    gap,
+    lb_cell,
+    mark_cell,
+    pool_cell,
+    safe,
+    since,
+)
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
+MARK_WIDTH = 11  # "MAINT 14:50", "FLAP": only while a node of the site has such a mark
 LB_WIDTH = 10  # "≠ DOWN 1/2": the balancer's verdict, `≠` when it disagrees with castui's
 SINCE_WIDTH = 6  # "59m", "2h03m"
 CONN_WIDTH = 5  # established client connections, from the node's agent
@@ -57,7 +68,10 @@ class NodeTable(DataTable[Text]):
         self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
         self.name_width = max([4, *(len(safe(n, 24)) for n in nodes)])
         self.compact = False
+        #: Whether the `mark` column is there (some node is in maintenance or flapping).
+        self.marks = False
         self._summary_width = 0
+        self._room: int | None = None
         self._cells: dict[str, Cells] = {}
         self._last: tuple[Sequence[TargetView], datetime, str, str | None] | None = None
 
@@ -65,6 +79,8 @@ class NodeTable(DataTable[Text]):
     def fixed_width(self) -> int:
         """Cells taken by the node, pool, since (and lb, conn) columns."""
         widths = [self.name_width, POOL_WIDTH, SINCE_WIDTH]
+        if self.marks:
+            widths.append(MARK_WIDTH)
         if self.balancer:
             widths.append(LB_WIDTH)
         if self.connections:
@@ -83,10 +99,17 @@ class NodeTable(DataTable[Text]):
         """Pick the column set for the panel's width (not the table's own, which moves by a
         cell when a scrollbar comes and goes: that must not rebuild the table)."""
         parent = self.parent
-        width = (parent.size if isinstance(parent, Widget) else self.size).width - SCROLLBAR
-        compact = width < self.full_width
-        summary = max(width - self.fixed_width - PADDING, 8) if compact else 0
-        if (compact, summary) != (self.compact, self._summary_width):
+        self._room = (parent.size if isinstance(parent, Widget) else self.size).width - SCROLLBAR
+        self._fit()
+
+    def _fit(self, *, rebuild: bool = False) -> None:
+        """Pick the column set for the room there is; rebuild when it (or `rebuild`) says so."""
+        if self._room is None:  # not laid out yet: on_resize will fit it
+            compact, summary = self.compact, self._summary_width
+        else:
+            compact = self._room < self.full_width
+            summary = max(self._room - self.fixed_width - PADDING, 8) if compact else 0
+        if rebuild or (compact, summary) != (self.compact, self._summary_width):
             self.compact, self._summary_width = compact, summary
             self._build_columns()
 
@@ -97,6 +120,8 @@ class NodeTable(DataTable[Text]):
         self._cells.clear()
         self.add_column(Text("node", style="bold"), key="node", width=self.name_width)
         self.add_column(Text("pool", style="bold"), key="pool", width=POOL_WIDTH)
+        if self.marks:
+            self.add_column(Text("mark", style="bold"), key="mark", width=MARK_WIDTH)
         if self.balancer:
             self.add_column(Text("lb", style="bold"), key="lb", width=LB_WIDTH)
         self.add_column(Text("since", style="bold"), key="since", width=SINCE_WIDTH)
@@ -123,9 +148,12 @@ class NodeTable(DataTable[Text]):
     def row_cells(self, node: TargetView, now: datetime, lb_error: str | None = None) -> Cells:
         cells: Cells = {
             "node": Text(safe(node.subject, 24), style="bold"),
-            "pool": pool_cell(node.state, node.status_text),
+            "pool": pool_cell(node.state, node.status_text,
+                              expected=node.maintenance_until is not None),
             "since": Text(since(node.changed_at, now), style="dim"),
         }
+        if self.marks:
+            cells["mark"] = mark_cell(node, now)
         if self.balancer:
             cells["lb"] = lb_cell(node, lb_error)
         if self.connections:
@@ -148,6 +176,11 @@ class NodeTable(DataTable[Text]):
         `lb_error` says the site's balancer cannot be read: its column then reads `?`.
         """
         self._last = (nodes, now, node_filter, lb_error)
+        marks = any(node.maintenance_until is not None or node.flapping for node in nodes)
+        if marks != self.marks:  # the mark column comes or goes: columns anew, rows with them
+            self.marks = marks
+            self._fit(rebuild=True)
+            return
         selected = self.selected()
         wanted = {node.subject: node for node in nodes
                   if node_filter.lower() in node.subject.lower()}

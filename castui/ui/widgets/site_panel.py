@@ -20,7 +20,7 @@ from castui.engine.status import Status
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable
-from castui.ui.words import STATUS_GLYPH, badge, gap, latency, pool_cell, safe
+from castui.ui.words import STATUS_GLYPH, badge, gap, latency, pool_cell, safe, until_text
 
 #: Rows a panel needs besides its node rows and info lines: border (2), table header (1).
 CHROME_ROWS = 3
@@ -94,13 +94,15 @@ def answers_text(answered_by: Mapping[str, int], nodes: Sequence[str]) -> Text:
 
 def vip_line(vip: TargetView, in_pool: int, nodes: int,
              answered_by: Mapping[str, int] | None = None,
-             node_names: Sequence[str] = ()) -> Text:
-    """`VIP 10.1.0.50 ━ UP  owa 4ms  │ 2/3 nodes in pool  │ answers: CAS1 3 · CAS2 3`."""
+             node_names: Sequence[str] = (), now: datetime | None = None) -> Text:
+    """`VIP 10.1.0.50 ━ UP  owa 4ms  │ 2/3 nodes in pool  │ answers: CAS1 3 · CAS2 3`, and
+    `│ MAINT until 14:50 (whole site)` while the site is marked in maintenance."""
     p = pal()
     line = _line("VIP ")
     line.append(safe(vip.address, 40))
     gap(line)
-    line.append_text(pool_cell(vip.state, vip.status_text))
+    line.append_text(pool_cell(vip.state, vip.status_text,
+                               expected=vip.maintenance_until is not None))
     probe = next((c for c in vip.checks if c.kind == "http" and c.role == "pool"),
                  vip.checks[0] if vip.checks else None)
     if probe is not None and probe.ok is not None:
@@ -122,6 +124,12 @@ def vip_line(vip: TargetView, in_pool: int, nodes: int,
         line.append("│", style=p.muted)
         gap(line)
         line.append_text(answers_text(answered_by, node_names))
+    if vip.maintenance_until is not None:
+        until = until_text(vip.maintenance_until, now or vip.maintenance_until)
+        gap(line, 2)
+        line.append("│", style=p.muted)
+        gap(line)
+        line.append(f"MAINT until {until} (whole site)", style=p.calm)
     return line
 
 
@@ -171,10 +179,11 @@ def clients_line(view: SiteView) -> Text | None:
     return line
 
 
-def info_lines(view: SiteView, node_names: Sequence[str]) -> list[Text]:
+def info_lines(view: SiteView, node_names: Sequence[str], now: datetime) -> list[Text]:
     """The lines above a site's node table, in order."""
     lines = [dns_line(view.array_fqdn, view.vip.address, view.dns),
-             vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names)]
+             vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names,
+                      now)]
     extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view))
     return lines + [line for line in extra if line is not None]
 
@@ -227,7 +236,7 @@ class SitePanel(Vertical):
         self._info.styles.height = self.info_count
 
     def show(self, view: SiteView, now: datetime, node_filter: str) -> None:
-        lines = info_lines(view, self.node_names)
+        lines = info_lines(view, self.node_names, now)
         info = Text("\n", end="").join(lines)
         shown = (site_title(self.number, view), site_subtitle(view), info)
         if shown != self._shown:

@@ -2,13 +2,16 @@
 
 Lanes come ready-made from castui.engine.timeline; this widget only turns marks into glyphs,
 caches one strip per row and scrolls. Every state has its own glyph as well as its colour, so
-the picture reads the same without colour (NO_COLOR, a monochrome terminal, a printout).
+the picture reads the same without colour (NO_COLOR, a monochrome terminal, a printout). Time a
+maintenance mark covered is drawn in the calm colour: its drops were expected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from rich.text import Text
@@ -19,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from castui.engine.timeline import Lane, Mark, Zoom
+from castui.history.records import MaintenanceMark
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
 from castui.ui.words import (
@@ -42,21 +46,55 @@ class SiteRow:
 Row = SiteRow | Lane
 
 
-def lane_text(buckets: Sequence[Mark]) -> Text:
-    """Runs of one mark as one styled span each."""
+#: Which buckets of a lane a maintenance mark covered (empty: none).
+Expected = tuple[bool, ...]
+_CALM_MARKS = frozenset({Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT})
+
+
+def expected_buckets(marks: Sequence[MaintenanceMark], site: str, subject: str, *,
+                     end: datetime, seconds: float, width: int) -> Expected:
+    """For each of `width` buckets ending at `end`, whether a mark covered `subject` then
+    (the mark's own rule: a site mark covers its VIP and DNS name too)."""
+    if width <= 0:
+        return ()
+    start = end - timedelta(seconds=seconds)
+    size = seconds / width
+    out = [False] * width
+    for mark in marks:
+        begin, until = max(mark.starts, start), min(mark.until(), end)
+        if begin >= until or not mark.covers(site, subject, begin):
+            continue
+        first = int((begin - start).total_seconds() / size)
+        last = math.ceil((until - start).total_seconds() / size) - 1
+        for bucket in range(max(first, 0), min(last, width - 1) + 1):
+            out[bucket] = True
+    return tuple(out) if any(out) else ()
+
+
+def lane_text(buckets: Sequence[Mark], expected: Expected = ()) -> Text:
+    """Runs of one mark as one styled span each; what a maintenance mark covered is calm."""
     text = Text(no_wrap=True, end="")
-    for mark, run in groupby(buckets):
-        text.append(MARK_GLYPH[mark] * len(list(run)), style=pal().marks[mark])
+    p = pal()
+    shaded = expected or (False,) * len(buckets)
+    cells = [(mark, p.calm if covered and mark in _CALM_MARKS else p.marks[mark])
+             for mark, covered in zip(buckets, shaded, strict=False)]
+    for (mark, style), run in groupby(cells):  # one span per run of one look
+        text.append(MARK_GLYPH[mark] * len(list(run)), style=style)
     return text
 
 
-def legend_text(zoom: Zoom, *, short: bool) -> Text:
+def legend_text(zoom: Zoom, *, short: bool, expected: bool = False) -> Text:
+    """The glyphs' meanings; with `expected`, the maintenance colour's too."""
     text = Text(no_wrap=True, end="")
     for mark in (Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN):
         words = MARK_SHORT[mark] if short else MARK_WORDS[mark]
         text.append(MARK_GLYPH[mark], style=pal().marks[mark])
         gap(text)
         text.append(f"{words}  ")
+    if expected:
+        text.append(MARK_GLYPH[Mark.OUT], style=pal().calm)
+        gap(text)
+        text.append("maint" if short else "maintenance (expected)")
     return text
 
 
@@ -87,6 +125,7 @@ class TimelineView(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[Row] = []
+        self.expected: Mapping[tuple[str, str], Expected] = {}
         self.label_width = 4
         self.headings = False
         self._strips: dict[int, Strip] = {}
@@ -107,7 +146,11 @@ class TimelineView(ScrollView, can_focus=True):
             self._strips.clear()
         return self.strip_width
 
-    def show(self, lanes: Sequence[Lane], *, headings: bool) -> None:
+    def show(self, lanes: Sequence[Lane], *, headings: bool,
+             expected: Mapping[tuple[str, str], Expected] | None = None) -> None:
+        """Draw `lanes`; `expected` says, per (site, subject), which buckets a maintenance mark
+        covered."""
+        expected = expected or {}
         rows: list[Row] = []
         site = None
         for lane in lanes:
@@ -115,9 +158,10 @@ class TimelineView(ScrollView, can_focus=True):
                 rows.append(SiteRow(lane.site))
             site = lane.site
             rows.append(lane)
-        if rows == self.rows:
+        if rows == self.rows and expected == self.expected:
             return
         self.rows = rows
+        self.expected = expected
         self.headings = headings
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(rows))
@@ -149,7 +193,7 @@ class TimelineView(ScrollView, can_focus=True):
         if indent:
             gap(text, indent)
         text.append(label.ljust(room) + " ", style="bold")
-        text.append_text(lane_text(row.buckets))
+        text.append_text(lane_text(row.buckets, self.expected.get((row.site, row.subject), ())))
         return text
 
 
@@ -168,11 +212,12 @@ class TimelinePanel(Vertical):
         yield self.view
         yield self._legend
 
-    def show(self, lanes: Sequence[Lane], zoom: Zoom, *, headings: bool) -> None:
-        self.view.show(lanes, headings=headings)
+    def show(self, lanes: Sequence[Lane], zoom: Zoom, *, headings: bool,
+             expected: Mapping[tuple[str, str], Expected] | None = None) -> None:
+        self.view.show(lanes, headings=headings, expected=expected)
         width = self.view.strip_width
         chrome = (axis_text(zoom, self.view.label_width, width),
-                  legend_text(zoom, short=self.size.width < 72),
+                  legend_text(zoom, short=self.size.width < 72, expected=bool(expected)),
                   f"Timeline · {zoom.label}  (t focus, +/- zoom)")
         if chrome != self._chrome:
             self._chrome = chrome
