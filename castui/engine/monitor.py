@@ -93,8 +93,7 @@ class Monitor:
         self.drill: Drill | None = None
         if store is not None:
             for stored in reversed(store.alerts(limit=ALERTS_KEPT)):
-                self.alerts.add(Alert(stored.id, stored.event, stored.acked_at,
-                                      stored.acked_by))
+                self.alerts.add(stored)
             self.drill = store.open_drill()
         self._listeners: list[EventListener] = []
         self._alert_listeners: list[AlertListener] = []

@@ -1,4 +1,4 @@
-"""What the history keeps besides events: alerts with their acknowledgement, drills, and
+"""What the history keeps besides events and alerts (castui.engine.alerts.Alert): drills and
 maintenance marks. Plain values; the store reads and writes them."""
 
 from __future__ import annotations
@@ -6,21 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert raised by the engine. `id` is its event's row id, stable across restarts."""
-
-    id: int
-    event: Event
-    acked_at: datetime | None = None
-    acked_by: str | None = None
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acked_at is not None
+from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from castui.engine.alerts import Alert
 from castui.engine.events import Event, utcnow
-from castui.history.records import Drill, MaintenanceMark, StoredAlert
+from castui.history.records import Drill, MaintenanceMark
 from castui.history.schema import APPLICATION_ID, SCHEMA_VERSION, UPGRADES
 
 BUSY_TIMEOUT_S = 10.0
@@ -173,7 +174,7 @@ class EventStore:
     # --- alerts and their acknowledgement ---------------------------------------------------
 
     def alerts(self, *, since: datetime | None = None, until: datetime | None = None,
-               limit: int | None = None) -> list[StoredAlert]:
+               limit: int | None = None) -> list[Alert]:
         """Alerts raised with `since <= time < until`, newest first."""
         sql = (f"SELECT {_COLUMNS}, alerts.acked_at, alerts.acked_by FROM alerts"
                " JOIN events ON events.id = alerts.event_id WHERE 1")
@@ -188,7 +189,7 @@ class EventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(limit, 0))
-        return [StoredAlert(row[0], _event(row[1:8]), _time(row[8]), row[9])
+        return [Alert(row[0], _event(row[1:8]), _time(row[8]), row[9])
                 for row in self._read(sql, params)]
 
     def acknowledge(self, alert_ids: Iterable[int] | None, when: datetime, by: str) -> list[int]:

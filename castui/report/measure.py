@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from castui.engine.alerts import Alert
 from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
-from castui.history.records import MaintenanceMark, StoredAlert
+from castui.history.records import MaintenanceMark
 from castui.report.facts import Window, data_time
 from castui.report.lanes import Lane, build_lanes
 from castui.text import clean
@@ -172,7 +173,7 @@ class Report:
     events_truncated: bool = False
 
 
-def measure(window: Window, events: Sequence[Event], alerts: Iterable[StoredAlert] = (),
+def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (),
             marks: Iterable[MaintenanceMark] = (), *, generated: datetime | None = None,
             alerts_left_out: int = 0, events_truncated: bool = False) -> Report:
     """Every figure of the report for `window`, from its events (oldest first)."""
@@ -390,7 +391,7 @@ def _flap(start: Event, end: datetime, ongoing: bool) -> FlapSpell:
                      and not isinstance(window_s, bool) else None)
 
 
-def _alert(stored: StoredAlert) -> AlertEntry:
+def _alert(stored: Alert) -> AlertEntry:
     e = stored.event
     return AlertEntry(stored.id, e.time, clean(e.site, NAME_LIMIT), clean(e.subject, NAME_LIMIT),
                       clean(e.kind, NAME_LIMIT), clean(e.detail), stored.acked_at,
