@@ -244,3 +244,45 @@ def test_another_process_starting_a_drill_is_seen_and_an_unreadable_history_is_s
     marks = rig.monitor.maintenance()  # no traceback: the marks read before are kept
     assert [m.target for m in marks] == ["Site-A/CAS1"]
     assert rig.monitor.snapshot().sites[0].nodes[0].maintenance_until is not None
+
+
+def test_a_returning_node_says_whether_the_load_was_balanced(tmp_path: Path) -> None:
+    """With node agents the drill report can say how long load took to come back: node_up
+    carries the skew verdict at the moment the node returned. The agents are stood in for
+    by their results (the agent itself is tested against psutil elsewhere)."""
+    (tmp_path / "agent.token").write_text("t0ken-for-the-castui-tests-0123456789\n")
+    text = CONFIG.replace('  { name = "CAS1", address = "127.0.71.21" },\n  { name = "CAS2", '
+                          'address = "127.0.71.22" },',
+                          '  { name = "CAS1", address = "127.0.71.21", '
+                          'agent = "http://127.0.71.21:8799" },\n'
+                          '  { name = "CAS2", address = "127.0.71.22", '
+                          'agent = "http://127.0.71.22:8799" },')
+    text = text.replace('vip = "127.0.71.50"', 'vip = "127.0.71.50"\n'
+                        'agent_token_file = "agent.token"')
+    clock = FrozenClock(T0)
+    monitor = Monitor(parse_config(text, "site.toml", base_dir=tmp_path), clock=clock)
+    events: list[Event] = []
+    monitor.subscribe(events.append)
+
+    def node(name: str, good: bool, clients: int) -> None:
+        key = f"Site-A/{name}"
+        agent = ProbeResult(True, Code.L7OK, "agent", facts={
+            "connections": {"443": {"established": clients, "remotes": clients}}})
+        results = dict.fromkeys(monitor.states[key].checks, GOOD if good else BAD)
+        results["agent"] = agent
+        monitor.complete_round(key, results)
+        clock.advance(1)
+
+    for _ in range(2):
+        node("CAS1", True, 50)
+        node("CAS2", True, 50)
+    for _ in range(2):  # CAS2 drops; its clients move to CAS1
+        node("CAS2", False, 0)
+        node("CAS1", True, 100)
+    for _ in range(2):  # CAS2 is back, but Outlook stays on CAS1
+        node("CAS2", True, 0)
+    up = next(e for e in events if e.kind == Kind.NODE_UP)
+    assert up.data["load"] == "skewed"
+    node("CAS1", True, 50)
+    node("CAS2", True, 50)
+    assert events[-1].kind == Kind.POOL_BALANCED
