@@ -64,7 +64,10 @@ async def test_agents_feed_connection_counts_and_skew(tmp_path: Path, lab_ca: La
     token_file = tmp_path / "agent.token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
-    async with estate(tmp_path, lab_ca) as est, contextlib.AsyncExitStack() as stack:
+    # Three nodes, their agents, 40 held clients and the engine share one loop: a 1 s pace keeps
+    # a loaded CI machine from timing a healthy node out (this test is about agents).
+    async with estate(tmp_path, lab_ca, interval=1.0, timeout=0.8) as est, \
+            contextlib.AsyncExitStack() as stack:
         https = est.config.sites[0].ports.https
         urls = {}
         for name, node in est.nodes.items():
