@@ -15,14 +15,12 @@ from typing import Any
 from castui.cli.common import load_or_report, open_store, span_arg
 from castui.config import Config
 from castui.engine.events import utcnow
-from castui.engine.monitor import current_user, maintenance_event
+from castui.engine.monitor import MAX_MAINTENANCE, current_user, maintenance_event
 from castui.history import EventStore, HistoryError, MaintenanceMark, default_db_path
 from castui.report.times import instant
 from castui.text import clean
 
 EXIT_USAGE = 2
-#: Longer than this is not maintenance but an outage somebody forgot.
-MAX_MAINTENANCE = timedelta(days=7)
 
 
 def add_parser(sub: Any) -> None:

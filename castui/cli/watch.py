@@ -13,13 +13,11 @@ from typing import Any, TextIO
 from castui.cli.common import load_or_report, make_monitor, open_store, seconds_arg
 from castui.engine.alerts import is_alert
 from castui.engine.events import Event
-from castui.engine.monitor import Monitor
+from castui.engine.monitor import DRILL_NAME_MAX, Monitor
 from castui.history import HistoryError, default_db_path
 from castui.text import clean
 
 EXIT_USAGE = 2
-#: Drill names go into reports, change records and file names: keep them short.
-MAX_DRILL_NAME = 80
 
 
 def add_parser(sub: Any) -> None:
@@ -38,7 +36,7 @@ def add_parser(sub: Any) -> None:
 
 def drill_name(text: str) -> str:
     """argparse type: a drill name fit for a change record and a file name."""
-    name = clean(text, MAX_DRILL_NAME).strip()
+    name = clean(text, DRILL_NAME_MAX).strip()
     if not name:
         raise argparse.ArgumentTypeError("a drill needs a name")
     return name

@@ -54,6 +54,11 @@ ALERTS_KEPT = 1000
 #: How often maintenance marks are re-read from the history, which `castui maint` in another
 #: process may have changed (seconds).
 MARKS_REFRESH_S = 1.0
+#: Longer than this is not maintenance but an outage somebody forgot: the limit every front-end
+#: applies to a maintenance mark.
+MAX_MAINTENANCE = timedelta(days=7)
+#: Drill names go into reports, change records and file names: one short line.
+DRILL_NAME_MAX = 60
 #: Events about these subjects are never "in maintenance": they are the workflow itself.
 _WORKFLOW_KINDS = frozenset({Kind.MAINT_SET, Kind.MAINT_CLEARED, Kind.DRILL_STARTED,
                              Kind.DRILL_ENDED, Kind.NOTIFY_FAILED, Kind.MONITOR_STARTED})
@@ -220,10 +225,10 @@ class Monitor:
         """Re-read what another castui may have changed in the history: maintenance marks
         (`castui maint set`) and the running drill. A history that cannot be read keeps what
         was read last, and says so in the log, rather than stopping the monitor."""
-        from castui.history.store import HistoryError  # the history imports the engine
-
         if self.store is None or time.monotonic() - self._marks_read < MARKS_REFRESH_S:
             return
+        from castui.history.store import HistoryError  # the history imports the engine
+
         self._marks_read = time.monotonic()
         try:
             self._marks = self.store.maintenance(since=self._clock())

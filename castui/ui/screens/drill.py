@@ -16,11 +16,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from castui.engine.monitor import DRILL_NAME_MAX
 from castui.text import clean
 from castui.ui.palette import pal
-
-#: A drill's name, at most (the input takes no more).
-NAME_MAX = 60
 
 
 def default_name(now: datetime, local_tz: tzinfo | None) -> str:
@@ -30,11 +28,11 @@ def default_name(now: datetime, local_tz: tzinfo | None) -> str:
 
 def drill_name(text: str) -> tuple[str | None, str]:
     """(the name to record, "") or (None, why it cannot be one)."""
-    name = clean(text, NAME_MAX + 1)
+    name = clean(text, DRILL_NAME_MAX + 1)
     if not name:
         return None, "a drill needs a name"
-    if len(name) > NAME_MAX:
-        return None, f"at most {NAME_MAX} characters, please"
+    if len(name) > DRILL_NAME_MAX:
+        return None, f"at most {DRILL_NAME_MAX} characters, please"
     return name, ""
 
 
@@ -54,7 +52,7 @@ class DrillScreen(ModalScreen[str | None]):
             box.border_title = "start a drill"
             yield Static(Text("Its name finds its figures later: castui report --drill NAME"),
                          classes="dialog-text")
-            yield Input(self.default, max_length=NAME_MAX, id="drill-name", compact=True)
+            yield Input(self.default, max_length=DRILL_NAME_MAX, id="drill-name", compact=True)
             yield Static("", id="drill-error", classes="dialog-error")
             yield Static(Text("enter starts · escape cancels", style=pal().muted),
                          classes="dialog-keys")

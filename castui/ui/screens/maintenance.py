@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from castui.engine.monitor import MAX_MAINTENANCE
 from castui.history.records import MaintenanceMark
 from castui.report.times import parse_span
 from castui.text import clean
@@ -26,15 +27,13 @@ from castui.ui.palette import pal
 from castui.ui.words import safe, until_text
 
 DEFAULT_SPAN = "45m"
-#: Longer than this is not maintenance but an outage somebody forgot (as `castui maint`).
-MAX_SPAN = timedelta(days=7)
 REASON_MAX = 200
 
 
 def read_span(text: str) -> tuple[float | None, str]:
     """(seconds, "") for `90s`, `45m`, `2h`, `1h30m`, or (None, why not)."""
     shown = safe(text.strip(), 20) or "nothing"
-    too_long = f"at most {MAX_SPAN.days} days: {shown} is longer"
+    too_long = f"at most {MAX_MAINTENANCE.days} days: {shown} is longer"
     try:
         span = parse_span(text.strip().lower())
     except ValueError:  # years of it
@@ -43,7 +42,7 @@ def read_span(text: str) -> tuple[float | None, str]:
         return None, f"not a duration: {shown} (use 90s, 45m, 2h, 1h30m)"
     if span <= timedelta(0):
         return None, "the duration must be more than 0s"
-    if span > MAX_SPAN:
+    if span > MAX_MAINTENANCE:
         return None, too_long
     return span.total_seconds(), ""
 
