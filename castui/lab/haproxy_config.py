@@ -21,11 +21,11 @@ _OWA_CHECK = {
 }
 
 
-def _endpoint(address: str, port: int) -> str:
+def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _id(name: str) -> str:
+def proxy_name(name: str) -> str:
     """An HAProxy proxy or server name (letters, digits, `-_.:` only)."""
     return _UNSAFE.sub("_", name)
 
@@ -33,7 +33,7 @@ def _id(name: str) -> str:
 def _server(node: Node, service: str) -> str:
     """A server line: traffic to the node's port for `service`, checks to its HTTPS port."""
     port = dict(node.ports.tcp_checks())[service]
-    return (f"    server {_id(node.name)} {_endpoint(node.address, port)} check "
+    return (f"    server {proxy_name(node.name)} {endpoint(node.address, port)} check "
             f"port {node.ports.https}")
 
 
@@ -58,10 +58,10 @@ def render_haproxy_config(config: Config, *, inter: float, rise: int, fall: int,
     for site in config.sites:
         check = _OWA_CHECK[site.profile]
         for service, port in site.ports.tcp_checks():
-            name = f"{_id(site.name.lower())}_{service}"
+            name = f"{proxy_name(site.name.lower())}_{service}"
             lines += [
                 f"frontend {name}",
-                f"    bind {_endpoint(site.vip, port)}",
+                f"    bind {endpoint(site.vip, port)}",
                 f"    default_backend {name}",
                 "",
                 f"backend {name}",
