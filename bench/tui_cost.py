@@ -11,6 +11,9 @@ from the probing it drives:
 - `console`: the console over an engine fed the same estate's rounds every second without a
   network (the real fold, events and alerts; a node crashing and returning every 20 s): what
   drawing costs.
+- `haproxy`: the peer. HAProxy in its own process runs the same checks on the same lab (one
+  checked server per castui check, bench/haproxy_peer.py): what those checks cost in C. The
+  engine's and the full run's ratios to it are printed.
 
 CPU is sampled once a second with psutil (percent of one core), memory as RSS; each run
 reports the median and max CPU and the peak RSS; the targets (<= 10% median, <= 150 MB) are
@@ -27,7 +30,7 @@ import fcntl
 import os
 import pty
 import random
-import signal
+import shutil
 import statistics
 import struct
 import subprocess
@@ -36,13 +39,17 @@ import tempfile
 import termios
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from bench.children import stop
+from bench.haproxy_peer import check_statuses, haproxy_checking
 from castui.config import Config
+from castui.engine.monitor import Monitor
+from castui.engine.pool import TargetState
 from castui.engine.targets import CheckSpec, Target
 from castui.probes.result import Code, Error, ProbeResult
 
@@ -59,13 +66,28 @@ LAB_READY_S = 60.0
 class Samples:
     cpu: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    #: Checks completed in each 1-s sample, when the run counts them.
+    checks: list[int] = field(default_factory=list)
+
+
+class CheckCount:
+    """Counts the checks a Monitor completes, so runs that fall behind are compared fairly."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.total = 0
+        monitor.on_round(self._round)
+
+    def _round(self, state: TargetState) -> None:
+        self.total += len(state.target.checks)
 
 
 class Sampler:
     """Samples a process's CPU (% of one core) and RSS once a second, in a thread."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, count: CheckCount | None = None) -> None:
         self.proc = psutil.Process(pid)
+        self.count = count
+        self._counted = 0
         self.samples = Samples()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -84,6 +106,10 @@ class Sampler:
             try:
                 self.samples.cpu.append(self.proc.cpu_percent(None))
                 self.samples.rss_mb.append(self.proc.memory_info().rss / 2**20)
+                if self.count is not None:
+                    total = self.count.total
+                    self.samples.checks.append(total - self._counted)
+                    self._counted = total
             except psutil.Error:
                 return
 
@@ -110,48 +136,44 @@ def lab(tmp: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
         yield config, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def run_headless(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples:
     """The console and its engine on the lab, headless, in this process."""
     from castui.config import load_config
-    from castui.engine.monitor import Monitor
     from castui.history import EventStore
     from castui.ui import run_console_async
 
     config = load_config(config_path)
 
-    async def watch() -> None:
-        with EventStore(config_path.parent / "history.sqlite3") as store:
+    with EventStore(config_path.parent / "history.sqlite3") as store:
+        monitor = Monitor(config, store=store)
+        count = CheckCount(monitor)
+
+        async def watch() -> None:
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(seconds, stop.set)
-            await run_console_async(Monitor(config, store=store), store=store, stop=stop,
-                                    headless=True, size=size)
+            await run_console_async(monitor, store=store, stop=stop, headless=True, size=size)
 
-    with Sampler(os.getpid()) as sampler:
-        asyncio.run(watch())
+        with Sampler(os.getpid(), count) as sampler:
+            asyncio.run(watch())
     return sampler.samples
 
 
 def run_engine(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples:
     """The engine alone on the lab: the probes' share of the full run."""
     from castui.config import load_config
-    from castui.engine.monitor import Monitor
 
-    config = load_config(config_path)
+    monitor = Monitor(load_config(config_path))
+    count = CheckCount(monitor)
 
     async def watch() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(seconds, stop.set)
-        await Monitor(config).run(stop=stop)
+        await monitor.run(stop=stop)
 
-    with Sampler(os.getpid()) as sampler:
+    with Sampler(os.getpid(), count) as sampler:
         asyncio.run(watch())
     return sampler.samples
 
@@ -189,7 +211,6 @@ def _result(target: Target, spec: CheckSpec, crashed: bool, rng: random.Random) 
 
 def run_console_only(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples:
     """The console over an engine fed rounds every second, no network: drawing's share."""
-    from castui.engine.monitor import Monitor
     from castui.ui import ConsoleOptions, run_console_async
 
     monitor = Monitor(synthetic_config())
@@ -243,13 +264,39 @@ def run_pty(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples
         print(f"terminal output: {written[0] / seconds / 1024:.1f} KiB/s")
         return sampler.samples
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         os.close(master)
+
+
+def run_haproxy(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples:
+    """HAProxy running castui's checks on the lab: the peer's figure for the engine's work."""
+    from castui.config import load_config
+
+    config = load_config(config_path)
+    with haproxy_checking(config, config_path.parent) as (proc, count):
+        with Sampler(proc.pid) as sampler:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+        statuses = check_statuses(config_path.parent / "haproxy-peer.sock")
+    print(f"HAProxy: {count} checks every interval; last results: "
+          + ", ".join(f"{status} {n}" for status, n in statuses.most_common()))
+    # HAProxy counts no checks; it keeps its pace (`inter`), so its rate is the nominal one.
+    pace = round(count / config.defaults.interval)
+    sampler.samples.checks = [pace] * len(sampler.samples.cpu)
+    return sampler.samples
+
+
+Run = Callable[[Path, float, tuple[int, int]], Samples]
+
+
+def live_runs(pty_mode: bool) -> dict[str, tuple[str, Run]]:
+    """The runs against the live lab: mode -> (name, run)."""
+    how = "pty" if pty_mode else "headless"
+    return {"full": (f"full (console + engine on the lab, {how})",
+                     run_pty if pty_mode else run_headless),
+            "engine": ("engine alone on the lab (no console)", run_engine),
+            "haproxy": ("HAProxy running the same checks on the lab (the peer)", run_haproxy)}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -257,14 +304,27 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def report(name: str, samples: Samples, warmup: int) -> None:
+def report(name: str, samples: Samples, warmup: int) -> float | None:
+    """Print a run's figures; its CPU median, or None without samples."""
     cpu = samples.cpu[warmup:] or samples.cpu
     if not cpu:
         print(f"{name}: no samples")
-        return
+        return None
     rss = max(samples.rss_mb, default=0.0)
+    median = statistics.median(cpu)
     print(f"{name}: CPU % of one core over {len(cpu)} 1-s samples: median "
-          f"{statistics.median(cpu):.1f}, max {max(cpu):.1f}; peak RSS {rss:.0f} MB")
+          f"{median:.1f}, max {max(cpu):.1f}; peak RSS {rss:.0f} MB")
+    checks = samples.checks[warmup:]
+    if checks:
+        rate = statistics.median(checks)
+        print(f"  checks completed: median {rate:g}/s, so {cpu_ms(median, rate):.2f} ms of CPU "
+              "a check")
+    return median
+
+
+def cpu_ms(cpu_percent: float, checks_per_s: float) -> float:
+    """CPU milliseconds per check from % of one core and the checks done a second."""
+    return cpu_percent * 10 / checks_per_s if checks_per_s else float("nan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="how long each run lasts (default 60)")
-    parser.add_argument("--mode", choices=("all", "full", "engine", "console"), default="all")
+    parser.add_argument("--mode", choices=("all", "full", "engine", "console", "haproxy"),
+                        default="all", help="all: every run (haproxy when it is installed)")
     parser.add_argument("--pty", action="store_true",
                         help="full run: the real `castui --config` in a pseudo-terminal")
     parser.add_argument("--size", type=_size, default=(200, 60), metavar="WxH",
@@ -280,10 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, metavar="N",
                         help="leave out the first N samples (start-up) from the figures")
     args = parser.parse_args(argv)
-    modes = ["full", "engine", "console"] if args.mode == "all" else [args.mode]
+    modes = ["full", "engine", "console", "haproxy"] if args.mode == "all" else [args.mode]
+    if args.mode == "all" and shutil.which("haproxy") is None:
+        print("haproxy is not installed: no peer figures")
+        modes.remove("haproxy")
     print(f"3 sites x 8 nodes, interval 1 s, {args.seconds:g} s a run, "
           f"{args.size[0]}x{args.size[1]}; targets for the console: median <= "
           f"{TARGET_CPU_MEDIAN:g}% of a core, peak RSS <= {TARGET_RSS_MB:g} MB")
+    medians: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="castui-bench-") as tmp:
         if "console" in modes:
             report("console (drawing, rounds fed without a network)",
@@ -291,16 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         live = [mode for mode in modes if mode != "console"]
         if live:
             with lab(Path(tmp)) as (config, lab_proc), Sampler(lab_proc.pid) as lab_cpu:
+                runs = live_runs(args.pty)
                 for mode in live:
-                    if mode == "full":
-                        run = run_pty if args.pty else run_headless
-                        how = 'pty' if args.pty else 'headless'
-                        name = f"full (console + engine on the lab, {how})"
-                    else:
-                        run, name = run_engine, "engine alone on the lab (no console)"
-                    report(name, run(config, args.seconds, args.size), args.warmup)
+                    name, run = runs[mode]
+                    medians[mode] = report(name, run(config, args.seconds, args.size),
+                                           args.warmup)
             lab_median = statistics.median(lab_cpu.samples.cpu or [0.0])
             print(f"(the lab itself, in its own process: median {lab_median:.0f}% of a core)")
+    peer = medians.get("haproxy")
+    for mode in ("engine", "full"):
+        mine = medians.get(mode)
+        if peer and mine is not None:
+            print(f"ratio, {mode} to HAProxy (CPU median): {mine / peer:.1f}x")
     return 0
 
 
