@@ -17,6 +17,7 @@ from castui.config import (
     load_config,
     parse_config,
 )
+from castui.lab.certs import LabCA
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "two-sites.toml"
 SOURCE = "site.toml"
@@ -45,6 +46,9 @@ address = {address}
 """
 
 
+#: A `[[notifiers]]` table after the site; `{}` is its body.
+NOTIFIER = "\n[[notifiers]]\n{}\n"
+
 SECOND_SITE = """
 [[sites]]
 name = "Site-B"
@@ -58,9 +62,9 @@ address = "10.2.0.21"
 """
 
 
-def problems_of(text: str) -> list[str]:
+def problems_of(text: str, base_dir: Path | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, SOURCE)
+        parse_config(text, SOURCE, base_dir=base_dir)
     return caught.value.problems
 
 
@@ -151,6 +155,30 @@ def test_relative_ca_file_is_resolved_next_to_the_config(
 
     assert config.defaults.ca_file == tmp_path / "certs" / "corp-ca.pem"
     assert config.path == config_file
+
+
+def test_a_webhook_notifier_takes_its_own_ca_file_next_to_the_config(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    lab_ca.write_ca(tmp_path / "chat-ca.pem")
+    config_file = tmp_path / "site.toml"
+    config_file.write_text(minimal(tail=NOTIFIER.format(
+        'type = "webhook"\nname = "ops-chat"\nurl = "https://chat.corp.local/hook"\n'
+        'ca_file = "chat-ca.pem"') + NOTIFIER.format('type = "bell"')))
+
+    config = load_config(config_file)
+
+    webhook, bell = config.notifiers
+    assert (webhook.name, webhook.ca_file) == ("ops-chat", tmp_path / "chat-ca.pem")
+    assert (bell.type, bell.ca_file) == ("bell", None)
+
+
+def test_only_a_webhook_notifier_takes_a_ca_file(tmp_path: Path, lab_ca: LabCA) -> None:
+    lab_ca.write_ca(tmp_path / "chat-ca.pem")
+    text = minimal(tail=NOTIFIER.format('type = "bell"\nca_file = "chat-ca.pem"'))
+
+    problems = problems_of(text, base_dir=tmp_path)
+
+    assert problems == [f"{SOURCE}: notifiers[0].ca_file: only a webhook notifier takes ca_file"]
 
 
 def test_ca_file_that_is_not_pem_is_rejected(tmp_path: Path) -> None:
@@ -316,6 +344,19 @@ BAD_CONFIGS = [
     ("site-name-empty", minimal(site_name='"  "'), "sites[0].name", "must not be empty"),
     ("node-name-control-chars", minimal(node_name='"CAS\\u001b[31m1"'), "sites[0].nodes[0].name",
      "contains control characters"),
+    ("notifier-ca-file-missing", minimal(tail=NOTIFIER.format(
+        'type = "webhook"\nurl = "https://chat.corp.local/hook"\nca_file = "none.pem"')),
+     "notifiers[0].ca_file", "file not found"),
+    ("notifier-webhook-without-url", minimal(tail=NOTIFIER.format('type = "webhook"')),
+     "notifiers[0].url", "required key is missing"),
+    ("notifier-url-not-http", minimal(tail=NOTIFIER.format(
+        'type = "webhook"\nurl = "ftp://chat/hook"')), "notifiers[0].url",
+     "is not an http(s):// URL"),
+    ("notifier-type-unknown", minimal(tail=NOTIFIER.format('type = "pager"')),
+     "notifiers[0].type", "'pager'"),
+    ("notifier-retries-too-many", minimal(tail=NOTIFIER.format(
+        'type = "webhook"\nurl = "https://chat/hook"\nretries = 11')), "notifiers[0].retries",
+     "must be between 0 and 10, got 11"),
 ]
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from castui.config.model import Notifier
 from castui.engine.events import Event, Kind, utcnow
+from castui.lab.certs import LabCA
 from castui.notify import Dispatcher
 from tests.support.net import free_port, loopback_block, wait_for
 from tests.support.webhook import WebhookReceiver
@@ -73,8 +74,10 @@ def alert(alert_id: int) -> dict[str, Any]:
     return event.as_dict() | {"alert": True, "alert_id": alert_id}
 
 
-def webhook(url: str, *, timeout: float = 1.0, retries: int = 0) -> Notifier:
-    return Notifier(type="webhook", name="ops-chat", url=url, timeout=timeout, retries=retries)
+def webhook(url: str, *, timeout: float = 1.0, retries: int = 0,
+            ca_file: Path | None = None) -> Notifier:
+    return Notifier(type="webhook", name="ops-chat", url=url, timeout=timeout, retries=retries,
+                    ca_file=ca_file)
 
 
 def hook(tmp_path: Path, script: str, *args: str, timeout: float = 1.0,
@@ -209,6 +212,51 @@ async def test_webhook_with_nothing_listening_reports_a_connect_failure() -> Non
         dispatcher.submit(alert(1))
         await wait_for(lambda: bool(failures.seen), 5, what="the failure")
     assert failures.reasons() == ["connect failed (ConnectError) after 1 attempt"]
+
+
+async def test_https_webhook_signed_by_a_private_ca_is_trusted_through_its_ca_file(
+        lab_ca: LabCA, ca_file: Path) -> None:
+    failures = Failures()
+    host = HOSTS.addr(8)
+    async with WebhookReceiver(host, tls=lab_ca.issue(host)) as receiver:
+        assert receiver.url().startswith("https://")
+        dispatcher = Dispatcher([webhook(receiver.url(), ca_file=ca_file)], on_failure=failures)
+        async with running(dispatcher):
+            dispatcher.submit(alert(1))
+            await wait_for(lambda: bool(receiver.requests), 5, what="the alert over HTTPS")
+    assert json.loads(receiver.requests[0].body)["alert_id"] == 1
+    assert failures.seen == []
+
+
+async def test_https_webhook_with_an_untrusted_certificate_fails_at_once(lab_ca: LabCA) -> None:
+    """Without ca_file only the system's CAs count: the private CA's certificate is refused,
+    with a reason that says what to do, and retrying would not help, so it is not retried."""
+    failures = Failures()
+    host = HOSTS.addr(9)
+    async with WebhookReceiver(host, tls=lab_ca.issue(host)) as receiver:
+        url = receiver.url(f"/hooks/{SECRET}")
+        dispatcher = Dispatcher([webhook(url, retries=2)], on_failure=failures)
+        async with running(dispatcher):
+            dispatcher.submit(alert(1))
+            await wait_for(lambda: bool(failures.seen), 5, what="the failure")
+    assert receiver.requests == []
+    assert failures.reasons() == [
+        "certificate verify failed: unable to get local issuer certificate (a private CA goes "
+        "in the notifier's ca_file) after 1 attempt"]
+
+
+async def test_https_webhook_whose_certificate_names_another_host_says_so_without_the_host(
+        lab_ca: LabCA, ca_file: Path) -> None:
+    failures = Failures()
+    host = HOSTS.addr(10)
+    async with WebhookReceiver(host, tls=lab_ca.issue("chat.corp.local")) as receiver:
+        dispatcher = Dispatcher([webhook(receiver.url(), ca_file=ca_file)], on_failure=failures)
+        async with running(dispatcher):
+            dispatcher.submit(alert(1))
+            await wait_for(lambda: bool(failures.seen), 5, what="the failure")
+    assert failures.reasons() == [
+        "certificate verify failed: it does not cover the URL's host name after 1 attempt"]
+    assert host not in failures.reasons()[0]
 
 
 async def test_cancelling_run_closes_the_webhook_connection() -> None:

@@ -55,7 +55,7 @@ _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "n
 _LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
             "timeout", "servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
-_NOTIFIER_KEYS = ("type", "name", "command", "url", "timeout", "retries")
+_NOTIFIER_KEYS = ("type", "name", "command", "url", "timeout", "retries", "ca_file")
 _NOTIFIER_DEFAULT = Notifier(type="bell", name="")
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
@@ -280,7 +280,8 @@ def _read_notifiers(reader: _Reader, raw: dict[str, object]) -> list[Notifier]:
                           "array, e.g. [\"/usr/local/bin/page\", \"--team\", \"exchange\"]")
         if kind == "webhook" and "url" not in table:
             reader.report(f"{path}.url", "required key is missing")
-        for key, wanted in (("command", "command"), ("url", "webhook")):
+        ca_file = reader.get(table, path, "ca_file", _ca_bundle(reader.base_dir))
+        for key, wanted in (("command", "command"), ("url", "webhook"), ("ca_file", "webhook")):
             if key in table and kind is not None and kind != wanted:
                 reader.report(f"{path}.{key}", f"only a {wanted} notifier takes {key}")
         timeout = reader.get_or(table, path, "timeout", _seconds, _NOTIFIER_DEFAULT.timeout)
@@ -288,7 +289,7 @@ def _read_notifiers(reader: _Reader, raw: dict[str, object]) -> list[Notifier]:
                                  _NOTIFIER_DEFAULT.retries)
         if kind is not None:
             out.append(Notifier(type=kind, name=name, command=tuple(command or ()), url=url,
-                                timeout=timeout, retries=retries))
+                                timeout=timeout, retries=retries, ca_file=ca_file))
     return out
 
 

@@ -150,6 +150,9 @@ class Notifier:
     url: str | None = None
     timeout: float = 5.0
     retries: int = 2
+    #: PEM CA bundle a webhook's certificate is verified with (an internal chat server);
+    #: None means httpx's default (SSL_CERT_FILE / SSL_CERT_DIR, else the public CAs).
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -18,6 +19,7 @@ import httpx
 
 from castui import __version__
 from castui.config.model import Notifier
+from castui.text import clean
 
 #: Pause before the first retry; it doubles for each further retry, up to BACKOFF_CAP.
 BACKOFF_FIRST = 0.5
@@ -27,6 +29,8 @@ RESPONSE_READ_LIMIT = 64 * 1024
 #: Client errors that may go away by themselves; any other 4xx (bad token, revoked hook...) will
 #: not, so it is reported at once instead of being retried.
 RETRY_STATUSES = frozenset({408, 425, 429})
+#: OpenSSL's codes for a certificate that does not cover the URL's host (the message names it).
+_NAME_MISMATCH = frozenset({62, 64})  # host name, IP address
 
 Deliver = Callable[[bytes], Awaitable[str | None]]
 
@@ -40,6 +44,7 @@ async def webhook_sender(notifier: Notifier) -> AsyncIterator[Deliver]:
     httpx_log.addFilter(hide)
     try:
         async with httpx.AsyncClient(timeout=notifier.timeout, follow_redirects=False,
+                                     verify=_verify(notifier),
                                      headers={"User-Agent": f"castui/{__version__}"}) as client:
             yield partial(post_alert, client, notifier)
     finally:
@@ -76,6 +81,9 @@ async def _attempt(client: httpx.AsyncClient, url: str, body: bytes,
     except (TimeoutError, httpx.TimeoutException):
         return f"timed out (limit {timeout:g} s)", True
     except httpx.ConnectError as exc:
+        refused = _certificate_problem(exc)
+        if refused is not None:  # retrying will not make the certificate trusted
+            return refused, False
         return f"connect failed ({type(exc).__name__})", True
     except httpx.UnsupportedProtocol as exc:
         return f"unsupported URL scheme ({type(exc).__name__})", False
@@ -88,6 +96,28 @@ async def _attempt(client: httpx.AsyncClient, url: str, body: bytes,
     if 300 <= status < 400:
         return f"HTTP {status} (redirects are not followed)", False
     return f"HTTP {status}", status >= 500 or status in RETRY_STATUSES
+
+
+def _verify(notifier: Notifier) -> ssl.SSLContext | bool:
+    """The notifier's CA bundle (checked when the config was loaded), or httpx's default."""
+    if notifier.ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=str(notifier.ca_file))
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """Why the webhook's certificate was refused, if it was; never the URL or its host."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> ssl: a short chain
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            if seen.verify_code in _NAME_MISMATCH:
+                return "certificate verify failed: it does not cover the URL's host name"
+            return (f"certificate verify failed: {clean(seen.verify_message, 80)} (a private "
+                    "CA goes in the notifier's ca_file)")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def _drain(response: httpx.Response) -> None:

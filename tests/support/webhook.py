@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,12 +29,13 @@ class WebhookReceiver:
     """Answer the n-th request with `statuses[n]` (then `default`); `hang`: never answer.
 
     Keeps connections alive like a real server, and counts the open ones so a test can see a
-    client close its sockets.
+    client close its sockets. With `tls` (a server context) it serves HTTPS.
     """
 
     def __init__(self, host: str, *, statuses: Sequence[int] = (), default: int = 200,
-                 hang: bool = False) -> None:
+                 hang: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
+        self._tls = tls
         self.requests: list[Received] = []
         self.open_connections = 0
         self._statuses = list(statuses)
@@ -49,10 +51,11 @@ class WebhookReceiver:
         return int(self._server.sockets[0].getsockname()[1])
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     async def __aenter__(self) -> WebhookReceiver:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        self._server = await asyncio.start_server(self._serve, self.host, 0, ssl=self._tls)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
