@@ -214,6 +214,15 @@ def test_the_balancer_cell_says_its_word_and_marks_a_disagreement() -> None:
     assert lb_cell(node_with(drained), "HAProxy socket: no such socket").plain == "?"
 
 
+def test_a_node_castui_has_no_verdict_on_yet_disagrees_with_nobody() -> None:
+    """At start-up every node is `unknown` until its first rounds: no ≠ on the whole table,
+    the same rule as the engine's lb_disagrees event."""
+    for status in ("UP", "DRAIN", "DOWN"):
+        unknown = node_with(ServerView("https", "CAS2", status), "unknown", "no data")
+        assert not unknown.lb_disagrees
+        assert not lb_cell(unknown, None).plain.startswith("≠")
+
+
 def test_the_detail_pane_spells_out_what_checks_found() -> None:
     epm = CheckView("epmap", "epm", "service", True, "EPMOK", 8.0, "bind accepted",
                     {"bind": "accepted", "mapped": {"MSExchangeRPC": 59531},

@@ -16,11 +16,20 @@ from typing import Any
 from castui.engine.events import Event, Kind
 from castui.lb.base import ServerView
 
-#: Event kinds (to move into events.Kind when wired).
-
 #: castui states a node should (not) receive new clients in; "unknown" is no verdict at all.
 _SHOULD_ROUTE = frozenset({"up"})
 _SHOULD_NOT_ROUTE = frozenset({"down", "degraded"})
+
+
+def disagrees(castui_state: str, view: ServerView) -> bool:
+    """Does the balancer route where castui would not, or not where castui would?
+
+    Without castui's verdict (`unknown`, before the first rounds) there is nothing to disagree
+    with.
+    """
+    if castui_state in _SHOULD_ROUTE:
+        return not view.in_rotation
+    return castui_state in _SHOULD_NOT_ROUTE and view.in_rotation
 
 
 def default_grace(interval: float, fall: int) -> float:
@@ -49,9 +58,7 @@ class LbComparison:
         """
         if lb_view is None or castui_state not in _SHOULD_ROUTE | _SHOULD_NOT_ROUTE:
             return None
-        routes = lb_view.in_rotation
-        disagree = routes if castui_state in _SHOULD_NOT_ROUTE else not routes
-        if not disagree:
+        if not disagrees(castui_state, lb_view):
             event = self._agreed(castui_state, lb_view, now) if self.reported else None
             self.since, self.reported = None, False
             return event

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from castui.engine.lbview import disagrees
 from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
 from castui.engine.status import Status, site_status
 from castui.lb.base import ServerView
@@ -58,6 +59,14 @@ class TargetView:
     maintenance_until: datetime | None = None
     #: Whether it is flapping (its changes raise no alert until it is stable again).
     flapping: bool = False
+
+    @property
+    def lb_disagrees(self) -> bool:
+        """Does the balancer route where castui would not, or not where castui would?
+
+        False when either verdict is missing. The engine's rule: front-ends only show it.
+        """
+        return self.lb is not None and disagrees(self.state, self.lb)
 
     @property
     def connections(self) -> int | None:
@@ -162,14 +171,9 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
         warnings.append(f"load skewed: {skew}")
     warnings += [f"{node} in pool but never answers through the VIP" for node in skipped]
     warnings += [f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}"
-                 for n in nodes if n.lb is not None and _disagree(n)]
+                 for n in nodes if n.lb is not None and n.lb_disagrees]
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
                                   dns_view.answers if dns_view else {}, nodes, warnings)
     return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons, lb_error, skew,
                     answered_by)
 
-
-def _disagree(node: TargetView) -> bool:
-    """Does the balancer route where castui would not, or not where castui would?"""
-    assert node.lb is not None
-    return node.lb.in_rotation != (node.state == "up")

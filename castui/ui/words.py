@@ -15,7 +15,7 @@ from rich.text import Text
 
 from castui.config.model import Balancer
 from castui.engine.events import ALL_SITES, Event, Kind
-from castui.engine.snapshot import CheckView, TargetView, _disagree
+from castui.engine.snapshot import CheckView, TargetView
 from castui.engine.status import Status
 from castui.engine.timeline import Mark, mark_of
 from castui.lb.base import AdminState
@@ -363,7 +363,7 @@ def lb_cell(node: TargetView, lb_error: str | None) -> Text:
     if view is None:
         return Text("–", style=p.muted)
     status = safe(view.status, 8)
-    if _disagree(node):
+    if node.lb_disagrees:
         return Text(f"≠ {status}", style=p.alarm)
     word = view.word
     if word == "UP" and status != "UP":

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from castui.config.model import Balancer
-from castui.engine.snapshot import CheckView, SiteView, TargetView, _disagree
+from castui.engine.snapshot import CheckView, SiteView, TargetView
 from castui.ui.palette import pal
 from castui.ui.words import (
     LB_NAMES,
@@ -83,7 +83,7 @@ def balancer_line(node: TargetView, lb: Balancer, lb_error: str | None) -> Text:
     if facts:
         gap(line)
         line.append("· " + " · ".join(facts), style=p.muted)
-    if _disagree(node):
+    if node.lb_disagrees:
         gap(line, 2)
         line.append(f"≠ castui says {safe(node.status_text, 12)}", style=p.alarm)
     return line
