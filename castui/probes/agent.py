@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import httpx
 
-from castui.probes.http import _failure, _Phase
+from castui.probes.http import Phase, classify_failure
 from castui.probes.result import Code, Error, ProbeResult
 from castui.text import clean
 
@@ -46,7 +46,7 @@ async def agent_probe(client: httpx.AsyncClient, url: str, token: str,
     t0 = time.monotonic()
     target = url.rstrip("/") + STATUS_PATH
     facts: dict[str, Any] = {"url": clean(target, 120)}
-    phase = _Phase()
+    phase = Phase()
     try:
         async with asyncio.timeout(timeout):
             async with client.stream("GET", target, extensions={"trace": phase},
@@ -57,7 +57,7 @@ async def agent_probe(client: httpx.AsyncClient, url: str, token: str,
                 retry_after = clean(response.headers.get("retry-after", ""), 10)
                 body = await _read_body(response)
     except Exception as exc:  # everything network-side becomes a result
-        code, error, detail = _failure(exc, phase.name, timeout)
+        code, error, detail = classify_failure(exc, phase.name, timeout)
         return ProbeResult(False, code, f"agent: {detail}", _ms(t0), error, facts, started)
     latency = _ms(t0)
     if status != 200:

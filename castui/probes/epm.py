@@ -56,7 +56,7 @@ from castui.probes.dcerpc import (
     read_pdu,
 )
 from castui.probes.result import Code, Error, ProbeResult
-from castui.probes.tcp import _refusal, tcp_probe
+from castui.probes.tcp import refusal, tcp_probe
 from castui.text import clean
 
 #: How many towers ept_map may return; we use the first one with a TCP port.
@@ -238,7 +238,7 @@ async def _exchange(session: _Session, address: str, port: int,
         return _Verdict(False, Code.EPMTOUT, f"no reply to {step} in {timeout:g} s",
                         Error.TIMEOUT)
     except OSError as exc:
-        error, why = _refusal(exc.errno or 0)
+        error, why = refusal(exc.errno or 0)
         if session.connected:
             return _Verdict(False, Code.EPMRSP, f"{why} during the exchange", error)
         return _Verdict(False, Code.L4CON, why, error)

@@ -77,7 +77,7 @@ def make_http_client(*, ca_file: Path | None = None, tls_verify: bool = True,
     )
 
 
-class _Phase:
+class Phase:
     """Where the request got to, from httpcore's trace events (to tell L4 from L6 from L7)."""
 
     __slots__ = ("name",)
@@ -155,7 +155,7 @@ def _timeout_failure(phase: str, timeout: float) -> _ErrorDetail:
     return Code.L7TOUT, Error.TIMEOUT, f"no HTTP answer {within}"
 
 
-def _failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDetail:
+def classify_failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDetail:
     """Classify anything httpx (or the deadline) raised."""
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return _timeout_failure(phase, timeout)
@@ -247,7 +247,7 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
     t0 = time.monotonic()
     literal = f"[{address}]" if ":" in address else address
     url = f"{scheme}://{literal}:{port}{expect.path}"
-    phase = _Phase()
+    phase = Phase()
     extensions: dict[str, Any] = {"trace": phase}
     headers: dict[str, str] = {}
     if host:
@@ -264,7 +264,7 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
                 body = await _read_body(response)
                 reason = clean(response.reason_phrase, 40)
     except Exception as exc:  # everything network-side becomes a result
-        code, error, detail = _failure(exc, phase.name, timeout)
+        code, error, detail = classify_failure(exc, phase.name, timeout)
         latency = (time.monotonic() - t0) * 1000
         detail += _answered_by(facts["headers"])
         return ProbeResult(False, code, detail, latency, error, facts, started)

@@ -65,7 +65,7 @@ async def _wait_connected(sock: socket.socket, timeout: float) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
-def _refusal(err: int) -> tuple[str, str]:
+def refusal(err: int) -> tuple[str, str]:
     """(error class, detail) for a connect errno other than success."""
     if err == errno.ECONNREFUSED:
         return Error.REFUSED, "connection refused"
@@ -108,13 +108,13 @@ async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
             return ProbeResult(True, Code.L4OK, f"connected in {format_ms(latency)}",
                                latency, None, facts, started)
-        error, detail = _refusal(err)
+        error, detail = refusal(err)
         return ProbeResult(False, Code.L4CON, detail, latency, error, facts, started)
     except TimeoutError:
         return ProbeResult(False, Code.L4TOUT, f"no answer in {timeout:g} s",
                            (time.monotonic() - t0) * 1000, Error.TIMEOUT, facts, started)
     except OSError as exc:
-        error, detail = _refusal(exc.errno or 0)
+        error, detail = refusal(exc.errno or 0)
         return ProbeResult(False, Code.L4CON, detail, (time.monotonic() - t0) * 1000,
                            error, facts, started)
     finally:
