@@ -1,7 +1,7 @@
 """Benchmark: what the console costs while it watches 3 sites x 8 nodes at a 1 s interval.
 
-A figures-printing benchmark, not a test. Three runs, so the console's own cost is told apart
-from the probing it drives:
+A figures-printing benchmark, not a test. Four runs, so the console's own cost is told apart
+from the probing it drives, and the probing from what the same checks cost a mature checker:
 
 - `full`: the console (headless, in this process) with its engine probing the lab estate, which
   runs in a child process (`castui lab --speed 2`: castui's interval 1 s, a maintenance drill
@@ -16,8 +16,9 @@ from the probing it drives:
   engine's and the full run's ratios to it are printed.
 
 CPU is sampled once a second with psutil (percent of one core), memory as RSS; each run
-reports the median and max CPU and the peak RSS; the targets (<= 10% median, <= 150 MB) are
-the console's. Run: `cd /work/main && python3 -m bench.tui_cost [--seconds 60] [--mode all]`.
+reports the median and max CPU and the peak RSS, and the live castui runs the checks they
+completed a second (a run that falls behind its interval does less work, so CPU alone would
+flatter it) and the CPU per check. The targets (<= 10% median, <= 150 MB) are the issue's. Run: `cd /work/main && python3 -m bench.tui_cost [--seconds 60] [--mode all]`.
 Loopback addresses only.
 """
 
