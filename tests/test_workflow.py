@@ -18,8 +18,11 @@ from castui.config import parse_config
 from castui.engine.alerts import Alert
 from castui.engine.events import Event, Kind
 from castui.engine.monitor import MARKS_REFRESH_S, Monitor
+from castui.engine.pool import iso
 from castui.history import EventStore, HistoryError
 from castui.probes.result import Code, Error, ProbeResult
+from castui.report import Window, choose_window, collect, measure
+from castui.report.lanes import State
 from tests.support.ui_estate import FrozenClock
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
@@ -190,6 +193,56 @@ def test_drills_are_stored_one_at_a_time_and_resume_after_a_restart(
         assert [d.name for d in again.store.drills()] == ["dr-test"]
     finally:
         again.store.close()
+
+
+def test_a_drill_report_shows_the_nodes_already_out_and_the_quiet_ones(rig: Rig) -> None:
+    """CAS2 went out before the drill and stayed out; CAS1 never changed. Neither has an event
+    in the drill's window: the drill_started event's pool picture puts both in the report."""
+    rig.round("CAS2", False, times=3)
+    (down,) = [e for e in rig.events if e.kind == Kind.NODE_DOWN]
+    rig.clock.advance(30)
+    drill = rig.monitor.start_drill("quiet")
+    (started,) = [e for e in rig.events if e.kind == Kind.DRILL_STARTED]
+    assert started.data["pool"] == [
+        {"site": "Site-A", "node": "CAS1", "state": "up"},
+        {"site": "Site-A", "node": "CAS2", "state": "down",
+         "out_since": iso(down.time.timestamp())}]
+    rig.round("CAS2", False, times=5)  # no change: no event
+    rig.monitor.end_drill()
+
+    window = choose_window(rig.store, drill="quiet", since=None, until=None, now=rig.clock())
+    report = collect(rig.store, window, rig.clock())
+
+    (site,) = report.sites
+    assert site.drops == ()
+    (out,) = site.out_at_start
+    assert (out.node, out.since, out.back_in_pool) == ("CAS2", down.time, None)
+    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS1": [State.IN_POOL], "CAS2": [State.OUT]}
+    assert report.lanes[0].spans[0].start == drill.started
+
+
+def test_odd_pool_pictures_are_skipped_not_guessed(rig: Rig) -> None:
+    """The history file may hold anything: entries that are not what the engine writes are
+    left out, and a report without a picture is what it was before."""
+    start = T0 + timedelta(hours=1)
+    window = Window(start, start + timedelta(minutes=5))
+    odd: list[object] = [
+        "CAS9", {"site": "Site-A", "node": "CAS3"}, {"site": "Site-A", "node": 7, "state": "up"},
+        {"site": "", "node": "CAS4", "state": "down"},
+        {"site": "Site-A", "node": "X" * 300, "state": "down"},
+        {"site": "Site-A", "node": "CAS5", "state": "down", "out_since": "yesterday"},
+        {"site": "Site-A", "node": "CAS6", "state": "unknown"}]
+    event = Event(start, "*", "drill", Kind.DRILL_STARTED, "drill", data={"pool": odd})
+
+    report = measure(window, [event], [], [])
+
+    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS5": [State.OUT], "CAS6": [State.IN_POOL]}
+    (out,) = report.sites[0].out_at_start
+    assert (out.node, out.since) == ("CAS5", start)  # out since at least the drill's start
+    assert measure(window, [Event(start, "*", "drill", Kind.DRILL_STARTED, "drill",
+                                  data={"pool": "all"})], [], []).lanes == ()
 
 
 def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from castui.config.model import Config
 from castui.engine.alerts import Alert, AlertBook, is_alert
 from castui.engine.events import ALL_SITES, SUBJECT_DRILL, Event, Kind, utcnow
 from castui.engine.flapping import FlapWatch
-from castui.engine.pool import TargetState, fold_round
+from castui.engine.pool import TargetState, fold_round, iso
 from castui.engine.runner import Runner
 from castui.engine.sitewatch import SiteWatch, read_secret
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
@@ -266,8 +266,15 @@ class Monitor:
         self.drill = store.start_drill(name, now, self.user)
         self.emit(Event(now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_STARTED,
                         f"drill {name!r} started by {self.user}",
-                        data={"drill": name, "by": self.user}))
+                        data={"drill": name, "by": self.user, "pool": self._pool_picture()}))
         return self.drill
+
+    def _pool_picture(self) -> list[dict[str, Any]]:
+        """Every node's pool state now, for the drill report: a node that was already out
+        when the drill began (and stays out) has no event in the drill's window."""
+        return [{"site": s.target.site, "node": s.target.subject, "state": s.state,
+                 **({"out_since": iso(s.out_since.timestamp())} if s.out_since else {})}
+                for s in self.states.values() if s.target.kind == "node"]
 
     def end_drill(self) -> Drill | None:
         """End the running drill, if any (perhaps one a previous run started)."""

@@ -69,22 +69,25 @@ class Lane:
 
 
 def build_lanes(window: Window, events: Sequence[Event], marks: Iterable[MaintenanceMark],
-                vip_outages: Mapping[str, Sequence[tuple[datetime, datetime]]]
-                ) -> tuple[Lane, ...]:
+                vip_outages: Mapping[str, Sequence[tuple[datetime, datetime]]],
+                roster: Mapping[str, Iterable[str]] | None = None) -> tuple[Lane, ...]:
     """Lanes grouped by site: its nodes, then the VIP, then each resolver whose answer changed.
 
-    `events` are the window's, oldest first; `vip_outages` per site as measured.
+    `events` are the window's, oldest first; `vip_outages` per site as measured; `roster` the
+    nodes watched per site (a drill's start picture), which get a lane even when quiet.
     """
+    roster = roster or {}
     marks = tuple(marks)
     lanes: list[Lane] = []
     grouped: dict[str, dict[str, list[Event]]] = {}
     for event in events:
         grouped.setdefault(event.site, {}).setdefault(event.subject, []).append(event)
-    for site in sorted(set(grouped) - {"*"} | set(vip_outages)):
+    for site in sorted(set(grouped) - {"*"} | set(vip_outages) | set(roster)):
         subjects = grouped.get(site, {})
         mine = [e for subject in subjects.values() for e in subject]
         nodes = sorted({e.subject for e in mine if e.kind in _NODE_STATES}
-                       | {m.node for m in marks if m.site == site and m.node is not None})
+                       | {m.node for m in marks if m.site == site and m.node is not None}
+                       | set(roster.get(site, ())))
         for node in nodes:
             node_events = subjects.get(node, [])
             lanes.append(Lane(

@@ -18,6 +18,7 @@ from typing import Any
 from castui.engine.alerts import Alert
 from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
 from castui.history.records import MaintenanceMark
+from castui.report.at_start import picture_at_start
 from castui.report.facts import Window, data_time
 from castui.report.lanes import Lane, build_lanes
 from castui.text import clean
@@ -66,8 +67,9 @@ class NodeDrop:
 class OutAtStart:
     """A node already out of the pool when watching began: not a drop, so no detection time.
 
-    `since` is when it went out if an event says so (an `at_start` node_down's time, or a
-    `node_up`'s time minus its `duration_s`), else None.
+    `since` is when it went out if an event says so (an `at_start` node_down's `out_since` or
+    its time, or a `node_up`'s time minus its `duration_s`), else None. A drill's start
+    picture (at_start.py) adds the nodes already out when the drill began.
     """
 
     site: str
@@ -179,10 +181,12 @@ def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (
     """Every figure of the report for `window`, from its events (oldest first)."""
     inside = sorted((e for e in events if window.start <= e.time <= window.end),
                     key=lambda e: e.time)
+    start = picture_at_start(window, inside)
+    inside = sorted([*start.events, *inside], key=lambda e: e.time)  # the picture first at a tie
     marks = tuple(marks)
     alert_rows = tuple(sorted((_alert(a) for a in alerts), key=lambda a: (a.time, a.id)))
     sites = sorted({e.site for e in inside if e.site != "*"} | {m.site for m in marks}
-                   | {a.site for a in alert_rows if a.site != "*"})
+                   | {a.site for a in alert_rows if a.site != "*"} | set(start.roster))
     by_site: dict[str, list[Event]] = {}
     for event in inside:
         by_site.setdefault(event.site, []).append(event)
@@ -191,7 +195,8 @@ def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (
     outages = {name: [(o.start, o.end) for o in f.vip.outages]
                for name, f in zip(sites, figures, strict=True)}
     return Report(window=window, generated=generated or window.end, sites=figures,
-                  alerts=alert_rows, lanes=build_lanes(window, inside, marks, outages),
+                  alerts=alert_rows,
+                  lanes=build_lanes(window, inside, marks, outages, start.roster),
                   alerts_left_out=alerts_left_out, events_truncated=events_truncated)
 
 
@@ -235,7 +240,8 @@ def _drops(window: Window, events: list[Event], marks: tuple[MaintenanceMark, ..
         for event in mine:
             if event.kind == Kind.NODE_DOWN:
                 if event.data.get("at_start") is True and not seen:
-                    starting, out_at_start = True, event.time
+                    starting = True
+                    out_at_start = _data_time(event, "out_since") or event.time
                 elif current is None and not starting:
                     current = _Open(event, _data_time(event, "first_failed"))
                 seen = True
