@@ -70,13 +70,12 @@ class Lane:
 
 def build_lanes(window: Window, events: Sequence[Event], marks: Iterable[MaintenanceMark],
                 vip_outages: Mapping[str, Sequence[tuple[datetime, datetime]]],
-                roster: Mapping[str, Iterable[str]] | None = None) -> tuple[Lane, ...]:
+                roster: Mapping[str, Iterable[str]]) -> tuple[Lane, ...]:
     """Lanes grouped by site: its nodes, then the VIP, then each resolver whose answer changed.
 
     `events` are the window's, oldest first; `vip_outages` per site as measured; `roster` the
     nodes watched per site (a drill's start picture), which get a lane even when quiet.
     """
-    roster = roster or {}
     marks = tuple(marks)
     lanes: list[Lane] = []
     grouped: dict[str, dict[str, list[Event]]] = {}
