@@ -63,7 +63,12 @@ async def live_console(tmp: Path, ca: LabCA, *, timing: LabTiming = STEADY,
                              options=ConsoleOptions(refresh_s=0.25, screenshot_dir=tmp))
             async with app.run_test(size=SIZE, notifications=True) as pilot:
                 def outside() -> list[str]:
-                    return [f"{key}={state.state}" for key, state in monitor.states.items()
+                    """Targets not in the pool, with their failing checks (for a flake's cause)."""
+                    return [f"{key}={state.state} ("
+                            + "; ".join(f"{name} {c.last.code} {c.last.detail}"
+                                        for name, c in state.checks.items()
+                                        if c.last is not None and not c.last.ok)[:400] + ")"
+                            for key, state in monitor.states.items()
                             if state.state not in ("up", "degraded")]
 
                 try:
