@@ -14,7 +14,7 @@ import pytest
 
 from castui.agent import TokenError, read_token
 from castui.cli import main
-from tests.support.net import free_port, loopback_block, wait_for_sync
+from tests.support.net import free_ports, loopback_block, wait_for_sync
 from tests.support.procs import ManagedProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def token_file(tmp_path: Path, token: str) -> Path:
 def test_subprocess_counts_real_connections(tmp_path: Path, token: str, token_file: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     host = loopback_block().addr(1)
-    agent_port, service_port = free_port(host), free_port(host)
+    agent_port, service_port = free_ports(host, 2)
     log = tmp_path / "agent.log"
     argv = [sys.executable, "-m", "castui", "agent", "--listen", f"{host}:{agent_port}",
             "--token-file", str(token_file), "--ports", f"{service_port},443", "--verbose"]

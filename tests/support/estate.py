@@ -20,7 +20,7 @@ from castui.lab.epm import for_node
 from castui.lab.node import LabNode
 from tests.support.dnsmasq import Dnsmasq
 from tests.support.haproxy import HAProxy
-from tests.support.net import free_port
+from tests.support.net import free_port, free_ports
 
 _blocks = itertools.count(20)
 ZONE = "lab.test"
@@ -80,9 +80,10 @@ async def estate(tmp: Path, ca: LabCA, *, nodes: int = 3, profile: Profile = "ex
     """
     block = f"127.0.{next(_blocks)}"
     vip, dns_address = f"{block}.50", f"{block}.53"
-    # Every node and the VIP use the same port numbers, as real CAS servers do.
-    ports = Ports(epm=free_port(vip), https=free_port(vip), http=free_port(vip),
-                  mapi=free_port(vip), ab=free_port(vip))
+    # Every node and the VIP use the same port numbers, as real CAS servers do. Chosen
+    # together: five separate free_port calls could hand out one port twice.
+    epm, https, http, mapi, ab = free_ports(vip, 5)
+    ports = Ports(epm=epm, https=https, http=http, mapi=mapi, ab=ab)
     array_fqdn = f"outlook.site-a.{ZONE}"
     names = {f"CAS{i}": f"{block}.{20 + i}" for i in range(1, nodes + 1)}
     ca_file = ca.write_ca(tmp / "ca.pem")
