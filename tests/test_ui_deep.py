@@ -23,6 +23,9 @@ from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
 from tests.support.ui_estate import (
     NO_SOCKET,
+    PROMPT,
+    SMALL,
+    WIDE,
     Driver,
     app_for,
     deep_trouble,
@@ -33,10 +36,6 @@ from tests.support.ui_estate import (
     toasts,
     until,
 )
-
-WIDE = (160, 48)
-SMALL = (80, 24)
-PROMPT = 5.0
 
 
 def deep_driver(tmp: Path, store: EventStore, *, lb_admin: bool = False) -> Driver:

@@ -24,7 +24,10 @@ from castui.ui.widgets.node_filter import NodeFilter
 from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.timeline import TimelinePanel, TimelineView
 from tests.support.ui_estate import (
+    PROMPT,
+    SMALL,
     T0,
+    WIDE,
     Driver,
     app_for,
     new_driver,
@@ -35,11 +38,6 @@ from tests.support.ui_estate import (
     toasts,
     until,
 )
-
-WIDE = (160, 48)
-SMALL = (80, 24)
-#: Generous bound for something the console does within one or two refresh ticks.
-PROMPT = 5.0
 
 
 @pytest.fixture

@@ -28,8 +28,11 @@ from castui.ui.screens.drill import DrillScreen
 from castui.ui.screens.maintenance import MaintScreen
 from castui.ui.widgets.alert_list import AlertList
 from tests.support.ui_estate import (
+    PROMPT,
+    SMALL,
     T0,
     USER,
+    WIDE,
     Driver,
     FrozenClock,
     app_for,
@@ -43,10 +46,6 @@ from tests.support.ui_estate import (
     toasts,
     until,
 )
-
-WIDE = (160, 48)
-SMALL = (80, 24)
-PROMPT = 5.0
 
 
 @pytest.fixture

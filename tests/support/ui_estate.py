@@ -69,6 +69,12 @@ nodes = [
 ]
 """
 
+#: Terminal sizes the console is tested at: roomy, and the 80x24 an SSH session may have.
+WIDE = (160, 48)
+SMALL = (80, 24)
+#: Generous bound for something the console does within one or two refresh ticks.
+PROMPT = 5.0
+
 
 #: Deep checks and where the clients are: Site-A is Exchange 2013 behind an HAProxy with node
 #: agents, two resolvers and the service names its certificates must cover; Site-B has an
