@@ -180,6 +180,8 @@ async def test_a_acknowledges_the_selected_alert_and_capital_a_all(driver: Drive
         node_out(driver)  # CAS2 leaves the pool, CAS4 degrades: two alerts
         await until(pilot, lambda: "2 alerts unacked" in screen_text(app), PROMPT,
                     "two alerts counted in the header")
+        # Toasts mount a moment after the header is drawn: wait for it, then there is one.
+        await until(pilot, lambda: bool(toasts(app)), PROMPT, "the alert toast")
         (toast,) = toasts(app)  # raised together: one toast naming both
         assert "2 ALERTS" in toast and "CAS2 out of pool" in toast and "CAS4 degraded" in toast
         alerts = app.query_one(AlertList)
