@@ -13,9 +13,9 @@ import pytest
 
 from castui.agent import AgentServer, Collector
 from castui.lab.certs import LabCA
+from castui.model.results import Code, Error
 from castui.probes.agent import agent_probe
 from castui.probes.http import make_http_client
-from castui.probes.result import Code, Error
 from tests.support.net import free_port, loopback_block
 from tests.test_agent import fake_win_service_get
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from castui.engine.events import Kind
 from castui.history import EventStore
+from castui.model.events import Kind
 from tests.test_cli import castui
 
 DEAD = ("[defaults]\ninterval = 0.5\ntimeout = 0.2\n"

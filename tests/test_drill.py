@@ -16,9 +16,9 @@ from pathlib import Path
 
 from castui.cli import main
 from castui.config import Config, Notifier
-from castui.engine.events import Kind
 from castui.lab.actions import parse_action
 from castui.lab.certs import LabCA
+from castui.model.events import Kind
 from tests.support.lab import FAST, watched_lab
 from tests.support.net import wait_for
 from tests.support.webhook import WebhookReceiver

@@ -16,8 +16,8 @@ from typing import IO
 
 import pytest
 
-from castui.engine.events import Event, Kind
 from castui.history import EventStore, HistoryError, default_db_path
+from castui.model.events import Event, Kind
 
 REPO = Path(__file__).resolve().parents[1]
 # Recent enough to survive the default 30-day retention applied on every open.
@@ -26,7 +26,8 @@ T0 = datetime.now(UTC).replace(microsecond=123456) - timedelta(hours=1)
 # Records events 0..N-1 and says so only after record() has returned, like a front-end would.
 WRITER = """
 import sys
-from castui.engine.events import Event, utcnow
+from castui.model.events import Event
+from castui.model.times import utcnow
 from castui.history import EventStore
 
 store = EventStore(sys.argv[1])

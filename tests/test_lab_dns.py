@@ -11,8 +11,8 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from castui.config.model import DnsServer
 from castui.lab.dns import LabDNS
+from castui.model.results import Code, Error
 from castui.probes.dns import dns_probe
-from castui.probes.result import Code, Error
 from tests.support.net import free_port
 
 ADDRESS = "127.0.9.53"

@@ -12,9 +12,9 @@ import psutil
 import pytest
 
 from castui.config.model import Ports, Profile
-from castui.exchange import HTTP_CHECKS
 from castui.lab.certs import LabCA
 from castui.lab.node import LabNode
+from castui.model.exchange import HTTP_CHECKS
 
 ALL_PORTS = Ports(epm=0, https=0, http=0, mapi=0, ab=0)
 MakeNode = Callable[..., Awaitable[LabNode]]

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from castui.balancers import HAProxyAdapter, find_server
+from castui.balancers.haproxy import csv_url, parse_socket_address, parse_stat_csv
 from castui.config.model import Ports
 from castui.lab.certs import LabCA
 from castui.lab.node import LabNode
-from castui.lb import HAProxyAdapter, LbError, ServerView, find_server
-from castui.lb.haproxy import csv_url, parse_socket_address, parse_stat_csv
+from castui.model.balancer import ServerView
+from castui.model.errors import LbError
 from tests.support.haproxy import HAProxy
 from tests.support.net import free_port, free_ports, loopback_block, wait_for
 from tests.support.procs import ManagedProcess, require_binary

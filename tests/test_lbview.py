@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from castui.balancers import HAProxyAdapter, find_server
 from castui.engine import Event, Monitor
-from castui.engine.events import Kind
-from castui.engine.lbview import LbComparison, default_grace
+from castui.engine.balancer_view import LbComparison, default_grace
 from castui.lab.certs import LabCA
-from castui.lb import HAProxyAdapter, ServerView, find_server
+from castui.model.balancer import ServerView
+from castui.model.events import Kind
 from tests.support.estate import Estate, estate
 from tests.support.net import wait_for
 from tests.support.procs import require_binary

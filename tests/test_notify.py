@@ -18,8 +18,9 @@ import psutil
 import pytest
 
 from castui.config.model import Notifier
-from castui.engine.events import Event, Kind, utcnow
 from castui.lab.certs import LabCA
+from castui.model.events import Event, Kind
+from castui.model.times import utcnow
 from castui.notify import Dispatcher
 from tests.support.net import free_port, loopback_block, wait_for
 from tests.support.webhook import WebhookReceiver

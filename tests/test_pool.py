@@ -9,10 +9,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from castui.config.model import Config, Defaults, DnsServer, Node, Ports, Site
-from castui.engine.events import Kind
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.targets import build_targets
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.events import Kind
+from castui.model.results import Code, Error, ProbeResult
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -164,8 +164,9 @@ def test_dns_failure_after_fall_rounds_then_recovery() -> None:
 
 
 def test_alert_rules_and_acknowledgement() -> None:
-    from castui.engine.alerts import Alert, AlertBook, is_alert
-    from castui.engine.events import Event
+    from castui.engine.alerts import AlertBook, is_alert
+    from castui.model.alerts import Alert
+    from castui.model.events import Event
 
     book = AlertBook()
     kinds = [Kind.MONITOR_STARTED, Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED,

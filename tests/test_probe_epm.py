@@ -17,6 +17,7 @@ from castui.config.model import Ports
 from castui.lab.certs import LabCA
 from castui.lab.epm import EpmResponder, for_node
 from castui.lab.node import LabNode
+from castui.model.results import Code, Error
 from castui.probes.dcerpc import (
     EPM_SYNTAX,
     EPT_S_NOT_REGISTERED,
@@ -42,7 +43,6 @@ from castui.probes.dcerpc import (
     read_pdu,
 )
 from castui.probes.epm import EMSMDB, LSARPC, NSPI, epm_probe, pinned_ports
-from castui.probes.result import Code, Error
 from tests.support.net import free_port
 from tests.support.samba import SambaEpm
 

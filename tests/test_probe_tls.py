@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from castui.lab.certs import LabCA
-from castui.probes.result import Code
+from castui.model.results import Code
 from castui.probes.tls import covers, tls_probe
 from tests.support.net import free_port
 

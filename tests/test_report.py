@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from castui import cli
-from castui.engine.events import Event
 from castui.history import EventStore
+from castui.model.events import Event
+from castui.model.times import duration, instant, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
 from castui.report.lanes import BUCKETS, State
 from castui.report.plot import MAX_LANES, draw_svg, time_ticks
 from castui.report.render_json import render_json
 from castui.report.render_md import escape, render_md
-from castui.report.times import duration, instant, parse_time
 
 T = datetime(2026, 11, 21, 14, 0, 0, tzinfo=UTC)
 END = T + timedelta(seconds=120)

@@ -15,9 +15,9 @@ import pytest
 
 from castui.agent import AgentServer, Collector
 from castui.engine import Event, Kind, Monitor
-from castui.engine.load import SKIPPED_ROUNDS
+from castui.engine.skew import SKIPPED_ROUNDS
 from castui.lab.certs import LabCA
-from castui.lb import LbError
+from castui.model.errors import LbError
 from tests.support.estate import Estate, estate
 from tests.support.net import wait_for
 from tests.support.procs import require_binary

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from castui.engine.events import Event, Kind
 from castui.engine.monitor import Monitor
 from castui.lab.certs import LabCA
+from castui.model.events import Event, Kind
 from castui.ui import ConsoleApp, ConsoleOptions
 from castui.ui.screens.confirm import ConfirmScreen
 from tests.support.estate import estate

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from castui.engine.events import Kind
 from castui.history import EventStore
+from castui.model.events import Kind
 from castui.ui import ConsoleApp
 from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.node_detail import NodeDetailScreen

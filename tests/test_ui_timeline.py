@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from castui.engine.events import Event, Kind
 from castui.engine.pool import RoundSample
 from castui.engine.timeline import (
     ZOOMS,
@@ -18,6 +17,7 @@ from castui.engine.timeline import (
     mark_of,
     window_points,
 )
+from castui.model.events import Event, Kind
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 IN, TR, DG, OUT, UNK = Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN

@@ -10,11 +10,11 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from castui.engine.alerts import Alert
-from castui.engine.events import Event, Kind
 from castui.engine.snapshot import CheckView, TargetView
-from castui.engine.status import Status
-from castui.lb import ServerView
+from castui.model.alerts import Alert
+from castui.model.balancer import ServerView
+from castui.model.events import Event, Kind
+from castui.model.status import Status
 from castui.ui.palette import pal, use_palette
 from castui.ui.widgets.alert_list import ack_cell
 from castui.ui.widgets.header import HeaderInfo, header_line

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from castui.config import parse_config
-from castui.engine.alerts import Alert
-from castui.engine.events import Event, Kind
 from castui.engine.monitor import MARKS_REFRESH_S, Monitor
-from castui.engine.pool import iso
 from castui.history import EventStore, HistoryError
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.alerts import Alert
+from castui.model.events import Event, Kind
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.times import iso
 from castui.report import Window, choose_window, collect, measure
 from castui.report.lanes import State
 from tests.support.ui_estate import FrozenClock
@@ -206,7 +206,7 @@ def test_a_drill_report_shows_the_nodes_already_out_and_the_quiet_ones(rig: Rig)
     assert started.data["pool"] == [
         {"site": "Site-A", "node": "CAS1", "state": "up"},
         {"site": "Site-A", "node": "CAS2", "state": "down",
-         "out_since": iso(down.time.timestamp())}]
+         "out_since": iso(down.time)}]
     rig.round("CAS2", False, times=5)  # no change: no event
     rig.monitor.end_drill()
 

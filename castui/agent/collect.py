@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import psutil
 
 from castui import __version__
-from castui.text import clean
+from castui.model.text import clean
 
 #: EPM, HTTPS, HTTP, the static RPC and address-book ports usual on CAS arrays, IMAP(S), POP(S).
 DEFAULT_PORTS: tuple[int, ...] = (135, 443, 80, 59531, 59532, 143, 993, 110, 995)

@@ -29,8 +29,8 @@ import h11
 from castui.agent.collect import Collector
 from castui.agent.ratelimit import RateLimiter
 from castui.agent.token import TokenCheck
-from castui.aio import drop_clients
-from castui.text import clean
+from castui.model.aio import drop_clients
+from castui.model.text import clean
 
 log = logging.getLogger("castui.agent")
 

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from castui.text import clean
+from castui.model.text import clean
 
 #: Shorter secrets can be guessed, even through the agent's rate limit.
 MIN_TOKEN_LENGTH = 16

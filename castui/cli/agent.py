@@ -27,7 +27,7 @@ from castui.agent import (
 )
 from castui.agent.collect import MAX_NAME_LENGTH, MAX_PORTS
 from castui.agent.server import DEFAULT_BURST, DEFAULT_RATE
-from castui.text import clean
+from castui.model.text import clean
 
 EXIT_USAGE = 2
 log = logging.getLogger("castui.agent")

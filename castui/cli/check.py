@@ -11,7 +11,7 @@ from typing import Any
 from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
-from castui.engine.status import Status
+from castui.model.status import Status
 
 EXIT_UNKNOWN = int(Status.UNKNOWN)
 

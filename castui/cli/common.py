@@ -11,7 +11,7 @@ from castui.config import Config, ConfigError, load_config
 from castui.engine.monitor import Monitor
 from castui.engine.sitewatch import SetupError
 from castui.history import EventStore, HistoryError, default_db_path
-from castui.report.times import parse_span
+from castui.model.times import parse_span
 
 
 def load_or_report(path: str) -> Config | None:

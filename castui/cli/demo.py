@@ -28,13 +28,13 @@ from castui.cli.lab import (
 )
 from castui.cli.watch import format_event
 from castui.config import ConfigError, load_config
-from castui.engine.events import Event
 from castui.engine.monitor import Monitor
 from castui.history import EventStore, HistoryError
 from castui.lab.actions import ActionError
 from castui.lab.layout import LabError
 from castui.lab.scenario import ScenarioError
-from castui.text import clean
+from castui.model.events import Event
+from castui.model.text import clean
 
 DEFAULT_SCENARIO = "maintenance"
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from castui.cli.common import seconds_arg
-from castui.engine.events import utcnow
 from castui.lab.actions import ActionError, grammar, parse_action
 from castui.lab.builtin_scenarios import BUILTIN_SCENARIOS
 from castui.lab.control import (
@@ -51,7 +50,8 @@ from castui.lab.scenario import (
     load_scenario,
     resolve_scenario,
 )
-from castui.text import clean
+from castui.model.text import clean
+from castui.model.times import utcnow
 
 EXIT_USAGE = 2
 #: `castui lab ctl`: the lab could not be reached.

@@ -14,11 +14,11 @@ from typing import Any
 
 from castui.cli.common import load_or_report, open_store, span_arg
 from castui.config import Config
-from castui.engine.events import utcnow
 from castui.engine.monitor import MAX_MAINTENANCE, current_user, maintenance_event
-from castui.history import EventStore, HistoryError, MaintenanceMark, default_db_path
-from castui.report.times import instant
-from castui.text import clean
+from castui.history import EventStore, HistoryError, default_db_path
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
+from castui.model.times import instant, utcnow
 
 EXIT_USAGE = 2
 

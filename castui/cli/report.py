@@ -9,13 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from castui.engine.events import utcnow
 from castui.history import EventStore, HistoryError, default_db_path
+from castui.model.times import parse_time, utcnow
 from castui.report import Report, ReportError, Window, choose_window, collect
 from castui.report.render_html import render_html
 from castui.report.render_json import render_json
 from castui.report.render_md import render_md
-from castui.report.times import parse_time
 
 EXIT_USAGE = 2
 

@@ -12,10 +12,10 @@ from typing import Any, TextIO
 
 from castui.cli.common import load_or_report, make_monitor, open_store, seconds_arg
 from castui.engine.alerts import is_alert
-from castui.engine.events import Event
 from castui.engine.monitor import DRILL_NAME_MAX, Monitor
 from castui.history import HistoryError, default_db_path
-from castui.text import clean
+from castui.model.events import Event
+from castui.model.text import clean
 
 EXIT_USAGE = 2
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from castui.config.addresses import parse_socket_address, stats_url
 from castui.config.model import (
     NOTIFIER_TYPES,
     PORT_NAMES,
@@ -33,9 +34,8 @@ from castui.config.model import (
     Profile,
     Site,
 )
-from castui.exchange import ALL_CHECK_NAMES
-from castui.lb.haproxy import csv_url, parse_socket_address
-from castui.text import clean
+from castui.model.exchange import ALL_CHECK_NAMES
+from castui.model.text import clean
 
 T = TypeVar("T")
 C = TypeVar("C", bound=str)
@@ -418,7 +418,7 @@ def _read_balancer(reader: _Reader, site: dict[str, object], path: str,
     kind = reader.get(raw, path, "type", _string, required=True)
     if kind is not None and kind != "haproxy":
         reader.report(f"{path}.type", _unknown("balancer type", kind, ("haproxy",), "supported"))
-    stats_url = reader.get(raw, path, "stats_url", _checked(csv_url))
+    url = reader.get(raw, path, "stats_url", _checked(stats_url))
     socket = reader.get(raw, path, "socket", _checked(parse_socket_address))
     if "stats_url" not in raw and "socket" not in raw:
         reader.report(path, "give stats_url, socket, or both")
@@ -433,7 +433,7 @@ def _read_balancer(reader: _Reader, site: dict[str, object], path: str,
     if kind != "haproxy":
         return None
     return Balancer(
-        type="haproxy", stats_url=stats_url, socket=socket,
+        type="haproxy", stats_url=url, socket=socket,
         stats_user=reader.get(raw, path, "stats_user", _name),
         stats_password_file=reader.get(raw, path, "stats_password_file",
                                        _secret_file(reader.base_dir)),

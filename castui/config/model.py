@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from castui.exchange import PROFILES as PROFILES
-from castui.exchange import Profile as Profile
+from castui.model.exchange import PROFILES as PROFILES
+from castui.model.exchange import Profile as Profile
 
 #: Port names a site or node may set in its `ports` table.
 PORT_NAMES: tuple[str, ...] = ("epm", "https", "http", "mapi", "ab")

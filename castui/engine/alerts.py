@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
-from castui.engine.events import Event, Kind
+from castui.model.alerts import Alert
+from castui.model.events import Event, Kind
 
 #: A node leaving the pool or flapping, a VIP down, the DNS answer changing, failing or
 #: splitting between resolvers, a node degrading, the balancer disagreeing with castui.
@@ -26,20 +26,6 @@ def is_alert(event: Event) -> bool:
     """Whether `event` pages someone: an alerting kind, not expected, not part of a flap."""
     return (event.kind in ALERTING_KINDS and not event.data.get("maintenance")
             and not event.data.get("flapping"))
-
-
-@dataclass(slots=True)
-class Alert:
-    """`id` is the alert's event row id in the history (a counter without one)."""
-
-    id: int
-    event: Event
-    acked_at: datetime | None = None
-    acked_by: str | None = None
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acked_at is not None
 
 
 class AlertBook:

@@ -18,28 +18,28 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from castui.config.model import Config
-from castui.engine.alerts import Alert, AlertBook, is_alert
-from castui.engine.events import ALL_SITES, SUBJECT_DRILL, Event, Kind, utcnow
+from castui.engine.alerts import AlertBook, is_alert
 from castui.engine.flapping import FlapWatch
-from castui.engine.pool import TargetState, fold_round, iso
+from castui.engine.history_port import HistoryStore
+from castui.engine.pool import TargetState, fold_round
 from castui.engine.runner import Runner
 from castui.engine.sitewatch import SiteWatch, read_secret
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
-from castui.engine.status import worst
 from castui.engine.targets import Target, build_targets
-from castui.lb import LbError
-from castui.lb.base import AdminState
+from castui.model.alerts import Alert
+from castui.model.balancer import AdminState
+from castui.model.errors import HistoryError, LbError
+from castui.model.events import ALL_SITES, SUBJECT_DRILL, Event, Kind
+from castui.model.marks import Drill, MaintenanceMark
+from castui.model.results import ProbeResult
+from castui.model.status import worst
+from castui.model.times import iso, utcnow
 from castui.notify import Dispatcher
 from castui.probes import make_http_client
 from castui.probes.http import tls_context
-from castui.probes.result import ProbeResult
-
-if TYPE_CHECKING:
-    from castui.history.records import Drill, MaintenanceMark
-    from castui.history.store import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def current_user() -> str:
 class Monitor:
     """Runs the estate's checks and keeps pool state; front-ends subscribe and read snapshots."""
 
-    def __init__(self, config: Config, *, store: EventStore | None = None,
+    def __init__(self, config: Config, *, store: HistoryStore | None = None,
                  rng: random.Random | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
@@ -227,8 +227,6 @@ class Monitor:
         was read last, and says so in the log, rather than stopping the monitor."""
         if self.store is None or time.monotonic() - self._marks_read < MARKS_REFRESH_S:
             return
-        from castui.history.store import HistoryError  # the history imports the engine
-
         self._marks_read = time.monotonic()
         try:
             self._marks = self.store.maintenance(since=self._clock())
@@ -273,7 +271,7 @@ class Monitor:
         """Every node's pool state now, for the drill report: a node that was already out
         when the drill began (and stays out) has no event in the drill's window."""
         return [{"site": s.target.site, "node": s.target.subject, "state": s.state,
-                 **({"out_since": iso(s.out_since.timestamp())} if s.out_since else {})}
+                 **({"out_since": iso(s.out_since)} if s.out_since else {})}
                 for s in self.states.values() if s.target.kind == "node"]
 
     def end_drill(self) -> Drill | None:
@@ -302,7 +300,7 @@ class Monitor:
         self.emit(Event(self._clock(), ALL_SITES, name, Kind.NOTIFY_FAILED,
                         f"notifier {name}: {reason}"))
 
-    def _need_store(self, what: str) -> EventStore:
+    def _need_store(self, what: str) -> HistoryStore:
         if self.store is None:
             raise RuntimeError(f"{what} need the history database")
         return self.store

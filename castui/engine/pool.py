@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
 from castui.engine.health import Health, HealthCounter
 from castui.engine.targets import CheckSpec, Target
-from castui.probes.result import Code, ProbeResult
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
+from castui.model.results import Code, ProbeResult
+from castui.model.times import iso_epoch
 
 #: Rounds kept in memory per target: a fixed ring, so memory does not grow with uptime.
 RING_SIZE = 2048
@@ -129,7 +130,7 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
     elif not pool_failing:
         state.failing_since = None
     changed = state.counter.observe(not pool_failing)
-    first_failed = {"first_failed": iso(state.failing_since)} if state.failing_since else {}
+    first_failed = {"first_failed": iso_epoch(state.failing_since)} if state.failing_since else {}
     if first and state.counter.state is Health.DOWN:
         state.out_since = now
         kind = Kind.VIP_DOWN if is_vip else Kind.NODE_DOWN
@@ -168,13 +169,14 @@ def _probe_spell(state: TargetState, failing: list[CheckState], now: datetime) -
     if failing and state.failing_since is None:
         at = _probe_start(failing, now)
         return [Event(now, site, SUBJECT_VIP, Kind.VIP_PROBE_FAILED,
-                      f"VIP probe failed: {_describe(failing)}", data={"probe_at": iso(at)})]
+                      f"VIP probe failed: {_describe(failing)}", data={"probe_at": iso_epoch(at)})]
     if not failing and state.failing_since is not None:
         checks = [c for c in state.checks.values() if c.spec.role == "pool"]
         at = _probe_start(checks, now)
         return [Event(now, site, SUBJECT_VIP, Kind.VIP_PROBE_OK, "VIP answers probes again",
                       duration_s=max(0.0, at - state.failing_since),
-                      data={"probe_at": iso(at), "failed_at": iso(state.failing_since)})]
+                      data={"probe_at": iso_epoch(at),
+                            "failed_at": iso_epoch(state.failing_since)})]
     return []
 
 
@@ -183,12 +185,6 @@ def _probe_start(checks: list[CheckState], now: datetime) -> float:
     or the fold time for results that carry none."""
     starts = [c.last.started_at for c in checks if c.last is not None and c.last.started_at]
     return min(starts) if starts else now.timestamp()
-
-
-def iso(epoch: float) -> str:
-    """An epoch instant as ISO-8601 UTC with milliseconds and a `Z`, for event data."""
-    when = datetime.fromtimestamp(epoch, UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _fold_warnings(state: TargetState, now: datetime, subject: str) -> list[Event]:

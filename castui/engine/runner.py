@@ -13,10 +13,10 @@ from dataclasses import replace
 import httpx
 
 from castui.engine.targets import CheckSpec, Target
+from castui.model.results import Code, Error, ProbeResult
 from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
-from castui.probes.result import Code, Error, ProbeResult
 from castui.probes.tls import tls_probe
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes

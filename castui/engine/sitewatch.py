@@ -3,7 +3,7 @@ load balancer's own verdict beside castui's.
 
 The monitor calls `after_round` whenever a target's round completes and `poll_balancer` every
 interval; both return the events the rules raise. Reading the balancer is the only I/O here,
-through the adapter boundary (castui.lb), so KEMP or F5 slot in without touching this.
+through the adapter boundary (castui.balancers), so KEMP or F5 slot in without touching this.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from castui.balancers import HAProxyAdapter, LoadBalancerAdapter, find_server
 from castui.config.model import Config, Site
-from castui.engine.events import Event, Kind
-from castui.engine.lbview import LbComparison, default_grace
-from castui.engine.load import SkewWatch, VipSampling, match_node
+from castui.engine.balancer_view import LbComparison, default_grace
 from castui.engine.pool import TargetState
-from castui.lb import HAProxyAdapter, LbError, ServerView, find_server
-from castui.lb.base import AdminState, LoadBalancerAdapter
+from castui.engine.skew import SkewWatch, VipSampling, match_node
+from castui.model.balancer import AdminState, ServerView
+from castui.model.errors import LbError
+from castui.model.events import Event, Kind
 
 
 class SetupError(Exception):

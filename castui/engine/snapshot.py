@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from castui.engine.lbview import disagrees
+from castui.engine.balancer_view import disagrees
 from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
-from castui.engine.status import Status, site_status
-from castui.lb.base import ServerView
+from castui.model.balancer import ServerView
+from castui.model.status import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +178,34 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
     return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons, lb_error, skew,
                     answered_by)
 
+
+def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequence[str]],
+                nodes: Sequence[TargetView], warnings: Sequence[str] = ()
+                ) -> tuple[Status, tuple[str, ...]]:
+    """The site's status and the reasons for it, most severe first.
+
+    `warnings` are findings that never make a site critical: a certificate expiring soon, a
+    DNS hygiene rule broken.
+    """
+    critical: list[str] = []
+    warning: list[str] = []
+    if vip.state == "unknown" and all(node.state == "unknown" for node in nodes):
+        return Status.UNKNOWN, ("not probed yet",)
+    if vip.state == "down":
+        critical.append(f"VIP {vip.address} {vip.status_text}")
+    healthy = [node for node in nodes if node.state == "up"]
+    if not healthy:
+        critical.append("no healthy node")
+    if dns_ok is False:
+        said = "; ".join(f"{server} says {','.join(addrs) or 'nothing'}"
+                         for server, addrs in answers.items())
+        critical.append(f"array FQDN does not resolve to the VIP ({said})")
+    for node in nodes:
+        if node.state in ("down", "degraded"):
+            warning.append(f"{node.subject} {node.status_text}")
+    warning.extend(warnings)
+    if critical:
+        return Status.CRITICAL, (*critical, *warning)
+    if warning:
+        return Status.WARNING, tuple(warning)
+    return Status.OK, ()

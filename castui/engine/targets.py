@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from castui.config.model import Config, DnsServer, Ports, Site
-from castui.exchange import HTTP_CHECKS, HttpExpectation
+from castui.model.exchange import HTTP_CHECKS, HttpExpectation
 
 CheckKind = Literal["tcp", "http", "dns", "epm", "tls", "agent", "sample"]
 #: info checks (the node agent, VIP sampling) are shown but never change a node's state.

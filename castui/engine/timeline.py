@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from castui.engine.events import Event, Kind
 from castui.engine.pool import RoundSample
+from castui.model.events import Event, Kind
 
 
 class Mark(StrEnum):

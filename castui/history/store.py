@@ -23,10 +23,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from castui.engine.alerts import Alert
-from castui.engine.events import Event, utcnow
-from castui.history.records import Drill, MaintenanceMark
 from castui.history.schema import APPLICATION_ID, SCHEMA_VERSION, UPGRADES
+from castui.model.alerts import Alert
+from castui.model.errors import HistoryError
+from castui.model.events import Event
+from castui.model.marks import Drill, MaintenanceMark
+from castui.model.times import utcnow
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -35,10 +37,6 @@ _INSERT = (
     "INSERT INTO events (time, epoch, site, subject, kind, detail, duration_s, data)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-class HistoryError(Exception):
-    """The history database cannot be used; the message is one line naming the file and why."""
 
 
 class EventStore:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from castui.lab.http import canonical_vdir
-from castui.text import clean
+from castui.model.text import clean
 
 #: Longest action text accepted: an action is a verb and two or three short words.
 MAX_ACTION_CHARS = 200

@@ -27,11 +27,11 @@ from typing import Any
 import h11
 import httpx
 
-from castui.aio import drop_clients
 from castui.lab.actions import Action, ActionError, parse_action
 from castui.lab.estate import LabEstate
 from castui.lab.layout import LabError, loopback_address
-from castui.text import clean
+from castui.model.aio import drop_clients
+from castui.model.text import clean
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
-from castui.aio import drop_clients
 from castui.lab.netcheck import require_loopback
+from castui.model.aio import drop_clients
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from castui.lab.dns import LabDNS
 from castui.lab.epm import for_node
 from castui.lab.layout import DNS_TTL, LabError, LabLayout, LabTiming, require_privileges
 from castui.lab.node import LabNode
-from castui.text import clean
+from castui.model.text import clean
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from castui.config import Ports, Profile
 from castui.config.model import PROFILES
 from castui.lab.netcheck import require_loopback
-from castui.text import clean
+from castui.model.text import clean
 
 DEFAULT_NET = "127.42"
 #: Unprivileged ports: the real ones + 20000; the static RPC ports are unprivileged already.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from castui.lab.actions import Action, ActionError, parse_action
 from castui.lab.builtin_scenarios import BUILTIN_SCENARIOS
-from castui.text import clean
+from castui.model.text import clean
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import signal
 from asyncio.subprocess import DEVNULL, PIPE
 
 from castui.config.model import Notifier
-from castui.text import clean
+from castui.model.text import clean
 
 #: Bytes of the hook's stderr kept (the end of it): enough for the last line, bounded.
 STDERR_TAIL = 4096

@@ -19,7 +19,7 @@ import httpx
 
 from castui import __version__
 from castui.config.model import Notifier
-from castui.text import clean
+from castui.model.text import clean
 
 #: Pause before the first retry; it doubles for each further retry, up to BACKOFF_CAP.
 BACKOFF_FIRST = 0.5

@@ -17,9 +17,9 @@ from typing import Any, cast
 
 import httpx
 
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import clean
 from castui.probes.http import Phase, classify_failure
-from castui.probes.result import Code, Error, ProbeResult
-from castui.text import clean
 
 STATUS_PATH = "/v1/status"
 #: The agent caps its answer far below this; anything larger is not our agent.

@@ -16,8 +16,8 @@ import aiodns
 import pycares
 
 from castui.config.model import DnsServer
-from castui.probes.result import Code, Error, ProbeResult
-from castui.text import clean
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import clean
 
 #: c-ares tries per probe; the first waits timeout/3, the retry about twice that (backoff).
 _TRIES = 2

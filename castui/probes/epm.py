@@ -26,6 +26,8 @@ from typing import Any
 from uuid import UUID
 
 from castui.config.model import Ports
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import clean
 from castui.probes.dcerpc import (
     BIND_NAK_REASONS,
     CONTEXT_RESULTS,
@@ -55,9 +57,7 @@ from castui.probes.dcerpc import (
     encode_tcp_tower,
     read_pdu,
 )
-from castui.probes.result import Code, Error, ProbeResult
 from castui.probes.tcp import refusal, tcp_probe
-from castui.text import clean
 
 #: How many towers ept_map may return; we use the first one with a TCP port.
 MAX_TOWERS = 4

@@ -20,10 +20,10 @@ from typing import Any, ClassVar, cast
 
 import httpx
 
-from castui.exchange import HttpExpectation
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.exchange import HttpExpectation
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import clean
 from castui.probes.tcp import strerror
-from castui.text import clean
 
 #: Most of a body we ever read: enough for OWA's logon page, bounded against a hostile peer.
 BODY_LIMIT = 64 * 1024

@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.results import Code, Error, ProbeResult
 
 #: SO_LINGER on, 0 s: close with a RST and leave no TIME_WAIT behind (HAProxy does the same),
 #: so thousands of checks per second do not exhaust ephemeral ports.

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from castui.probes.result import Code, Error, ProbeResult
-from castui.text import clean
+from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import clean
 
 #: Names shown in a detail at most; the facts keep them all (bounded by the certificate).
 _SHOWN_NAMES = 6

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeGuard
 
-from castui.engine.events import Event, Kind
+from castui.model.events import Event, Kind
 from castui.report.facts import Window, data_time
 
 #: How far from the window's start a drill_started event may be to describe it (stored times

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from castui.history import Drill, EventStore
+from castui.history import EventStore
+from castui.model.marks import Drill
 from castui.report.facts import Window
 from castui.report.measure import Report, measure
 

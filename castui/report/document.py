@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from castui.history.records import MaintenanceMark
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
+from castui.model.times import duration, instant, zone_label
 from castui.report.measure import (
     AlertEntry,
     DnsChange,
@@ -24,8 +26,6 @@ from castui.report.measure import (
     Report,
     SiteFigures,
 )
-from castui.report.times import duration, instant, zone_label
-from castui.text import clean
 
 #: Rows per table in Markdown and HTML: a change record needs the story, JSON has every row.
 MAX_ROWS = 200

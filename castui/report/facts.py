@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from castui.history.records import Drill
+from castui.model.marks import Drill
 
 
 @dataclass(frozen=True, slots=True)

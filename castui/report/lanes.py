@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
-from castui.history.records import MaintenanceMark
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
 from castui.report.facts import Window, data_time
-from castui.text import clean
 
 #: Spans per lane before the lane is folded into buckets.
 MAX_SPANS = 400

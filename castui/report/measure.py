@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from castui.engine.alerts import Alert
-from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
-from castui.history.records import MaintenanceMark
+from castui.model.alerts import Alert
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
 from castui.report.at_start import picture_at_start
 from castui.report.facts import Window, data_time
 from castui.report.lanes import Lane, build_lanes
-from castui.text import clean
 
 NAME_LIMIT = 80
 #: A duration_s further back than this is nonsense, not a fact to compute with.

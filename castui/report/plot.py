@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from castui.model.times import zone_label
 from castui.report.lanes import MAX_SPANS, Lane, State
 from castui.report.measure import Report
-from castui.report.times import zone_label
 
 #: Lanes drawn at most; the title says how many more there were.
 MAX_LANES = 60

@@ -10,7 +10,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from castui.history.records import MaintenanceMark
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
+from castui.model.times import iso
 from castui.report.measure import (
     AlertEntry,
     DnsChange,
@@ -21,8 +23,6 @@ from castui.report.measure import (
     Report,
     SiteFigures,
 )
-from castui.report.times import iso
-from castui.text import clean
 
 FORMAT = "castui-report/1"
 

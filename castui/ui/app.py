@@ -27,15 +27,16 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
-from castui.engine.alerts import Alert
-from castui.engine.events import Event
 from castui.engine.monitor import Monitor
 from castui.engine.pool import TargetState
 from castui.engine.snapshot import EstateSnapshot
 from castui.engine.timeline import ZOOMS, Source, build_lanes
-from castui.history.records import MaintenanceMark
-from castui.history.store import EventStore, HistoryError
-from castui.lb import AdminState, LbError
+from castui.history.store import EventStore
+from castui.model.alerts import Alert
+from castui.model.balancer import AdminState
+from castui.model.errors import HistoryError, LbError
+from castui.model.events import Event
+from castui.model.marks import MaintenanceMark
 from castui.ui import keys
 from castui.ui.messages import AlertRaised, EngineEvent, RoundsDone
 from castui.ui.palette import use_palette

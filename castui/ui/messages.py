@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from castui.engine.alerts import Alert
-from castui.engine.events import Event
+from castui.model.alerts import Alert
+from castui.model.events import Event
 
 
 class EngineEvent(Message):

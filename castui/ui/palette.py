@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from castui.engine.status import Status
 from castui.engine.timeline import Mark
+from castui.model.status import Status
 
 
 @dataclass(frozen=True, slots=True)

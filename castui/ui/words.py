@@ -14,13 +14,13 @@ from typing import Any
 from rich.text import Text
 
 from castui.config.model import Balancer
-from castui.engine.events import ALL_SITES, Event, Kind
 from castui.engine.snapshot import CheckView, TargetView
-from castui.engine.status import Status
 from castui.engine.timeline import Mark, mark_of
-from castui.lb.base import AdminState
-from castui.probes.result import Code
-from castui.text import clean
+from castui.model.balancer import AdminState
+from castui.model.events import ALL_SITES, Event, Kind
+from castui.model.results import Code
+from castui.model.status import Status
+from castui.model.text import clean
 from castui.ui.palette import pal
 
 #: A glyph per status so the word is not the only cue in a narrow tab.

@@ -22,12 +22,12 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from castui.config import Config, parse_config
-from castui.engine.events import Event, Kind
 from castui.engine.monitor import Monitor
 from castui.engine.targets import CheckSpec, Target
 from castui.history import EventStore
-from castui.lb import ServerView
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.balancer import ServerView
+from castui.model.events import Event, Kind
+from castui.model.results import Code, Error, ProbeResult
 from castui.ui import ConsoleApp, ConsoleOptions
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from types import TracebackType
 
 import h11
 
-from castui.aio import drop_clients
+from castui.model.aio import drop_clients
 
 READ_SIZE = 65536
 

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from castui.engine.monitor import DRILL_NAME_MAX
-from castui.text import clean
+from castui.model.text import clean
 from castui.ui.palette import pal
 
 

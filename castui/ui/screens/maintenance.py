@@ -20,9 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from castui.engine.monitor import MAX_MAINTENANCE
-from castui.history.records import MaintenanceMark
-from castui.report.times import parse_span
-from castui.text import clean
+from castui.model.marks import MaintenanceMark
+from castui.model.text import clean
+from castui.model.times import parse_span
 from castui.ui.palette import pal
 from castui.ui.words import safe, until_text
 

@@ -15,8 +15,8 @@ from textual import events
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from castui.engine.alerts import Alert
-from castui.engine.events import ALL_SITES
+from castui.model.alerts import Alert
+from castui.model.events import ALL_SITES
 from castui.ui.palette import pal
 from castui.ui.words import clock, safe, sentence
 

@@ -10,7 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from castui.engine.events import Event
+from castui.model.events import Event
 from castui.ui.widgets.lines import text_strip
 from castui.ui.words import event_line
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from rich.text import Text
 from textual.widget import Widget
 
-from castui.engine.status import Status
+from castui.model.status import Status
 from castui.ui.palette import pal
 from castui.ui.words import STATUS_GLYPH, badge, gap, safe
 

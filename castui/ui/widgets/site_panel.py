@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.message import Message
 
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
-from castui.engine.status import Status
+from castui.model.status import Status
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable

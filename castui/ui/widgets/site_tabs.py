@@ -11,7 +11,7 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
-from castui.engine.status import Status
+from castui.model.status import Status
 from castui.ui.palette import pal
 from castui.ui.words import STATUS_GLYPH, badge, gap, safe
 

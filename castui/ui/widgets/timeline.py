@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from castui.engine.timeline import Lane, Mark, Zoom
-from castui.history.records import MaintenanceMark
+from castui.model.marks import MaintenanceMark
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
 from castui.ui.words import (

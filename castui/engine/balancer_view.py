@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from castui.engine.events import Event, Kind
-from castui.lb.base import ServerView
+from castui.model.balancer import ServerView
+from castui.model.events import Event, Kind
 
 #: castui states a node should (not) receive new clients in; "unknown" is no verdict at all.
 _SHOULD_ROUTE = frozenset({"up"})

@@ -14,13 +14,14 @@ import csv
 import os
 import re
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from castui.lb.base import ADMIN_STATES, AdminState, LbError, ServerView
-from castui.text import clean
+from castui.config.addresses import UnixAddress, parse_socket_address
+from castui.model.balancer import ADMIN_STATES, AdminState, ServerView
+from castui.model.errors import LbError
+from castui.model.text import clean
 
 DEFAULT_TIMEOUT = 2.0
 #: A stats CSV is about 1 KiB per server; this is room for thousands of servers.
@@ -35,44 +36,6 @@ _REQUIRED = ("pxname", "svname", "status")
 #: The CSV `type` column: 0 frontend, 1 backend, 2 server, 3 listener.
 _SERVER_TYPE = "2"
 _AGGREGATES = ("FRONTEND", "BACKEND")
-
-
-@dataclass(frozen=True, slots=True)
-class UnixAddress:
-    path: str
-
-    def __str__(self) -> str:
-        return self.path
-
-
-@dataclass(frozen=True, slots=True)
-class TcpAddress:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_socket_address(text: str) -> UnixAddress | TcpAddress:
-    """A runtime API address: a Unix socket path, or `host:port` / `[v6]:port` for a TCP one
-    (HAProxy's `unix@`, `ipv4@` and `ipv6@` prefixes are accepted). ValueError (one line) if
-    it is neither."""
-    for prefix in ("unix@", "ipv4@", "ipv6@"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    if "/" in text:
-        return UnixAddress(text)
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    if not host or not (port_text.isascii() and port_text.isdigit()) \
-            or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"{clean(text)!r} is neither a socket path nor host:port")
-    return TcpAddress(host, int(port_text))
 
 
 def csv_url(stats_url: str) -> httpx.URL:

@@ -1,12 +1,12 @@
-"""What the history keeps besides events and alerts (castui.engine.alerts.Alert): drills and
-maintenance marks. Plain values; the store reads and writes them."""
+"""Drills and maintenance marks: plain values the engine applies, the history keeps and the
+front-ends show. `covers` is the one rule for which events a mark explains."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from castui.engine.events import SUBJECT_DNS, SUBJECT_VIP
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,7 @@
-"""Instants and durations as a change record wants them: UTC for the record, local for people.
+"""Instants and durations, in one place for every layer: UTC for records and JSON, local for people.
 
 The local zone is the machine's (`datetime.astimezone()`), so `TZ=Europe/Amsterdam castui
-report` shows Amsterdam time beside UTC. Nothing here imports the console: the core and the
-report must not depend on a front-end.
+report` shows Amsterdam time beside UTC.
 """
 
 from __future__ import annotations
@@ -16,9 +15,19 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _MAX_SPAN_S = 3650 * 86400
 
 
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
 def iso(when: datetime) -> str:
     """ISO-8601 UTC to the millisecond with a `Z`: the JSON form."""
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_epoch(epoch: float) -> str:
+    """An epoch instant (a probe's start) in the same form as `iso`."""
+    return iso(datetime.fromtimestamp(epoch, UTC))
 
 
 def instant(when: datetime) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from castui.model.times import iso
 
 
 class Kind:
@@ -75,7 +77,7 @@ class Event:
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by `watch --format jsonl` and the history store."""
         out: dict[str, Any] = {
-            "time": self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": iso(self.time),
             "site": self.site,
             "subject": self.subject,
             "event": self.kind,
@@ -86,8 +88,3 @@ class Event:
         for key, value in self.data.items():
             out.setdefault(key, value)
         return out
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)

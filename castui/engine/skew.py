@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from castui.engine.events import SUBJECT_VIP, Event, Kind
+from castui.model.events import SUBJECT_VIP, Event, Kind
 
 #: VIP rounds with answers in which an in-pool node never answered before it is worth a warning.
 SKIPPED_ROUNDS = 10

@@ -55,7 +55,7 @@ class Error:
 class ProbeResult:
     """One probe's outcome.
 
-    `detail` is short human text, already cleaned of control characters (castui.text.clean).
+    `detail` is short human text, already cleaned of control characters (castui.model.text.clean).
     `facts` holds the raw observations: `status`, `headers` (selected, cleaned), `addresses`,
     `ttl`, `server`... Keys are documented by each probe.
     """

@@ -1,0 +1,26 @@
+"""Alerts as values: an event that paged someone, and its acknowledgement.
+
+Which events raise alerts is the engine's rule (castui.engine.alerts); this is only the record
+every layer passes around, the history stores and the front-ends show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from castui.model.events import Event
+
+
+@dataclass(slots=True)
+class Alert:
+    """`id` is the alert's event row id in the history (a counter without one)."""
+
+    id: int
+    event: Event
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acked_at is not None
