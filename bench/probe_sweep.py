@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from castui.engine.runner import Runner
 from castui.engine.targets import CheckSpec, Target
-from castui.probes.result import Code
+from castui.model.results import Code
 
 #: First three octets of the bench addresses: 127.0.8.1, 127.0.8.2, ...
 _NET = "127.0.8"

@@ -53,7 +53,7 @@ from castui.config import Config
 from castui.engine.monitor import Monitor
 from castui.engine.pool import TargetState
 from castui.engine.targets import CheckSpec, Target
-from castui.probes.result import Code, Error, ProbeResult
+from castui.model.results import Code, Error, ProbeResult
 
 TARGET_CPU_MEDIAN = 10.0
 TARGET_RSS_MB = 150.0
