@@ -10,7 +10,7 @@ A figures-printing benchmark, not a test. It answers two questions from the issu
 The listeners live in a separate process pinned to the other core(s), so their accept/close work
 is not billed to castui's core (the kernel's half of each loopback handshake still runs on the
 connecting core, for castui and nmap alike). Only 127.0.0.0/8 addresses are used.
-Run: `cd /work/main && python3 -m bench.probe_sweep --help`.
+Run from the repository root: `python3 -m bench.probe_sweep --help`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ CPU is sampled once a second with psutil (percent of one core), memory as RSS; e
 reports the median and max CPU and the peak RSS, and the live castui runs the checks they
 completed a second (a run that falls behind its interval does less work, so CPU alone would
 flatter it) and the CPU per check. The targets (<= 10% median, <= 150 MB) are the issue's.
-Run: `cd /work/main && python3 -m bench.tui_cost [--seconds 60] [--mode all]`.
+Run from the repository root: `python3 -m bench.tui_cost [--seconds 60] [--mode all]`.
 Loopback addresses only.
 """
 

@@ -1,6 +1,6 @@
 """Regenerate the README's pictures of the console: the lab estate, watched live, in six states.
 
-    cd /work/main && python3 -m scripts.screenshots [--out screenshots] [--size 160x48]
+    python3 -m scripts.screenshots  (from the repository root) [--out screenshots] [--size 160x48]
 
 Everything is real: the lab's CAS nodes, VIPs and DNS run in this process on loopback
 addresses, castui's engine probes them, the console draws headless, and each picture is the
