@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 import h11
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from castui.agent.token import TokenCheck, TokenError, read_token
 from castui.engine.monitor import Monitor
@@ -33,10 +33,9 @@ _READ_CHUNK = 4096
 
 
 def exposition(reading: Reading) -> bytes:
-    """The text exposition of one reading, through prometheus_client's own writer."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(CastuiCollector(lambda: reading))
-    return generate_latest(registry)
+    """The text exposition (format 0.0.4, which every Prometheus reads) of one reading, through
+    prometheus_client's own writer."""
+    return generate_latest(CastuiCollector(lambda: reading))
 
 
 class MetricsServer:
@@ -137,7 +136,7 @@ class MetricsServer:
             return 405, [*text, ("Allow", "GET, HEAD")], b"use GET\n"
         reading = self._read()  # on the loop: the engine's state is consistent here
         body = await asyncio.to_thread(exposition, reading)
-        return 200, [("Content-Type", CONTENT_TYPE_LATEST)], body
+        return 200, [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)], body
 
     def _authorized(self, request: h11.Request) -> bool:
         assert self._check is not None
