@@ -25,6 +25,7 @@ from castui.engine.monitor import Monitor
 from castui.history import EventStore
 from castui.metrics import MetricsError, MetricsOptions, MetricsServer, metrics_server
 from castui.metrics.options import check_exposure, parse_listen
+from tests.support.prometheus import CONTRACT
 from tests.support.ui_estate import (
     CONFIG,
     Driver,
@@ -36,29 +37,6 @@ from tests.support.ui_estate import (
     status_503,
 )
 
-#: The contract: every metric and its labels, as the issue names them.
-CONTRACT = {
-    "castui_probe_success": {"site", "target", "check"},
-    "castui_probe_duration_seconds": {"site", "target", "check"},
-    "castui_probe_http_status_code": {"site", "target", "check"},
-    "castui_probe_failure_info": {"site", "target", "check", "code"},
-    "castui_node_in_pool": {"site", "node"},
-    "castui_node_state": {"site", "node", "state"},
-    "castui_node_state_since_timestamp_seconds": {"site", "node"},
-    "castui_vip_up": {"site"},
-    "castui_vip_answer_share": {"site", "node"},
-    "castui_dns_answer_is_vip": {"site", "resolver"},
-    "castui_dns_ttl_seconds": {"site", "resolver"},
-    "castui_tls_cert_expiry_timestamp_seconds": {"site", "target"},
-    "castui_node_connections": {"site", "node", "port"},
-    "castui_lb_disagrees": {"site", "node"},
-    "castui_alerts_unacknowledged": {"site"},
-    "castui_events_total": {"site", "kind"},
-    "castui_maintenance": {"site", "node"},
-    "castui_round_duration_seconds": {"site", "target"},
-    "castui_last_round_timestamp_seconds": {"site", "target"},
-    "castui_build_info": {"version"},
-}
 LOOPBACK = "127.0.0.1"
 
 
