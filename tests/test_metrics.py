@@ -9,8 +9,17 @@ with prometheus_client's own text parser, as a scrape would be.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
+import pty
+import signal
 import ssl
+import struct
+import subprocess
 import sys
+import termios
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +34,7 @@ from castui.engine.monitor import Monitor
 from castui.history import EventStore
 from castui.metrics import MetricsError, MetricsOptions, MetricsServer, metrics_server
 from castui.metrics.options import check_exposure, parse_listen
+from tests.support.net import free_port, wait_for_sync
 from tests.support.prometheus import CONTRACT
 from tests.support.ui_estate import (
     CONFIG,
@@ -269,3 +279,50 @@ async def test_watch_refuses_unsafe_or_broken_metrics_options_in_one_line(
     code, err = await castui("watch", "--config", str(config), "--db",
                              str(tmp_path / "h.sqlite3"), *extra)
     assert (code, err.splitlines()) == (2, [message])
+
+
+def test_the_console_serves_metrics_beside_it(tmp_path: Path) -> None:
+    """`castui --config FILE --metrics-listen ADDR` in a pseudo-terminal: the same endpoint
+    while the console runs, gone when it ends."""
+    config = tmp_path / "estate.toml"
+    config.write_text(CONFIG)  # loopback addresses where nothing listens: all refused
+    port = free_port(LOOPBACK)
+    url = f"http://{LOOPBACK}:{port}/metrics"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "castui", "--config", str(config), "--db",
+         str(tmp_path / "history.sqlite3"), "--metrics-listen", f"{LOOPBACK}:{port}"],
+        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color"})
+    os.close(slave)
+    drain = threading.Thread(target=_drain, args=(master,), daemon=True)
+    drain.start()
+    try:
+        def node_down() -> bool:
+            try:
+                text = httpx.get(url, timeout=2, trust_env=False).text
+            except httpx.HTTPError:
+                return False
+            return 'castui_node_in_pool{node="CAS1",site="Site-A"} 0.0' in text
+        wait_for_sync(node_down, 30, interval=0.2, what="the console's metrics to show CAS1 out")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+            drain.join(5)
+    assert code == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2, trust_env=False)
+
+
+def _drain(fd: int) -> None:
+    """Read the console's screen so it never blocks writing it."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass
