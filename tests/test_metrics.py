@@ -184,6 +184,14 @@ async def test_the_endpoint_serves_metrics_only(deep: tuple[Driver, MetricsServe
         assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
         head = await client.head(server.url)
         assert head.status_code == 200 and head.content == b""
+    for request, status in ((b"garbage\r\n\r\n", b"400"),
+                            (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
+                             b"431")):
+        reader, writer = await asyncio.open_connection(LOOPBACK, server.port)
+        writer.write(request)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.split(b" ", 2)[1] == status
 
 
 def token_file(tmp: Path) -> Path:

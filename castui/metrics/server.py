@@ -101,7 +101,7 @@ class MetricsServer:
             async with asyncio.timeout(HEADER_TIMEOUT):
                 request = await _request(conn, reader)
             status, headers, body = await self._answer(request)
-            head = request.method == b"HEAD" if isinstance(request, h11.Request) else False
+            head = isinstance(request, h11.Request) and request.method == b"HEAD"
             out = conn.send(h11.Response(
                 status_code=status, reason=HTTPStatus(status).phrase.encode(),
                 headers=[*headers, ("Content-Length", str(len(body))),
