@@ -189,9 +189,9 @@ class _Families:
             self.vip_up.add_metric([name], float(site.vip.in_pool()))
         if site.answered_by is not None:
             total = sum(site.answered_by.values())
-            answered = {label(k): v for k, v in site.answered_by.items()}
-            for node in site.nodes:
-                answered.setdefault(label(node.subject), 0)
+            answered: Counter[str] = Counter({label(node.subject): 0 for node in site.nodes})
+            for server, count in site.answered_by.items():
+                answered[label(server)] += count  # names equal once cleaned are one series
             for node_name, count in sorted(answered.items()):
                 self.share.add_metric([name, node_name], count / total if total else 0.0)
         if site.dns is not None and site.dns.ok is not None:
