@@ -32,9 +32,12 @@ from prometheus_client.samples import Sample
 from castui.config import parse_config
 from castui.engine.monitor import Monitor
 from castui.history import EventStore
+from castui.lab.certs import LabCA
+from castui.lab.layout import LabTiming
 from castui.metrics import MetricsError, MetricsOptions, MetricsServer, metrics_server
 from castui.metrics.options import check_exposure, parse_listen
-from tests.support.net import free_port, wait_for_sync
+from tests.support.lab import watched_lab
+from tests.support.net import free_port, wait_for, wait_for_sync
 from tests.support.prometheus import CONTRACT
 from tests.support.ui_estate import (
     CONFIG,
@@ -48,6 +51,9 @@ from tests.support.ui_estate import (
 )
 
 LOOPBACK = "127.0.0.1"
+#: Exchange 2013 at an easy pace: the VIP is sampled every round (it names who answered).
+STEADY_2013 = LabTiming(interval=1.0, timeout=0.8, rise=2, fall=3, lb_inter=0.3, lb_rise=2,
+                        lb_fall=3, lb_timeout=0.2)
 
 
 def samples(text: str) -> list[Sample]:
@@ -334,3 +340,31 @@ def _drain(fd: int) -> None:
     with contextlib.suppress(OSError):
         while os.read(fd, 65536):
             pass
+
+
+@pytest.mark.integration
+async def test_a_hostile_server_name_from_the_network_stays_data(tmp_path: Path,
+                                                                 lab_ca: LabCA) -> None:
+    """The lab's nodes (real HTTPS servers on loopback) answer the VIP's samples with an
+    X-FEServer full of quotes, backslashes, braces, markup and escapes: the series keeps it as
+    a label value, cleaned, and the exposition still parses."""
+    hostile = 'CAS" \\} x{le="1"} [red]<b>\x1b[31m'
+    async with watched_lab(tmp_path, lab_ca, sites=("Site-A",), timing=STEADY_2013,
+                           profile="exchange2013") as lab:
+        for node in lab.estate.sites["Site-A"].nodes.values():
+            node.http.fe_server = hostile
+        async with metrics_server(MetricsOptions(LOOPBACK, 0), lab.monitor) as server:
+            found: list[Sample] = []
+
+            async def names_it() -> bool:
+                found[:] = samples((await scrape(server)).text)
+                return any(s.name == "castui_vip_answer_share" and s.value > 0
+                           and s.labels["node"].startswith("CAS")
+                           and s.labels["node"] not in ("CAS1", "CAS2", "CAS3")
+                           for s in found)
+
+            await wait_for(names_it, 20, interval=0.5, what="a share for the hostile name")
+    share = next(s for s in found if s.name == "castui_vip_answer_share"
+                 and s.labels["node"] not in ("CAS1", "CAS2", "CAS3"))
+    assert share.labels == {"site": "Site-A", "node": 'CAS" \\} x{le="1"} [red]<b>'}
+    assert share.value == 1.0
