@@ -14,6 +14,7 @@ import fcntl
 import os
 import pty
 import signal
+import socket
 import ssl
 import struct
 import subprocess
@@ -368,3 +369,17 @@ async def test_a_hostile_server_name_from_the_network_stays_data(tmp_path: Path,
                  and s.labels["node"] not in ("CAS1", "CAS2", "CAS3"))
     assert share.labels == {"site": "Site-A", "node": 'CAS" \\} x{le="1"} [red]<b>'}
     assert share.value == 1.0
+
+
+async def test_watch_says_in_one_line_when_the_metrics_port_is_taken(tmp_path: Path) -> None:
+    config = tmp_path / "estate.toml"
+    config.write_text(CONFIG)
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = await castui("watch", "--config", str(config), "--db",
+                                 str(tmp_path / "h.sqlite3"), "--metrics-listen",
+                                 f"{LOOPBACK}:{port}")
+    assert (code, err.splitlines()) == (
+        2, [f"castui: cannot serve metrics on {LOOPBACK}:{port}: address already in use"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import ssl
 from collections.abc import Callable
 from http import HTTPStatus
@@ -66,9 +68,8 @@ class MetricsServer:
                 ssl_handshake_timeout=HEADER_TIMEOUT if self.ssl_context else None,
                 limit=MAX_HEADER_BYTES)
         except OSError as exc:
-            reason = clean(exc.strerror or str(exc), 80)
             raise MetricsError(f"cannot serve metrics on {clean(self.host, 60)}:{self.port}: "
-                               f"{reason}") from None
+                               f"{_reason(exc)}") from None
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -146,6 +147,13 @@ class MetricsServer:
                 if scheme.lower() == b"bearer" and self._check.matches(presented.strip()):
                     return True
         return False
+
+
+def _reason(exc: OSError) -> str:
+    """`address already in use`, not asyncio's long `error while attempting to bind...`."""
+    if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
+        return os.strerror(exc.errno).lower()
+    return clean(exc.strerror or str(exc), 100).lower()
 
 
 async def _request(conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | int:
