@@ -27,6 +27,7 @@ FLOORS = {
     "history": 5,
     "report": 6,
     "ui": 6,
+    "metrics": 6,  # a front-end: it reads the engine's snapshot, never the console
     "lab": 6,
     "cli": 7,
     "__main__": 8,

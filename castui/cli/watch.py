@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from castui.cli import metrics
 from castui.cli.common import load_or_report, make_monitor, open_store, seconds_arg
 from castui.engine.alerts import is_alert
 from castui.engine.monitor import DRILL_NAME_MAX, Monitor
 from castui.history import HistoryError, default_db_path
+from castui.metrics import MetricsError, MetricsServer
 from castui.model.events import Event
 from castui.model.text import clean
 
@@ -31,6 +34,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--drill", metavar="NAME", type=drill_name, default=None,
                    help="record a named drill from start to the end of the watch "
                         "(then: castui report --drill NAME)")
+    metrics.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -64,20 +68,23 @@ def run(args: argparse.Namespace) -> int:
         if monitor is None:
             return EXIT_USAGE
         monitor.subscribe(lambda event: _print(event, args.format, sys.stdout))
+        ok, server = metrics.server_for(args, monitor)
+        if not ok:
+            return EXIT_USAGE
         if sys.stderr.isatty():  # `type = "bell"` notifiers ring the terminal watch runs in
             monitor.set_bell(lambda: print("\a", end="", file=sys.stderr, flush=True))
         try:
             if args.drill is not None:
                 monitor.start_drill(args.drill)
             try:
-                asyncio.run(_watch(monitor, args.duration))
+                code = asyncio.run(_watch(monitor, args.duration, server))
             finally:
                 if args.drill is not None and monitor.drill is not None:
                     monitor.end_drill()
         except HistoryError as err:  # e.g. the disk filled up: stop rather than report unrecorded
             print(f"castui: {err}", file=sys.stderr)
             return EXIT_USAGE
-    return 0
+    return code
 
 
 def _print(event: Event, fmt: str, out: TextIO) -> None:
@@ -85,9 +92,18 @@ def _print(event: Event, fmt: str, out: TextIO) -> None:
     out.flush()
 
 
-async def _watch(monitor: Monitor, duration: float | None) -> None:
+async def _watch(monitor: Monitor, duration: float | None, server: MetricsServer | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await monitor.run(duration=duration, stop=stop)
+    async with contextlib.AsyncExitStack() as stack:
+        if server is not None:
+            try:
+                await stack.enter_async_context(server)
+            except MetricsError as err:
+                print(f"castui: {err}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"castui: metrics on {server.url}", file=sys.stderr, flush=True)
+        await monitor.run(duration=duration, stop=stop)
+    return 0

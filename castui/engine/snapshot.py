@@ -60,6 +60,9 @@ class TargetView:
     maintenance_until: datetime | None = None
     #: Whether it is flapping (its changes raise no alert until it is stable again).
     flapping: bool = False
+    #: How long its last round took (seconds) and when it completed; None before any round.
+    round_s: float | None = None
+    last_round_at: datetime | None = None
 
     @property
     def lb_disagrees(self) -> bool:
@@ -95,7 +98,8 @@ class TargetView:
             checks.extend(_hygiene_views(ts))
         t = ts.target
         return cls(t.site, t.subject, t.kind, t.address, t.host, ts.state, ts.status_text,
-                   tuple(checks), ts.changed_at, ts.rounds)
+                   tuple(checks), ts.changed_at, ts.rounds, round_s=ts.round_s,
+                   last_round_at=ts.last_round_at)
 
     def in_pool(self) -> bool:
         return self.state in ("up", "degraded")
