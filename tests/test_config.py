@@ -582,7 +582,11 @@ def test_a_number_at_either_end_of_its_range_is_accepted(key: str, end: str) -> 
     if key == "defaults.interval":  # the timeout must stay below it
         text = text.replace("[defaults]\n", "[defaults]\ntimeout = 0.05\n")
     if key == "defaults.timeout" and end == "high":
-        return  # 300 s is also the most an interval may be, and a timeout must be less
+        # In its range; but 300 s is also the longest interval, and a timeout must be less.
+        text = text.replace("[defaults]\n", "[defaults]\ninterval = 300\n")
+        assert problems_of(text) == [
+            f"{SOURCE}: defaults.timeout: must be less than interval (300), got 300"]
+        return
     config = parse_config(text, base_dir=Path("/"))
     site = config.sites[0]
     read = {"sites[0].ports.https": site.ports.https,
@@ -670,6 +674,18 @@ def test_a_file_key_says_what_is_wrong_with_the_file(tmp_path: Path, key: str,
     path, message = _odd_files(tmp_path)[case]
     problems = problems_of(FILE_KEYS[key](f"'{path}'"), base_dir=tmp_path)
     assert problems == [f"{SOURCE}: {key}: {message}"]
+
+
+@pytest.mark.parametrize("key", FILE_KEYS)
+@pytest.mark.parametrize(("name", "message"), [
+    ('"ca\\u0000.pem"', "'ca\\x00.pem' contains a NUL character"),
+    ("'/" + "x" * 5000 + "'", "cannot read: file name too long: '/xxx"),
+    ("'~nosuchuser-castui/ca.pem'",
+     "'~nosuchuser-castui/ca.pem': no home directory for that user here"),
+], ids=["nul", "name-too-long", "unknown-user"])
+def test_a_file_name_the_os_refuses_is_one_line(key: str, name: str, message: str) -> None:
+    (problem,) = problems_of(FILE_KEYS[key](name))
+    assert problem.startswith(f"{SOURCE}: {key}: {message}")
 
 
 @pytest.mark.parametrize("key", ["defaults.ca_file", "notifiers[0].ca_file"])

@@ -110,7 +110,13 @@ def _path(value: object, base_dir: Path) -> Path:
     text = string(value)
     if not text.strip():
         raise Invalid("must not be empty")
-    return (base_dir / Path(text).expanduser()).absolute()
+    if "\x00" in text:  # no file name holds one, and the OS would refuse to look
+        raise Invalid(f"{quote(text)} contains a NUL character")
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # `~name/...` for a user this machine does not know
+        raise Invalid(f"{quote(text)}: no home directory for that user here") from None
+    return (base_dir / path).absolute()
 
 
 def _with_path(problem: str, shown: str) -> str:
