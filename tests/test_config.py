@@ -633,10 +633,19 @@ def test_fifty_thousand_unknown_keys_give_twenty_lines_and_a_count() -> None:
     assert problems[20] == f"{SOURCE}: and 49980 more problems"
 
 
-def test_twenty_problems_are_listed_without_a_count() -> None:
+def test_twenty_problems_are_listed_without_a_count_and_one_more_is_counted() -> None:
     keys = "\n".join(f"colour{i} = 1" for i in range(20))
     problems = problems_of(minimal(defaults=keys))
-    assert len(problems) == 20 and "more problems" not in problems[-1]
+    assert len(problems) == 20 and "more problem" not in problems[-1]
+    problems = problems_of(minimal(defaults=keys + "\ncolour20 = 1"))
+    assert problems[20:] == [f"{SOURCE}: and 1 more problem"]
+
+
+def test_a_huge_unknown_key_is_listed_against_the_known_keys_not_matched() -> None:
+    """Matching a 3 MB key against the known ones took seconds; it is no typo anyway."""
+    (problem,) = problems_of(minimal(defaults="interval" + "l" * 3_000_000 + " = 2"))
+    assert problem.startswith(f"{SOURCE}: defaults: unknown key 'intervallll")
+    assert "(known keys: ca_file, cert_warn_days, " in problem and len(problem) < 600
 
 
 FILE_KEYS = {

@@ -64,7 +64,8 @@ class Reader:
         """The problems found (the first MAX_PROBLEMS, then `and N more`), or None."""
         if not self.problems:
             return None
-        tail = [f"{self.source}: and {self.more} more problems"] if self.more else []
+        more = f"and {self.more} more problem{'s' if self.more > 1 else ''}"
+        tail = [f"{self.source}: {more}"] if self.more else []
         return ConfigError(self.problems + tail)
 
     def check_keys(self, table: dict[str, object], path: str, known: Collection[str]) -> None:
@@ -161,7 +162,8 @@ def quote(text: str, limit: int = 60) -> str:
 
 def unknown(kind: str, value: str, options: Collection[str], listing: str) -> str:
     """`unknown KIND 'x'` plus the closest option, or the list of options when none is close."""
-    close = difflib.get_close_matches(value, list(options), n=1)
+    # A long name is no typo of a short one, and matching it costs seconds per megabyte.
+    close = difflib.get_close_matches(value, list(options), n=1) if len(value) <= 200 else []
     hint = f"did you mean {close[0]!r}?" if close else f"{listing}: {', '.join(sorted(options))}"
     return f"unknown {kind} {quote(value)} ({hint})"
 
