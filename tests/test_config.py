@@ -448,6 +448,17 @@ def test_directory_is_not_a_config(tmp_path: Path) -> None:
     assert caught.value.problems == [f"{tmp_path}: is a directory, not a file"]
 
 
+def test_an_empty_file_is_read_and_defines_no_sites(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_bytes(b"")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(empty)
+
+    assert caught.value.problems == [
+        f"{empty}: sites: no sites defined; add at least one [[sites]] table"]
+
+
 def test_file_problems_name_the_file(tmp_path: Path) -> None:
     config_file = tmp_path / "site.toml"
     config_file.write_text(minimal(defaults="rise = 0"))

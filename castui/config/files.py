@@ -29,8 +29,9 @@ _KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
 
 
-def file_problem(path: Path, limit: int, what: str) -> str | None:
-    """Why `path` is not a regular, readable file of at most `limit` bytes; None if it is."""
+def file_problem(path: Path, limit: int, what: str, *, empty_ok: bool = False) -> str | None:
+    """Why `path` is not a regular, readable file of at most `limit` bytes (nor empty, unless
+    `empty_ok`); None if it is."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -44,7 +45,7 @@ def file_problem(path: Path, limit: int, what: str) -> str | None:
         return f"is not a regular file ({kind})"
     if not os.access(path, os.R_OK):
         return "cannot read: permission denied"
-    if info.st_size == 0:
+    if info.st_size == 0 and not empty_ok:
         return "is empty"
     if info.st_size > limit:
         return f"is larger than {_size(limit)}, not {what}"
@@ -53,9 +54,8 @@ def file_problem(path: Path, limit: int, what: str) -> str | None:
 
 def read_config_text(file: Path, source: str) -> str:
     """The config file's text, or a one-line ConfigError naming it."""
-    problem = file_problem(file, MAX_CONFIG_BYTES, "a castui config")
-    if problem == "is empty":
-        return ""  # an empty file is read, and says it defines no sites
+    # An empty config is read, and says that it defines no sites.
+    problem = file_problem(file, MAX_CONFIG_BYTES, "a castui config", empty_ok=True)
     if problem is not None:
         raise ConfigError([f"{source}: {problem}"])
     try:
