@@ -165,6 +165,22 @@ async def test_watch_duration_ends_with_exit_zero(tmp_path: Path) -> None:
         kinds == ["monitor_started", "vip_down", "node_down"]
 
 
+@pytest.mark.parametrize("days", [1_000_000, 2**63 - 1])
+async def test_a_retention_the_history_cannot_count_is_refused_before_watch_starts(
+        tmp_path: Path, days: int) -> None:
+    """`retention_days = 1000000` used to kill `watch` with OverflowError at its first prune."""
+    config = tmp_path / "long.toml"
+    config.write_text(
+        f"[defaults]\nretention_days = {days}\n"
+        '[[sites]]\nname = "S"\narray_fqdn = "outlook.s.lab.test"\nvip = "127.0.98.50"\n'
+        '[[sites.nodes]]\nname = "N1"\naddress = "127.0.98.21"\n')
+    code, out, err = await castui("watch", "--config", str(config), "--duration", "1",
+                                  "--db", str(tmp_path / "h.sqlite3"))
+    assert (code, out) == (2, "")
+    assert err == (f"castui: {config}: defaults.retention_days: must be between 1 and 3650, "
+                   f"got {days}\n")
+
+
 @pytest.mark.parametrize(("command", "expected"), [("check", 3), ("watch", 2)])
 async def test_unusable_agent_token_is_one_line(tmp_path: Path, command: str,
                                                expected: int) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 import re
 from pathlib import Path
 
@@ -13,13 +16,19 @@ from castui.config import (
     ConfigError,
     Defaults,
     DnsServer,
+    Notifier,
     Ports,
     load_config,
     parse_config,
 )
+from castui.config.model import Balancer
+from castui.config.ranges import RANGES, Range, integer
+from castui.config.ranges import number as number_in
+from castui.history import EventStore
 from castui.lab.certs import LabCA
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "two-sites.toml"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "two-sites.toml"
 SOURCE = "site.toml"
 
 
@@ -252,12 +261,13 @@ BAD_CONFIGS = [
     ("interval-in-milliseconds", minimal(defaults="interval = 2000"), "defaults.interval",
      "not milliseconds"),
     ("interval-zero", minimal(defaults="interval = 0"), "defaults.interval",
-     "must be a positive number of seconds, got 0"),
+     "must be between 0.1 and 300 seconds, got 0"),
     ("interval-nan", minimal(defaults="interval = nan"), "defaults.interval",
-     "must be a positive number of seconds, got nan"),
-    ("rise-zero", minimal(defaults="rise = 0"), "defaults.rise", "must be at least 1, got 0"),
+     "must be between 0.1 and 300 seconds, got nan"),
+    ("rise-zero", minimal(defaults="rise = 0"), "defaults.rise",
+     "must be between 1 and 100, got 0"),
     ("fall-negative", minimal(defaults="fall = -1"), "defaults.fall",
-     "must be at least 1, got -1"),
+     "must be between 1 and 100, got -1"),
     ("bool-for-int", minimal(defaults="rise = true"), "defaults.rise",
      "expected an integer, got boolean true"),
     ("string-for-int", minimal(defaults="rise = 'two'"), "defaults.rise",
@@ -273,7 +283,7 @@ BAD_CONFIGS = [
     ("max-concurrency-huge", minimal(defaults="max_concurrency = 10001"),
      "defaults.max_concurrency", "must be between 1 and 10000, got 10001"),
     ("retention-zero", minimal(defaults="retention_days = 0"), "defaults.retention_days",
-     "must be at least 1"),
+     "must be between 1 and 3650, got 0"),
     ("pool-check-typo", minimal(defaults="pool_checks = ['epm', 'ows']"),
      "defaults.pool_checks[1]", "unknown check 'ows' (did you mean 'owa'?)"),
     ("pool-check-unknown", minimal(defaults="pool_checks = ['smtp']"),
@@ -398,7 +408,7 @@ def test_all_problems_are_reported_together() -> None:
 
     assert problems == [
         "site.toml: defaults: unknown key 'intervall' (did you mean 'interval'?)",
-        "site.toml: defaults.rise: must be at least 1, got 0",
+        "site.toml: defaults.rise: must be between 1 and 100, got 0",
         "site.toml: sites[0].vip: '10.1.0.999' is not an IP address",
         "site.toml: sites[0].nodes[0].ports.https: must be between 1 and 65535, got 0",
         "site.toml: sites[0].nodes[1]: unknown key 'adress' (did you mean 'address'?)",
@@ -435,7 +445,18 @@ def test_directory_is_not_a_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(str(tmp_path))
 
-    assert caught.value.problems == [f"{tmp_path}: not a regular file"]
+    assert caught.value.problems == [f"{tmp_path}: is a directory, not a file"]
+
+
+def test_an_empty_file_is_read_and_defines_no_sites(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_bytes(b"")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(empty)
+
+    assert caught.value.problems == [
+        f"{empty}: sites: no sites defined; add at least one [[sites]] table"]
 
 
 def test_file_problems_name_the_file(tmp_path: Path) -> None:
@@ -445,7 +466,8 @@ def test_file_problems_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(config_file)
 
-    assert caught.value.problems == [f"{config_file}: defaults.rise: must be at least 1, got 0"]
+    assert caught.value.problems == [
+        f"{config_file}: defaults.rise: must be between 1 and 100, got 0"]
 
 
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
@@ -494,3 +516,228 @@ def test_agent_and_balancer_keys(tmp_path: Path) -> None:
     assert site.lb is not None and site.lb.backend == "exch_https"
     assert site.lb.server_for("CAS1") == "cas1-https"
     assert site.lb.server_for("CAS2") == "CAS2"
+
+
+# --- ranges: every number the config accepts is one the monitor can live with ----------------
+
+
+@pytest.mark.parametrize("days", [1_000_000, 2**63 - 1])
+def test_a_retention_the_loader_accepts_never_crashes_the_history(tmp_path: Path,
+                                                                    days: int) -> None:
+    """`retention_days = 1000000` used to load and then kill `watch` and the console with
+    OverflowError at the history's first prune."""
+    try:
+        config = parse_config(minimal(defaults=f"retention_days = {days}"))
+    except ConfigError as err:
+        (problem,) = err.problems
+        assert problem.startswith("<config>: defaults.retention_days: must be between 1 and ")
+        return
+    with EventStore(tmp_path / "h.sqlite3",
+                    retention_days=config.defaults.retention_days) as store:
+        assert store.prune() == 0
+
+
+def _snippet(key: str, value: str) -> tuple[str, str]:
+    """A config setting RANGES' `key` to `value`, and the path its problems are reported at."""
+    lb = '[sites.lb]\ntype = "haproxy"\nsocket = "/run/haproxy.sock"\n'
+    if key.startswith("defaults."):
+        name = key.removeprefix("defaults.")
+        return minimal(defaults=f"{name} = {value}"), key
+    return {
+        "sites[].ports.*": (minimal(site=f"ports = {{ https = {value} }}"),
+                            "sites[0].ports.https"),
+        "sites[].nodes[].ports.*": (minimal(node=f"ports = {{ mapi = {value} }}"),
+                                    "sites[0].nodes[0].ports.mapi"),
+        "sites[].lb.timeout": (minimal(tail=f"{lb}timeout = {value}"), "sites[0].lb.timeout"),
+        "notifiers[].timeout": (minimal(tail=NOTIFIER.format(f'type = "bell"\ntimeout = {value}')),
+                                "notifiers[0].timeout"),
+        "notifiers[].retries": (minimal(tail=NOTIFIER.format(
+            f'type = "webhook"\nurl = "https://chat/hook"\nretries = {value}')),
+            "notifiers[0].retries"),
+    }[key]
+
+
+def _outside(allowed: Range) -> list[float]:
+    """Values just outside `allowed`, and the far ends a hostile file may try."""
+    if allowed.integer:
+        return [int(allowed.low) - 1, int(allowed.high) + 1, 2**63 - 1, -(2**63)]
+    low = allowed.low if allowed.above_low else math.nextafter(allowed.low, -math.inf)
+    return [low, math.nextafter(allowed.high, math.inf), math.inf, -math.inf, math.nan]
+
+
+def _toml(value: float) -> str:
+    return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(repr(value), repr(value))
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    (key, value) for key, allowed in RANGES.items() for value in _outside(allowed)])
+def test_a_number_outside_its_range_is_one_line_naming_key_value_and_range(
+        key: str, value: float) -> None:
+    text, path = _snippet(key, _toml(value))
+    problems = problems_of(text)
+    assert problems == [f"{SOURCE}: {path}: must be {RANGES[key].words()}, got "
+                        f"{_toml(value)}" + (" (castui counts seconds, not milliseconds)"
+                                             if RANGES[key].unit and value >= 1000 else "")]
+
+
+@pytest.mark.parametrize(("key", "end"), [
+    (key, end) for key in RANGES for end in ("low", "high")])
+def test_a_number_at_either_end_of_its_range_is_accepted(key: str, end: str) -> None:
+    allowed = RANGES[key]
+    value = getattr(allowed, end)
+    if end == "low" and allowed.above_low:
+        value = math.nextafter(value, math.inf)
+    convert = integer(key) if allowed.integer else number_in(key)
+    assert convert(int(value) if allowed.integer else value) == value
+    text, path = _snippet(key, _toml(value))
+    if key == "defaults.interval":  # the timeout must stay below it
+        text = text.replace("[defaults]\n", "[defaults]\ntimeout = 0.05\n")
+    if key == "defaults.timeout" and end == "high":
+        # In its range; but 300 s is also the longest interval, and a timeout must be less.
+        text = text.replace("[defaults]\n", "[defaults]\ninterval = 300\n")
+        assert problems_of(text) == [
+            f"{SOURCE}: defaults.timeout: must be less than interval (300), got 300"]
+        return
+    config = parse_config(text, base_dir=Path("/"))
+    site = config.sites[0]
+    read = {"sites[0].ports.https": site.ports.https,
+            "sites[0].nodes[0].ports.mapi": site.nodes[0].ports.mapi,
+            "sites[0].lb.timeout": site.lb.timeout if site.lb else None,
+            "notifiers[0].timeout": config.notifiers[0].timeout if config.notifiers else None,
+            "notifiers[0].retries": config.notifiers[0].retries if config.notifiers else None}
+    assert read.get(path, getattr(config.defaults, key.partition(".")[2], None)) == value
+
+
+def test_every_number_in_the_model_has_a_range() -> None:
+    """A new numeric key must get a documented range before it can be read."""
+    expected = {f"defaults.{f.name}" for f in dataclasses.fields(Defaults)
+                if f.type in ("float", "int", "float | None", "int | None")}
+    expected |= {"sites[].ports.*", "sites[].nodes[].ports.*", "sites[].lb.timeout",
+                 "notifiers[].timeout", "notifiers[].retries"}
+    numeric = {f"notifiers[].{f.name}" for f in dataclasses.fields(Notifier)
+               if f.type in ("float", "int")}
+    numeric |= {f"sites[].lb.{f.name}" for f in dataclasses.fields(Balancer)
+                if f.type in ("float | None", "int | None")}
+    assert numeric <= expected
+    assert set(RANGES) == expected
+
+
+def test_every_range_is_in_the_documentation() -> None:
+    rows = {line.split("|")[1].strip().strip("`"): line
+            for line in (ROOT / "docs" / "configuration.md").read_text().splitlines()
+            if line.startswith("| `")}
+    for key, allowed in RANGES.items():
+        assert key in rows, f"docs/configuration.md has no row for {key}"
+        assert allowed.doc() in rows[key], f"{key}: the docs do not say {allowed.doc()}"
+
+
+# --- many problems, odd files, numbers TOML cannot hold ----------------------------------------
+
+
+def test_fifty_thousand_unknown_keys_give_twenty_lines_and_a_count() -> None:
+    keys = "\n".join(f"colour{i} = 1" for i in range(50_000))
+    problems = problems_of(minimal(defaults=keys))
+    assert len(problems) == 21
+    assert problems[0] == f"{SOURCE}: defaults: unknown key 'colour0' (known keys: " + \
+        problems[0].split("(known keys: ")[1]
+    assert problems[19].startswith(f"{SOURCE}: defaults: unknown key 'colour19' ")
+    assert problems[20] == f"{SOURCE}: and 49980 more problems"
+
+
+def test_twenty_problems_are_listed_without_a_count_and_one_more_is_counted() -> None:
+    keys = "\n".join(f"colour{i} = 1" for i in range(20))
+    problems = problems_of(minimal(defaults=keys))
+    assert len(problems) == 20 and "more problem" not in problems[-1]
+    problems = problems_of(minimal(defaults=keys + "\ncolour20 = 1"))
+    assert problems[20:] == [f"{SOURCE}: and 1 more problem"]
+
+
+def test_a_huge_unknown_key_is_listed_against_the_known_keys_not_matched() -> None:
+    """Matching a 3 MB key against the known ones took seconds; it is no typo anyway."""
+    (problem,) = problems_of(minimal(defaults="interval" + "l" * 3_000_000 + " = 2"))
+    assert problem.startswith(f"{SOURCE}: defaults: unknown key 'intervallll")
+    assert "(known keys: ca_file, cert_warn_days, " in problem and len(problem) < 600
+
+
+FILE_KEYS = {
+    "defaults.ca_file": lambda value: minimal(defaults=f"ca_file = {value}"),
+    "notifiers[0].ca_file": lambda value: minimal(tail=NOTIFIER.format(
+        f'type = "webhook"\nurl = "https://chat/hook"\nca_file = {value}')),
+    "sites[0].agent_token_file": lambda value: minimal(site=f"agent_token_file = {value}"),
+    "sites[0].nodes[0].agent_token_file":
+        lambda value: minimal(node=f"agent_token_file = {value}"),
+    "sites[0].lb.stats_password_file": lambda value: minimal(
+        tail=f'[sites.lb]\ntype = "haproxy"\nsocket = "/run/h.sock"\nstats_user = "castui"\n'
+             f"stats_password_file = {value}"),
+}
+
+
+def _odd_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files that are not what a key wants, and what castui must say about each."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    return {
+        "directory": (Path("/etc"), "'/etc' is a directory, not a file"),
+        "device": (Path("/dev/zero"), "'/dev/zero' is not a regular file (a character device)"),
+        "fifo": (fifo, f"'{fifo}' is not a regular file (a FIFO)"),
+        "empty": (empty, f"'{empty}' is empty"),
+        "missing": (tmp_path / "none", f"file not found: '{tmp_path / 'none'}'"),
+    }
+
+
+@pytest.mark.parametrize("key", FILE_KEYS)
+@pytest.mark.parametrize("case", ["directory", "device", "fifo", "empty", "missing"])
+def test_a_file_key_says_what_is_wrong_with_the_file(tmp_path: Path, key: str,
+                                                     case: str) -> None:
+    path, message = _odd_files(tmp_path)[case]
+    problems = problems_of(FILE_KEYS[key](f"'{path}'"), base_dir=tmp_path)
+    assert problems == [f"{SOURCE}: {key}: {message}"]
+
+
+@pytest.mark.parametrize("key", FILE_KEYS)
+@pytest.mark.parametrize(("name", "message"), [
+    ('"ca\\u0000.pem"', "'ca\\x00.pem' contains a NUL character"),
+    ("'/" + "x" * 5000 + "'", "cannot read: file name too long: '/xxx"),
+    ("'~nosuchuser-castui/ca.pem'",
+     "'~nosuchuser-castui/ca.pem': no home directory for that user here"),
+], ids=["nul", "name-too-long", "unknown-user"])
+def test_a_file_name_the_os_refuses_is_one_line(key: str, name: str, message: str) -> None:
+    (problem,) = problems_of(FILE_KEYS[key](name))
+    assert problem.startswith(f"{SOURCE}: {key}: {message}")
+
+
+@pytest.mark.parametrize("key", ["defaults.ca_file", "notifiers[0].ca_file"])
+@pytest.mark.parametrize(("content", "reason"), [
+    (trustme.CA().private_key_pem.bytes(), "no certificate in it"),  # the key, not the cert
+    (b"\x00\x9f binary, not PEM \xff" * 100, "no certificate in it"),
+    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+     "a PEM block in it does not decode"),
+], ids=["private-key", "binary", "corrupt-pem"])
+def test_a_ca_file_that_holds_no_certificate_says_why(tmp_path: Path, key: str, content: bytes,
+                                                      reason: str) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(content)
+    problems = problems_of(FILE_KEYS[key](f"'{bundle}'"), base_dir=tmp_path)
+    assert problems == [f"{SOURCE}: {key}: '{bundle}' is not a PEM CA bundle ({reason})"]
+
+
+def test_a_secret_file_bigger_than_a_secret_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "token"
+    big.write_bytes(b"x" * (64 * 1024 + 1))
+    problems = problems_of(FILE_KEYS["sites[0].agent_token_file"](f"'{big}'"))
+    assert problems == [f"{SOURCE}: sites[0].agent_token_file: '{big}' is larger than 64 KiB, "
+                        "not a token or password"]
+
+
+def test_an_integer_too_long_for_python_is_one_line() -> None:
+    problems = problems_of(minimal(defaults="rise = " + "9" * 5000))
+    assert problems == [f"{SOURCE}: a value TOML cannot hold: Exceeds the limit (4300 digits) "
+                        "for integer string conversion: value has 5000 digits"]
+
+
+def test_a_resolver_port_too_long_for_python_is_one_line() -> None:
+    problems = problems_of(minimal(site=f'dns_servers = ["10.1.0.10:{"9" * 5000}"]'))
+    assert problems == [f"{SOURCE}: sites[0].dns_servers[0]: port {'9' * 20}… in "
+                        f"'10.1.0.10:{'9' * 50}…' must be between 1 and 65535"]

@@ -35,7 +35,9 @@ FLOORS = {
 CORE = ("model", "config", "probes", "agent", "balancers", "notify", "engine", "history")
 #: What the console may not reach into: it renders the engine's snapshot.
 UI_FORBIDDEN = ("castui.probes", "castui.balancers", "castui.config.loader",
-                "castui.config.addresses")
+                "castui.config.addresses", "castui.config.reader", "castui.config.ranges",
+                "castui.config.files", "castui.config.names", "castui.config.defaults",
+                "castui.config.sites", "castui.config.notifiers")
 
 
 def module_name(path: Path) -> str:

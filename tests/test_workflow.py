@@ -70,6 +70,15 @@ class Rig:
                                                            result))
             self.clock.advance(2)
 
+    def degraded_round(self, node: str, times: int = 1) -> None:
+        """Pool checks pass, every service check fails: the half-dead node."""
+        for _ in range(times):
+            key = f"Site-A/{node}"
+            checks = self.monitor.states[key].checks
+            self.monitor.complete_round(key, {name: GOOD if check.spec.role == "pool" else BAD
+                                              for name, check in checks.items()})
+            self.clock.advance(2)
+
     def kinds(self) -> list[tuple[str, str]]:
         return [(e.subject, e.kind) for e in self.events]
 
@@ -170,6 +179,30 @@ def test_flapping_collapses_into_one_alert_and_clears_after_quiet(rig: Rig) -> N
     assert len(cleared) == 1 and cleared[0].subject == "CAS2"
     rig.round("CAS2", False, 2)
     assert rig.alerts[-1].event.kind == Kind.NODE_DOWN  # pages again
+
+
+def test_a_node_degraded_at_start_with_one_outage_is_not_flapping(tmp_path: Path) -> None:
+    """The report: the start-up state counted as a change, and `node_up` plus `node_degraded`
+    of the same round as two, so degraded-at-start plus one outage made four: `flapping`."""
+    rig = Rig(tmp_path / "history.sqlite3")
+    try:
+        rig.degraded_round("CAS2")  # degraded from the first round on: the start-up state
+        rig.round("CAS2", False, 2)  # one outage...
+        rig.degraded_round("CAS2", 2)  # ...back in the pool, still degraded: one change
+        assert [k for s, k in rig.kinds() if s == "CAS2"] == [
+            Kind.NODE_DEGRADED, Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED]
+        first = next(e for e in rig.events if e.kind == Kind.NODE_DEGRADED)
+        assert first.data.get("at_start") is True
+        assert not any(e.kind == Kind.NODE_FLAPPING or e.data.get("flapping")
+                       for e in rig.events)
+        assert not rig.monitor.snapshot().sites[0].nodes[1].flapping
+        # Two more outages make six changes counted as four: that is flapping.
+        for _ in range(2):
+            rig.round("CAS2", False, 2)
+            rig.degraded_round("CAS2", 2)
+        assert [a.event.kind for a in rig.alerts][-1] == Kind.NODE_FLAPPING
+    finally:
+        rig.store.close()
 
 
 def test_drills_are_stored_one_at_a_time_and_resume_after_a_restart(

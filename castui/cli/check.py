@@ -93,6 +93,9 @@ def _site_line(site: SiteView, defaults: Defaults) -> str:
     perf = [f"'nodes_in_pool'={site.in_pool};;;0;{total}"]
     for node in site.nodes:
         perf.extend(_perfdata(node.subject, node, defaults.cert_warn_days))
+        if node.lb is not None and node.lb.current_sessions is not None:
+            label = _LABEL_UNSAFE.sub("_", f"{node.subject}_lb_sessions")
+            perf.append(f"'{label}'={node.lb.current_sessions};;;0")
     perf.extend(_perfdata("vip", site.vip, defaults.cert_warn_days))
     if site.dns is not None:
         perf.extend(_perfdata("dns", site.dns.target, defaults.cert_warn_days))

@@ -1,6 +1,6 @@
 """Configuration: TOML in, typed and validated objects out."""
 
-from castui.config.loader import ConfigError, load_config, parse_config
+from castui.config.loader import load_config, parse_config
 from castui.config.model import (
     DEFAULT_POOL_CHECKS,
     PORT_NAMES,
@@ -14,6 +14,7 @@ from castui.config.model import (
     Profile,
     Site,
 )
+from castui.config.reader import ConfigError
 
 __all__ = [
     "DEFAULT_POOL_CHECKS",

@@ -44,7 +44,7 @@ def parse_socket_address(text: str) -> UnixAddress | TcpAddress:
         port_text = rest[1:] if rest.startswith(":") else ""
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
-    if not host or not (port_text.isascii() and port_text.isdigit()) \
+    if not host or not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5 \
             or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"{clean(text)!r} is neither a socket path nor host:port")
     return TcpAddress(host, int(port_text))

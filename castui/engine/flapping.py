@@ -1,10 +1,11 @@
 """Flapping: a node that keeps changing state raises one `node_flapping` alert, not a storm.
 
-Each state change of a node (out of the pool, back, degraded, recovered) is counted; `changes`
-of them within `window_s` seconds mark the node flapping. While it flaps its changes are still
-recorded and shown, flagged `flapping`, but raise no alert of their own. It clears once the node
-has kept one state for `quiet_s` seconds (`node_flapping_cleared`). Pure: the caller brings the
-time.
+Each state change of a node (out of the pool, back, degraded, recovered) is counted; the state
+found at start-up (`at_start`) is not a change, and the changes of one round (`node_up` with
+`node_degraded`, at the same instant) count as one. `changes` of them within `window_s` seconds
+mark the node flapping. While it flaps its changes are still recorded and shown, flagged
+`flapping`, but raise no alert of their own. It clears once the node has kept one state for
+`quiet_s` seconds (`node_flapping_cleared`). Pure: the caller brings the time.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class FlapWatch:
         if event.kind not in CHANGES or event.data.get("at_start"):
             return None
         node = self._nodes.setdefault((event.site, event.subject), _Node())
+        if node.times and node.times[-1] == event.time:
+            return None  # the same round's change, seen already
         node.times.append(event.time)
         while node.times and event.time - node.times[0] > self.window:
             node.times.popleft()

@@ -309,8 +309,9 @@ class Monitor:
                   stop: asyncio.Event | None = None) -> None:
         """Probe until every target did `rounds` rounds, `duration` passed, or `stop` is set.
 
-        With `rounds` (a one-shot check) every round is one sweep of the whole estate, an
-        interval apart; without, each target runs its own loop from a random phase.
+        With `rounds` (a one-shot check) every round is one sweep of the whole estate and
+        then one read of every site's balancer, an interval apart; without, each target and
+        each balancer runs its own loop from a random phase.
         """
         d = self.config.defaults
         verify = tls_context(d.ca_file, d.tls_verify)
@@ -362,6 +363,8 @@ class Monitor:
             took = loop.time() - started
             for target, results in zip(self.targets, sweep, strict=True):
                 self.complete_round(target.key, results, took)
+            await asyncio.gather(*(self._read_balancer(site) for site in self.sites.values()
+                                   if site.adapter is not None))
             if done < rounds:
                 await asyncio.sleep(max(0.0, started + self.config.defaults.interval
                                         - loop.time()))
@@ -370,9 +373,14 @@ class Monitor:
         interval = self.config.defaults.interval
         await asyncio.sleep(self._rng.uniform(0, interval))
         while True:
-            for event in await site.poll_balancer(self.states, self._clock()):
-                self.emit(event)
+            await self._read_balancer(site)
             await asyncio.sleep(interval)
+
+    async def _read_balancer(self, site: SiteWatch) -> None:
+        """One read of `site`'s balancer (bounded by its adapter's timeout), compared with
+        castui's verdicts; an unreadable balancer is an event, never a node failure."""
+        for event in await site.poll_balancer(self.states, self._clock()):
+            self.emit(event)
 
     async def _loop(self, runner: Runner, state: TargetState) -> None:
         loop = asyncio.get_running_loop()

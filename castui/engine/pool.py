@@ -156,7 +156,7 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
         kind = Kind.VIP_UP if is_vip else Kind.NODE_UP
         events.append(Event(now, target.site, subject, kind, "back in pool", duration_s=duration))
     if not is_vip:
-        events.extend(_fold_degraded(state, now))
+        events.extend(_fold_degraded(state, now, first))
     events.extend(_fold_warnings(state, now, subject))
     return events
 
@@ -200,8 +200,9 @@ def _fold_warnings(state: TargetState, now: datetime, subject: str) -> list[Even
     return events
 
 
-def _fold_degraded(state: TargetState, now: datetime) -> list[Event]:
-    """DEGRADED: pool checks pass while a service check fails (the half-dead node)."""
+def _fold_degraded(state: TargetState, now: datetime, first: bool) -> list[Event]:
+    """DEGRADED: pool checks pass while a service check fails (the half-dead node). Found on
+    the first round it is the start-up state (`at_start`), not a change."""
     if state.counter.state is not Health.UP:
         return []
     failing = _failing(state, "service", current=False)
@@ -212,8 +213,10 @@ def _fold_degraded(state: TargetState, now: datetime) -> list[Event]:
     state.changed_at = now
     target = state.target
     if degraded:
+        at_start = " at start" if first else ""
         return [Event(now, target.site, target.subject, Kind.NODE_DEGRADED,
-                      f"in pool but failing: {_describe(failing)}")]
+                      f"in pool but failing{at_start}: {_describe(failing)}",
+                      data={"at_start": True} if first else {})]
     return [Event(now, target.site, target.subject, Kind.NODE_RECOVERED,
                   "every service check passes again")]
 
