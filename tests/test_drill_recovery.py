@@ -158,9 +158,8 @@ async def test_a_killed_recorder_is_listed_resumed_and_its_gap_reported(
 async def test_drill_end_ends_a_drill_whose_recorder_was_killed(
         tmp_path: Path, lab_ca: LabCA) -> None:
     db = tmp_path / "h.sqlite3"
-    async with small_lab(tmp_path, lab_ca) as config:
-        async with recorder(config, db, "dr-end") as proc:
-            died = await kill_9(proc)
+    async with small_lab(tmp_path, lab_ca) as config, recorder(config, db, "dr-end") as proc:
+        died = await kill_9(proc)
     code, out, err = await castui("drill", "end", "dr-end", "--db", str(db))
     ended_at = time.time()
     assert code == 0, err
