@@ -55,19 +55,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(store: EventStore) -> int:
-    drills = store.drills()
-    if not drills:
+    runs = store.drills()
+    if not runs:
         print("no drills recorded")
         return 0
     now = utcnow()
     rows = [("NAME", "STARTED", "BY", "STATE", "ENDED")]
-    rows += [_row(drill, now) for drill in drills[:LISTED]]
+    rows += [_row(drill, now) for drill in runs[:LISTED]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
               + "  " + row[-1])
-    if len(drills) > LISTED:
-        print(f"… and {len(drills) - LISTED} older drills")
+    if len(runs) > LISTED:
+        print(f"… and {len(runs) - LISTED} older drills")
     return 0
 
 
@@ -102,7 +102,8 @@ def _end(store: EventStore, name: str) -> int:
     line = (f"ended drill {name!r} after {duration((drill.ended - drill.started).total_seconds())}"
             f" (started {instant(drill.started)} by {clean(drill.started_by, 40) or 'unknown'})")
     if "gap_start" in event.data:
-        line += f"; not observed since {event.data['gap_start']}: its recorder was gone"
+        since = datetime.fromisoformat(str(event.data["gap_start"]))
+        line += f"; not observed since {instant(since)}: its recorder was gone"
     print(line)
     return 0
 

@@ -113,11 +113,13 @@ def start_or_resume(store: HistoryStore, name: str, me: Recorder, by: str,
         data={"drill": name, "by": by, **_gap(open_, since, now)})
 
 
-def end_drill(store: HistoryStore, drill: Drill, by: str,
-              now: datetime) -> tuple[Drill, Event]:
+def end_drill(store: HistoryStore, drill: Drill, by: str, now: datetime, *,
+              mine: bool = False) -> tuple[Drill, Event]:
     """End open `drill` as `by`: it, ended, and its `drill_ended` event, which carries the gap
-    from the last heartbeat if its recorder is gone. HistoryError if it ended meanwhile."""
-    since = last_seen(store, drill) if recorder_gone(drill.recorder, now) else None
+    from the last heartbeat if its recorder is gone (never when `mine`: the caller records
+    it). HistoryError if it ended meanwhile."""
+    gone = not mine and recorder_gone(drill.recorder, now)
+    since = last_seen(store, drill) if gone else None
     ended = store.end_drill(now, by=by, drill_id=drill.id)
     if ended is None:
         raise HistoryError(f"drill {clean(drill.name, 60)!r} ended meanwhile")
@@ -156,7 +158,9 @@ def _held(drill: Drill, now: datetime) -> str:
 def _other_open(drill: Drill, gone: bool, now: datetime) -> str:
     name, arg = clean(drill.name, 60), _arg(drill.name)
     if gone:
-        return (f"drill {name!r} is still open and its recorder is gone; resume it with: "
+        seen = "" if drill.recorder is None else \
+            f" ({clean(drill.recorder.describe(), 100)}, last seen {iso(drill.recorder.seen)})"
+        return (f"drill {name!r} is still open and its recorder is gone{seen}; resume it with: "
                 f"castui watch --config FILE --drill {arg}, or end it with: "
                 f"castui drill end {arg}")
     recorder = drill.recorder

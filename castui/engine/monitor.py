@@ -275,6 +275,20 @@ class Monitor:
             data={"drill": name, "by": self.user, "pool": self._pool_picture()}))
         return self.drill
 
+    def take_up_drill(self) -> Drill | None:
+        """Record the open drill from here on if its recorder is gone (the console picking up
+        a drill an earlier run left open), with the gap recorded; a live recorder keeps it.
+        The drill taken up, or None (nothing to take up, or the history said no: logged)."""
+        drill = self.drill
+        if drill is None or self.store is None or not drills.recorder_gone(drill.recorder,
+                                                                            self._clock()):
+            return None
+        try:
+            return self.start_drill(drill.name)
+        except HistoryError as err:
+            log.warning("drill %r left as it is: %s", drill.name, err)
+            return None
+
     def _pool_picture(self) -> list[dict[str, Any]]:
         """Every node's pool state now, for the drill report: a node that was already out
         when the drill began (and stays out) has no event in the drill's window."""
@@ -291,7 +305,8 @@ class Monitor:
         self.drill = None
         if running is None or (only_own and (own is None or own[0] != running.id)):
             return None
-        drill, event = drills.end_drill(store, running, self.user, self._clock())
+        drill, event = drills.end_drill(store, running, self.user, self._clock(),
+                                        mine=own is not None and own[0] == running.id)
         self.emit(event)
         return drill
 

@@ -21,6 +21,7 @@ from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.report.at_start import picture_at_start
 from castui.report.facts import Window, data_time
+from castui.report.gaps import Gap, find_gaps
 from castui.report.lanes import Lane, build_lanes
 
 NAME_LIMIT = 80
@@ -173,6 +174,12 @@ class Report:
     alerts_left_out: int = 0
     #: The window held more events than the report reads; figures cover the first ones.
     events_truncated: bool = False
+    #: Stretches nobody observed (a drill's recorder was gone): no figure covers them.
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def not_observed_s(self) -> float:
+        return sum(gap.duration_s for gap in self.gaps)
 
 
 def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (),
@@ -197,7 +204,8 @@ def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (
     return Report(window=window, generated=generated or window.end, sites=figures,
                   alerts=alert_rows,
                   lanes=build_lanes(window, inside, marks, outages, start.roster),
-                  alerts_left_out=alerts_left_out, events_truncated=events_truncated)
+                  alerts_left_out=alerts_left_out, events_truncated=events_truncated,
+                  gaps=find_gaps(window, inside))
 
 
 def _site(window: Window, name: str, events: list[Event],
