@@ -362,7 +362,7 @@ def test_json_figures(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "lb_marked_down": "2026-11-21T14:00:14.000Z", "lb_detection_s": 4.0,
         "back_in_pool": "2026-11-21T14:01:10.000Z", "out_of_pool_s": 53.9, "ongoing": False,
         "expected": False, "flapping": False, "load": "back in balance", "load_back_s": 30.0,
-        "detail": f"epm L4CON {HOSTILE}"}
+        "detail": f"epm L4CON {HOSTILE}", "unobserved": False}
     assert site_a["vip"]["outages"][1] == {
         "start": "2026-11-21T14:00:30.000Z", "end": "2026-11-21T14:00:35.000Z",
         "duration_s": 5.0, "ongoing": False}
@@ -443,6 +443,30 @@ def test_gaps_are_clipped_merged_and_said_in_every_format() -> None:
     assert "<b>" not in md and "<b>" not in render_html(report, None)
     svg = draw_svg(report)
     assert "not observed (castui not recording)" in _svg_texts(svg)
+
+
+def test_a_node_found_out_when_castui_resumed_went_out_unobserved() -> None:
+    """CAS1 was in the pool when the drill began; the recorder died; the castui that resumed
+    found CAS1 out. It is a drop whose start nobody saw, not a node out before the drill."""
+    drill = Drill(1, "dr", T, END, "alice")
+    events = [
+        Event(T, "*", "drill", "drill_started", "x", data={"drill": "dr", "pool": [
+            {"site": "S", "node": "CAS1", "state": "up"}]}),
+        Event(at(60), "*", "drill", "drill_resumed", "x", data={
+            "drill": "dr", "by": "bob", "gap_start": z(20), "gap_end": z(60)}),
+        Event(at(61), "S", "CAS1", "node_down", "epm L4CON",
+              data={"at_start": True, "first_failed": z(60)}),
+    ]
+    report = measure(Window(T, END, drill), events)
+    (site,) = report.sites
+    assert site.out_at_start == ()
+    (drop,) = site.drops
+    assert drop.unobserved and drop.first_failed is None and drop.detection_s is None
+    assert drop.declared_out == at(61) and drop.ongoing
+    (lane,) = [lane for lane in report.lanes if lane.subject == "CAS1"]
+    assert [(s.start, s.state) for s in lane.spans] == [(T, State.IN_POOL), (at(61), State.OUT)]
+    assert "went out while not observed" in render_md(report, None)
+    assert json.loads(render_json(report))["sites"][0]["node_drops"][0]["unobserved"] is True
 
 
 def test_since_until_window(db: Path, capsys: pytest.CaptureFixture[str],

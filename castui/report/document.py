@@ -207,6 +207,8 @@ def _dns_row(c: DnsChange) -> tuple[str, ...]:
 
 def _drop_row(d: NodeDrop) -> tuple[str, ...]:
     notes = []
+    if d.unobserved:
+        notes.append("went out while not observed: when is unknown")
     if d.expected:
         notes.append("expected (maintenance)")
     if d.flapping:

@@ -82,7 +82,7 @@ def _drop(d: NodeDrop) -> dict[str, Any]:
         "lb_detection_s": _s(d.lb_detection_s), "back_in_pool": _t(d.back_in_pool),
         "out_of_pool_s": _s(d.out_of_pool_s), "ongoing": d.ongoing, "expected": d.expected,
         "flapping": d.flapping, "load": str(d.load), "load_back_s": _s(d.load_back_s),
-        "detail": d.detail,
+        "detail": d.detail, "unobserved": d.unobserved,
     }
 
 
