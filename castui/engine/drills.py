@@ -103,7 +103,7 @@ def start_or_resume(store: HistoryStore, name: str, me: Recorder, by: str,
         raise HistoryError(_other_open(open_, gone, now))
     if not gone:
         raise HistoryError(_held(open_, now))
-    since = last_seen(store, open_)
+    since = min(last_seen(store, open_), now)  # a heartbeat "later" is another host's clock
     drill = store.resume_drill(open_, me, now)
     gap = (now - since).total_seconds()
     return drill, Event(
@@ -119,7 +119,7 @@ def end_drill(store: HistoryStore, drill: Drill, by: str, now: datetime, *,
     from the last heartbeat if its recorder is gone (never when `mine`: the caller records
     it). HistoryError if it ended meanwhile."""
     gone = not mine and recorder_gone(drill.recorder, now)
-    since = last_seen(store, drill) if gone else None
+    since = min(last_seen(store, drill), now) if gone else None
     ended = store.end_drill(now, by=by, drill_id=drill.id)
     if ended is None:
         raise HistoryError(f"drill {clean(drill.name, 60)!r} ended meanwhile")
