@@ -38,6 +38,7 @@ from castui.model.events import Kind
 from castui.model.marks import Drill, Recorder
 from tests.support.lab import FAST, layout
 from tests.test_cli import CASTUI, castui
+from tests.test_workflow import T0, Rig
 
 #: Seconds a recorder's death may precede the gap's recorded start: one heartbeat, and a
 #: little for a heartbeat already under way on a loaded machine.
@@ -255,3 +256,24 @@ def test_a_recorder_that_lost_its_drill_stops_beating_it(tmp_path: Path) -> None
         open_ = store.open_drill()
         assert open_ is not None and open_.recorder is not None
         assert open_.recorder.seen == NOW + timedelta(seconds=1)
+
+
+def test_a_monitor_taken_over_lets_its_drill_go_and_does_not_end_it(tmp_path: Path) -> None:
+    """The engine's side of a takeover: the heartbeat notices, and `watch` ending "its" drill
+    at exit leaves the new recorder's drill alone."""
+    rig = Rig(tmp_path / "history.sqlite3")
+    try:
+        drill = rig.monitor.start_drill("dr")
+        assert rig.monitor.records_drill
+        rig.monitor.beat_drill()
+        assert rig.monitor.records_drill  # still its own
+        successor = Recorder(1, "elsewhere.invalid", T0, rig.clock())
+        rig.store.resume_drill(rig.store.open_drill() or drill, successor, rig.clock())
+        rig.monitor.beat_drill()
+        assert not rig.monitor.records_drill
+        assert rig.monitor.end_drill(only_own=True) is None
+        still = rig.store.open_drill()
+        assert still is not None and still.recorder == successor
+        assert not any(e.kind == Kind.DRILL_ENDED for e in rig.events)
+    finally:
+        rig.store.close()
