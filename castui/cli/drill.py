@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=type(p))
     listing = verbs.add_parser("list", help="drills, newest first: started, by, state, ended")
     end = verbs.add_parser("end", help="end the open drill NAME now, as you")
-    end.add_argument("name", metavar="NAME", type=drill_name)
+    end.add_argument("name", metavar="NAME", type=drill_name,
+                     help="the drill's name, as castui drill list shows it")
     for verb in (listing, end):
         verb.add_argument("--db", type=Path, default=None, metavar="FILE",
                           help=f"history database (default {default_db_path()})")
