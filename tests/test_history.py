@@ -18,6 +18,7 @@ import pytest
 
 from castui.history import EventStore, HistoryError, default_db_path
 from castui.model.events import Event, Kind
+from castui.model.marks import Recorder
 
 REPO = Path(__file__).resolve().parents[1]
 # Recent enough to survive the default 30-day retention applied on every open.
@@ -290,3 +291,52 @@ def test_default_db_path_honours_xdg_state_home(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     home_state = tmp_path / "home" / ".local" / "state"
     assert default_db_path() == home_state / "castui" / "history.sqlite3"
+
+
+def test_a_version_2_history_is_upgraded_in_place_and_its_open_drill_can_be_resumed(
+        tmp_path: Path) -> None:
+    """Version 3 adds who records a drill; a drill left open by an older castui has no
+    recorder, so nobody keeps it: it can be resumed or ended, and what was kept stays."""
+    path = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, epoch REAL NOT NULL,
+            site TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+            duration_s REAL, data TEXT NOT NULL DEFAULT '{}');
+        CREATE INDEX events_epoch ON events (epoch);
+        CREATE INDEX events_site_epoch ON events (site, epoch);
+        CREATE TABLE alerts (event_id INTEGER PRIMARY KEY REFERENCES events (id),
+            acked_at REAL, acked_by TEXT);
+        CREATE TABLE drills (id INTEGER PRIMARY KEY, name TEXT NOT NULL, started REAL NOT NULL,
+            ended REAL, started_by TEXT NOT NULL DEFAULT '');
+        CREATE INDEX drills_name ON drills (name, started);
+        CREATE TABLE maintenance (id INTEGER PRIMARY KEY, site TEXT NOT NULL, node TEXT,
+            starts REAL NOT NULL, ends REAL NOT NULL, set_by TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '', cleared REAL);
+        PRAGMA application_id = 1130459989;
+        PRAGMA user_version = 2;
+    """)
+    conn.execute("INSERT INTO events (time, epoch, site, subject, kind, detail) VALUES "
+                 "(?, ?, 'AMS', 'cas1', 'node_down', 'kept')",
+                 (T0.isoformat().replace("+00:00", "Z"), T0.timestamp()))
+    conn.execute("INSERT INTO drills (name, started, ended, started_by) VALUES "
+                 "('old', ?, ?, 'ops'), ('open', ?, NULL, 'ops')",
+                 (T0.timestamp() - 60, T0.timestamp() - 30, T0.timestamp()))
+    conn.commit()
+    conn.close()
+
+    with EventStore(path) as store:
+        assert details(store.events()) == ["kept"]
+        ended, = store.drills("old")
+        assert ended.ended is not None and ended.recorder is None and ended.ended_by == ""
+        drill = store.open_drill()
+        assert drill is not None and drill.name == "open" and drill.recorder is None
+        me = Recorder(os.getpid(), "here", T0, T0 + timedelta(minutes=1))
+        resumed = store.resume_drill(drill, me, T0 + timedelta(minutes=1))
+        assert resumed.id == drill.id and resumed.recorder == me
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    with EventStore(path) as store:  # opening an up-to-date file changes nothing
+        again = store.open_drill()
+        assert again is not None and again.recorder == me

@@ -18,13 +18,16 @@ from pathlib import Path
 import pytest
 
 from castui import cli
+from castui.engine.drills import this_recorder
 from castui.history import EventStore
 from castui.model.events import Event
+from castui.model.marks import Drill, Recorder
 from castui.model.times import duration, instant, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
 from castui.report.lanes import BUCKETS, State
 from castui.report.plot import MAX_LANES, draw_svg, time_ticks
+from castui.report.render_html import render_html
 from castui.report.render_json import render_json
 from castui.report.render_md import escape, render_md
 
@@ -344,9 +347,10 @@ def test_json_figures(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["format"] == "castui-report/1"
     assert doc["window"] == {
         "start": "2026-11-21T14:00:00.000Z", "end": "2026-11-21T14:02:00.000Z",
-        "duration_s": 120.0, "running": False,
+        "duration_s": 120.0, "running": False, "not_observed_s": 0.0,
         "drill": {"name": "cas2-failover", "started_by": "alice",
                   "started": "2026-11-21T14:00:00.000Z", "ended": "2026-11-21T14:02:00.000Z"}}
+    assert doc["gaps"] == []  # watched throughout
     site_a = doc["sites"][0]
     assert site_a["summary"] == {
         "nodes_dropped": 1, "worst_detection_s": 6.1, "vip_outages": 2,
@@ -358,7 +362,7 @@ def test_json_figures(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "lb_marked_down": "2026-11-21T14:00:14.000Z", "lb_detection_s": 4.0,
         "back_in_pool": "2026-11-21T14:01:10.000Z", "out_of_pool_s": 53.9, "ongoing": False,
         "expected": False, "flapping": False, "load": "back in balance", "load_back_s": 30.0,
-        "detail": f"epm L4CON {HOSTILE}"}
+        "detail": f"epm L4CON {HOSTILE}", "unobserved": False}
     assert site_a["vip"]["outages"][1] == {
         "start": "2026-11-21T14:00:30.000Z", "end": "2026-11-21T14:00:35.000Z",
         "duration_s": 5.0, "ongoing": False}
@@ -374,20 +378,95 @@ def test_running_drill_is_reported_up_to_now(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "h.sqlite3"
     now = datetime.now(UTC)
-    with EventStore(path) as store:
-        store.start_drill("live", now - timedelta(minutes=5), "carol")
+    with EventStore(path) as store:  # recorded by this process, alive: observed throughout
+        store.start_drill("live", now - timedelta(minutes=5), "carol", this_recorder(now))
         store.record(Event(now - timedelta(minutes=4), "Site-A", "CAS1", "node_down", "x",
                            data={"first_failed": (now - timedelta(minutes=4, seconds=3))
                                  .isoformat()}))
     assert run("--db", str(path), "--format", "json") == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["window"]["running"] is True
+    assert doc["window"]["running"] is True and doc["gaps"] == []
     end = datetime.fromisoformat(doc["window"]["end"])
     assert now <= end <= datetime.now(UTC)
     drop = doc["sites"][0]["node_drops"][0]
     assert drop["ongoing"] is True and drop["detection_s"] == pytest.approx(3.0)
     assert run("--db", str(path), "--output", str(tmp_path / "r.md")) == 0
     assert "the drill is still running" in (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+def test_an_open_drill_whose_recorder_is_gone_is_not_observed_since_its_last_heartbeat(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "h.sqlite3"
+    now = datetime.now(UTC)
+    last = now - timedelta(minutes=3)
+    with EventStore(path) as store:
+        store.start_drill("orphan", now - timedelta(minutes=5), "carol",
+                          Recorder(1, "gone.invalid", now - timedelta(hours=1), last))
+    assert run("--db", str(path), "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    (gap,) = doc["gaps"]
+    assert datetime.fromisoformat(gap["start"]) == last.replace(
+        microsecond=last.microsecond // 1000 * 1000)
+    assert gap["ongoing"] is True and gap["end"] == doc["window"]["end"]
+    assert run("--db", str(path), "--output", str(tmp_path / "r.md")) == 0
+    text = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "its recorder is gone" in text and "still not observed at end" in text
+
+
+def test_gaps_are_clipped_merged_and_said_in_every_format() -> None:
+    drill = Drill(1, "dr", T, END, "alice")
+
+    def gap(kind: str, seconds: float, start: str, end: str, name: str = "dr") -> Event:
+        return Event(at(seconds), "*", "drill", kind, "x", data={
+            "drill": name, "by": "bob", "gap_start": start, "gap_end": end,
+            "recorder_gone": {"pid": 42, "host": "<b>cas-admin</b>"}})
+
+    events = [
+        Event(at(1), "Site-A", "monitor", "monitor_started", "watching 3 nodes"),
+        gap("drill_resumed", 40, z(-10), z(40)),  # began before the window: clipped
+        gap("drill_resumed", 55, z(30), z(55)),  # overlaps the first: one stretch
+        gap("drill_resumed", 70, z(60), z(70), name="another drill"),  # not this drill's
+        gap("drill_resumed", 80, "yesterday", z(80)),  # unreadable: not guessed
+        gap("drill_ended", 120, z(100), z(120)),
+    ]
+    report = measure(Window(T, END, drill), events)
+    assert [(g.start, g.end, g.ongoing) for g in report.gaps] == [
+        (T, at(55), False), (at(100), END, False)]
+    assert report.not_observed_s == pytest.approx(75.0)
+    assert "pid 42 on <b>cas-admin</b> gone; drill ended by bob" in report.gaps[1].why
+    doc = json.loads(render_json(report))
+    assert [g["duration_s"] for g in doc["gaps"]] == [55.0, 20.0]
+    assert doc["window"]["not_observed_s"] == 75.0
+    md = render_md(report, None)
+    assert "## Not observed" in md and "does not mean there was none" in md
+    assert "No VIP probe failed while castui observed (1m15s not observed)." in md
+    assert "<b>" not in md and "<b>" not in render_html(report, None)
+    svg = draw_svg(report)
+    assert "not observed (castui not recording)" in _svg_texts(svg)
+
+
+def test_a_node_found_out_when_castui_resumed_went_out_unobserved() -> None:
+    """CAS1 was in the pool when the drill began; the recorder died; the castui that resumed
+    found CAS1 out. It is a drop whose start nobody saw, not a node out before the drill."""
+    drill = Drill(1, "dr", T, END, "alice")
+    events = [
+        Event(T, "*", "drill", "drill_started", "x", data={"drill": "dr", "pool": [
+            {"site": "S", "node": "CAS1", "state": "up"}]}),
+        Event(at(60), "*", "drill", "drill_resumed", "x", data={
+            "drill": "dr", "by": "bob", "gap_start": z(20), "gap_end": z(60)}),
+        Event(at(61), "S", "CAS1", "node_down", "epm L4CON",
+              data={"at_start": True, "first_failed": z(60)}),
+    ]
+    report = measure(Window(T, END, drill), events)
+    (site,) = report.sites
+    assert site.out_at_start == ()
+    (drop,) = site.drops
+    assert drop.unobserved and drop.first_failed is None and drop.detection_s is None
+    assert drop.declared_out == at(61) and drop.ongoing
+    (lane,) = [lane for lane in report.lanes if lane.subject == "CAS1"]
+    assert [(s.start, s.state) for s in lane.spans] == [(T, State.IN_POOL), (at(61), State.OUT)]
+    assert "went out while not observed" in render_md(report, None)
+    assert json.loads(render_json(report))["sites"][0]["node_drops"][0]["unobserved"] is True
 
 
 def test_since_until_window(db: Path, capsys: pytest.CaptureFixture[str],

@@ -280,6 +280,14 @@ UNTIL = "2026-11-21T08:45:00Z"
     (Event(T0, "*", "drill", Kind.DRILL_ENDED, "drill 'dr-test' ended by alice",
            duration_s=723, data={"drill": "dr-test", "by": "alice"}),
      "drill 'dr-test' ended by alice after 12m03s"),
+    # Issue #12: a drill whose recorder died, resumed or ended: the time nobody watched.
+    (Event(T0, "*", "drill", Kind.DRILL_RESUMED, "…", duration_s=148, data={
+        "drill": "dr-test", "by": "bob", "gap_start": "2026-11-21T07:57:32Z",
+        "gap_end": "2026-11-21T08:00:00Z"}),
+     "drill 'dr-test' resumed by bob: not observed for 2m28s (its recorder was gone)"),
+    (Event(T0, "*", "drill", Kind.DRILL_ENDED, "…", duration_s=723, data={
+        "drill": "dr-test", "by": "bob", "gap_start": "2026-11-21T07:57:32Z"}),
+     "drill 'dr-test' ended by bob after 12m03s; not observed since 07:57 UTC"),
     (Event(T0, "Site-A", "CAS2", Kind.MAINT_SET, "…", data={
         "until": UNTIL, "by": "alice", "reason": "kernel patch"}),
      "maintenance Site-A/CAS2 until 08:45 UTC, set by alice: kernel patch"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,8 +21,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from castui.config.model import Notifier
+from castui.engine.drills import this_recorder
 from castui.engine.monitor import Monitor
 from castui.history import EventStore
+from castui.model.events import Kind
+from castui.model.marks import Recorder
 from castui.ui import ConsoleApp
 from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.drill import DrillScreen
@@ -123,7 +127,9 @@ async def test_m_starts_a_named_drill_and_m_again_ends_it_after_a_yes(
 
 async def test_a_drill_left_open_by_an_earlier_run_shows_at_start_and_m_ends_it(
         store: EventStore) -> None:
-    store.start_drill("failover-q4", T0, "bob")  # a console that crashed mid-drill
+    """A console that crashed mid-drill: its recorder is gone, so this one takes the drill up
+    (the time nobody watched is recorded and said), and `m` ends it."""
+    store.start_drill("failover-q4", T0, "bob", Recorder(1, "crashed.invalid", T0, T0))
     driver = new_driver(store)
     steady(driver)
     app = app_for(driver)
@@ -131,6 +137,11 @@ async def test_a_drill_left_open_by_an_earlier_run_shows_at_start_and_m_ends_it(
         await started(app, pilot)
         await until(pilot, lambda: "DRILL failover-q4 04:00" in screen_text(app), PROMPT,
                     "the open drill in the header")
+        await until(pilot, lambda: "drill 'failover-q4' resumed by alice: not observed for "
+                    "4m00s" in event_lines(app)[0], PROMPT, "the gap in the event list")
+        taken = store.open_drill()
+        assert taken is not None and taken.recorder is not None
+        assert taken.recorder.pid == os.getpid()
         await pilot.press("m")
         assert isinstance(app.screen, ConfirmScreen)
         assert "started by bob" in screen_text(app)
@@ -138,6 +149,19 @@ async def test_a_drill_left_open_by_an_earlier_run_shows_at_start_and_m_ends_it(
         assert store.open_drill() is None
         assert store.drills("failover-q4")[0].ended == driver.clock()
         await until(pilot, lambda: "DRILL" not in screen_text(app), PROMPT, "drill gone")
+    (ended,) = [e for e in store.events() if e.kind == Kind.DRILL_ENDED]
+    assert "gap_start" not in ended.data  # this console watched it to the end
+
+
+async def test_a_drill_a_live_castui_records_is_shown_and_left_to_it(
+        driver: Driver, store: EventStore) -> None:
+    store.start_drill("from-watch", driver.clock(), "bob", this_recorder(driver.clock()))
+    app = app_for(driver)
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await started(app, pilot)
+        await until(pilot, lambda: "DRILL from-watch" in screen_text(app), PROMPT,
+                    "the drill in the header")
+    assert [e.kind for e in store.events() if e.kind.startswith("drill_")] == []
 
 
 async def test_the_drill_modal_refuses_an_empty_name_and_escape_starts_nothing(
@@ -159,7 +183,8 @@ async def test_a_drill_another_castui_started_is_a_message_not_a_traceback(
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
         await started(app, pilot)
-        store.start_drill("from-watch", driver.clock(), "bob")  # `castui watch --drill`
+        # `castui watch --drill` in another process, alive (this test's process stands in).
+        store.start_drill("from-watch", driver.clock(), "bob", this_recorder(driver.clock()))
         await pilot.press("m", "enter")
         await until(pilot, lambda: any("drill 'from-watch' is still running" in t
                                        for t in toasts(app)), PROMPT, "the refusal")

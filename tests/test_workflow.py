@@ -298,7 +298,7 @@ def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:
         assert [e.detail for e in store.events()] == ["kept"]
         store.start_drill("after-upgrade", now, "ops")
         assert store.open_drill() is not None
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3  # v1 -> v2 -> v3
 
 
 def test_changes_inside_maintenance_do_not_count_towards_flapping(rig: Rig) -> None:

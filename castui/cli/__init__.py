@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from castui import __version__
-from castui.cli import agent, check, console, demo, lab, maint, report, watch
+from castui.cli import agent, check, console, demo, drill, lab, maint, report, watch
 
 #: Exit status for bad arguments or config, for every command but `check` (which says UNKNOWN=3).
 EXIT_USAGE = 2
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     agent.add_parser(sub)
     maint.add_parser(sub)
+    drill.add_parser(sub)
     report.add_parser(sub)
     return parser
 

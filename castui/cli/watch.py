@@ -32,8 +32,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--db", type=Path, default=None, metavar="FILE",
                    help=f"history database (default {default_db_path()})")
     p.add_argument("--drill", metavar="NAME", type=drill_name, default=None,
-                   help="record a named drill from start to the end of the watch "
-                        "(then: castui report --drill NAME)")
+                   help="record a named drill from start to the end of the watch, or resume "
+                        "it if the castui recording it died (then: castui report --drill NAME)")
     metrics.add_arguments(p)
     p.set_defaults(func=run)
 
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 code = asyncio.run(_watch(monitor, args.duration, server))
             finally:
-                if args.drill is not None and monitor.drill is not None:
-                    monitor.end_drill()
+                if args.drill is not None and monitor.records_drill:
+                    monitor.end_drill(only_own=True)
         except HistoryError as err:  # e.g. the disk filled up: stop rather than report unrecorded
             print(f"castui: {err}", file=sys.stderr)
             return EXIT_USAGE

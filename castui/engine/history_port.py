@@ -12,7 +12,7 @@ from typing import Protocol
 
 from castui.model.alerts import Alert
 from castui.model.events import Event
-from castui.model.marks import Drill, MaintenanceMark
+from castui.model.marks import Drill, MaintenanceMark, Recorder
 
 
 class HistoryStore(Protocol):
@@ -22,15 +22,25 @@ class HistoryStore(Protocol):
         """Commit `event`; the new row id (the alert id when `alert`)."""
         ...
 
+    def events(self, *, since: datetime | None = None, until: datetime | None = None,
+               site: str | None = None, limit: int | None = None,
+               newest_first: bool = False) -> list[Event]: ...
+
     def alerts(self, *, since: datetime | None = None, until: datetime | None = None,
                limit: int | None = None) -> list[Alert]: ...
 
     def acknowledge(self, alert_ids: Iterable[int] | None, when: datetime,
                     by: str) -> list[int]: ...
 
-    def start_drill(self, name: str, when: datetime, by: str) -> Drill: ...
+    def start_drill(self, name: str, when: datetime, by: str,
+                    recorder: Recorder | None = None) -> Drill: ...
 
-    def end_drill(self, when: datetime) -> Drill | None: ...
+    def resume_drill(self, drill: Drill, recorder: Recorder, when: datetime) -> Drill: ...
+
+    def beat_drill(self, drill_id: int, recorder: Recorder, when: datetime) -> bool: ...
+
+    def end_drill(self, when: datetime, *, by: str = "",
+                  drill_id: int | None = None) -> Drill | None: ...
 
     def open_drill(self) -> Drill | None: ...
 

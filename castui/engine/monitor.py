@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from castui.config.model import Config
+from castui.engine import drills
 from castui.engine.alerts import AlertBook, is_alert
 from castui.engine.flapping import FlapWatch
 from castui.engine.history_port import HistoryStore
@@ -33,7 +34,7 @@ from castui.model.alerts import Alert
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError, LbError
 from castui.model.events import ALL_SITES, SUBJECT_DRILL, Event, Kind
-from castui.model.marks import Drill, MaintenanceMark
+from castui.model.marks import Drill, MaintenanceMark, Recorder
 from castui.model.results import ProbeResult
 from castui.model.status import worst
 from castui.model.times import iso, utcnow
@@ -61,7 +62,8 @@ MAX_MAINTENANCE = timedelta(days=7)
 DRILL_NAME_MAX = 60
 #: Events about these subjects are never "in maintenance": they are the workflow itself.
 _WORKFLOW_KINDS = frozenset({Kind.MAINT_SET, Kind.MAINT_CLEARED, Kind.DRILL_STARTED,
-                             Kind.DRILL_ENDED, Kind.NOTIFY_FAILED, Kind.MONITOR_STARTED})
+                             Kind.DRILL_ENDED, Kind.DRILL_RESUMED, Kind.NOTIFY_FAILED,
+                             Kind.MONITOR_STARTED})
 
 
 def current_user() -> str:
@@ -96,6 +98,8 @@ class Monitor:
         self.dispatcher = Dispatcher(config.notifiers, on_failure=self._notify_failed,
                                      bell=self._ring) if config.notifiers else None
         self.drill: Drill | None = None
+        #: The drill this process records, and as whom (engine/drills.py: heartbeats).
+        self._recording: tuple[int, Recorder] | None = None
         if store is not None:
             for stored in reversed(store.alerts(limit=ALERTS_KEPT)):
                 self.alerts.add(stored)
@@ -257,15 +261,33 @@ class Monitor:
         return cleared
 
     def start_drill(self, name: str) -> Drill:
-        """Start drill `name` (HistoryError if one is running); its figures come from the
-        events until it ends."""
+        """Start drill `name`, or resume it if its recorder is gone (engine/drills.py); this
+        monitor records it from now. HistoryError (one line) if that is refused."""
         store = self._need_store("drills")
         now = self._clock()
-        self.drill = store.start_drill(name, now, self.user)
-        self.emit(Event(now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_STARTED,
-                        f"drill {name!r} started by {self.user}",
-                        data={"drill": name, "by": self.user, "pool": self._pool_picture()}))
+        self.drill, resumed = drills.start_or_resume(store, name, drills.this_recorder(now),
+                                                     self.user, now)
+        assert self.drill.recorder is not None
+        self._recording = (self.drill.id, self.drill.recorder)
+        self.emit(resumed or Event(
+            now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_STARTED,
+            f"drill {name!r} started by {self.user}",
+            data={"drill": name, "by": self.user, "pool": self._pool_picture()}))
         return self.drill
+
+    def take_up_drill(self) -> Drill | None:
+        """Record the open drill from here on if its recorder is gone (the console picking up
+        a drill an earlier run left open), with the gap recorded; a live recorder keeps it.
+        The drill taken up, or None (nothing to take up, or the history said no: logged)."""
+        drill = self.drill
+        if drill is None or self.store is None or not drills.recorder_gone(drill.recorder,
+                                                                            self._clock()):
+            return None
+        try:
+            return self.start_drill(drill.name)
+        except HistoryError as err:
+            log.warning("drill %r left as it is: %s", drill.name, err)
+            return None
 
     def _pool_picture(self) -> list[dict[str, Any]]:
         """Every node's pool state now, for the drill report: a node that was already out
@@ -274,18 +296,42 @@ class Monitor:
                  **({"out_since": iso(s.out_since)} if s.out_since else {})}
                 for s in self.states.values() if s.target.kind == "node"]
 
-    def end_drill(self) -> Drill | None:
-        """End the running drill, if any (perhaps one a previous run started)."""
+    def end_drill(self, *, only_own: bool = False) -> Drill | None:
+        """End the open drill, if any (perhaps one a previous run started; with `only_own`,
+        only the one this monitor records)."""
         store = self._need_store("drills")
-        now = self._clock()
-        drill = store.end_drill(now)
+        own, self._recording = self._recording, None
+        running = store.open_drill()
         self.drill = None
-        if drill is not None:
-            lasted = (now - drill.started).total_seconds()
-            self.emit(Event(now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_ENDED,
-                            f"drill {drill.name!r} ended by {self.user}", duration_s=lasted,
-                            data={"drill": drill.name, "by": self.user}))
+        if running is None or (only_own and (own is None or own[0] != running.id)):
+            return None
+        drill, event = drills.end_drill(store, running, self.user, self._clock(),
+                                        mine=own is not None and own[0] == running.id)
+        self.emit(event)
         return drill
+
+    @property
+    def records_drill(self) -> bool:
+        """Whether this monitor records the open drill (it beats its heartbeat)."""
+        return self._recording is not None
+
+    def beat_drill(self) -> None:
+        """The recorder's heartbeat; a drill taken over or ended elsewhere is let go."""
+        if self._recording is None or self.store is None:
+            return
+        drill_id, me = self._recording
+        try:
+            if not self.store.beat_drill(drill_id, me, self._clock()):
+                log.warning("drill %d is no longer recorded here: ended or taken over",
+                            drill_id)
+                self._recording = None
+        except HistoryError as err:  # the next beat tries again; the monitor goes on
+            log.warning("drill heartbeat not recorded: %s", err)
+
+    async def _beat_drills(self) -> None:
+        while True:
+            self.beat_drill()
+            await asyncio.sleep(drills.HEARTBEAT_S)
 
     def set_bell(self, bell: Callable[[], None] | None) -> None:
         """The front-end's terminal bell, rung by `bell` notifiers."""
@@ -323,6 +369,7 @@ class Monitor:
         self._started()
         if self.dispatcher is not None:
             notifying = asyncio.create_task(self.dispatcher.run(), name="castui:notify")
+        beating = asyncio.create_task(self._beat_drills(), name="castui:drill-heartbeat")
         if rounds is not None:
             work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
         else:
@@ -341,7 +388,8 @@ class Monitor:
         finally:
             for task in (*work, *waiters):
                 task.cancel()
-            await asyncio.gather(*work, *waiters, return_exceptions=True)
+            beating.cancel()
+            await asyncio.gather(*work, *waiters, beating, return_exceptions=True)
             if self.dispatcher is not None:
                 notifying.cancel()
                 await asyncio.gather(notifying, return_exceptions=True)

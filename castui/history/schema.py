@@ -1,7 +1,9 @@
 """The history database's tables, and the steps that bring an older file up to date.
 
 Version 1 held events only; version 2 adds alerts (with who acknowledged them and when),
-drills and maintenance marks. Upgrading only adds tables, so nothing recorded is touched.
+drills and maintenance marks; version 3 adds who records each drill (pid, host, process start,
+last heartbeat) and who ended it. Upgrading only adds tables and columns, so nothing recorded
+is touched.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: PRAGMA application_id, "CasU": tells our files apart from other SQLite databases.
 APPLICATION_ID = 0x43617355
 
@@ -69,5 +71,21 @@ def _to_2(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA user_version = 2")
 
 
+_RECORDERS = (
+    "ALTER TABLE drills ADD COLUMN recorder_pid INTEGER",
+    "ALTER TABLE drills ADD COLUMN recorder_host TEXT",
+    "ALTER TABLE drills ADD COLUMN recorder_started REAL",
+    "ALTER TABLE drills ADD COLUMN recorder_seen REAL",
+    "ALTER TABLE drills ADD COLUMN ended_by TEXT NOT NULL DEFAULT ''",
+)
+
+
+def _to_3(conn: sqlite3.Connection) -> None:
+    """Drills left open by an older castui keep NULL recorders: nobody is known to keep them."""
+    for statement in _RECORDERS:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+
+
 #: UPGRADES[v:] bring a version-v database up to date (version 0: an empty file).
-UPGRADES: tuple[Callable[[sqlite3.Connection], None], ...] = (create, _to_2)
+UPGRADES: tuple[Callable[[sqlite3.Connection], None], ...] = (create, _to_2, _to_3)

@@ -6,6 +6,9 @@ So `record()` commits synchronously (WAL, `synchronous=FULL`) and the front-ends
 *before* they print or show an event. WAL also lets `castui report` in another process read
 while a `watch` keeps writing.
 
+The drills' and maintenance marks' SQL lives in drills.py and marks.py; this class owns the
+connection, the lock and the transactions they run in.
+
 Only `Event` objects are stored. They carry names, addresses, DNS answers and check details,
 never credentials, by construction; nothing here adds any.
 """
@@ -18,16 +21,18 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from castui.history import drills, marks
 from castui.history.schema import APPLICATION_ID, SCHEMA_VERSION, UPGRADES
 from castui.model.alerts import Alert
 from castui.model.errors import HistoryError
 from castui.model.events import Event
-from castui.model.marks import Drill, MaintenanceMark
+from castui.model.marks import Drill, MaintenanceMark, Recorder
 from castui.model.times import utcnow
 
 BUSY_TIMEOUT_S = 10.0
@@ -207,63 +212,57 @@ class EventStore:
                              [(_epoch(when), by, alert_id) for alert_id in ids])
         return ids
 
-    # --- drills -----------------------------------------------------------------------------
+    # --- drills (the SQL is in drills.py) ---------------------------------------------------
 
-    def start_drill(self, name: str, when: datetime, by: str) -> Drill:
-        """Open drill `name`; HistoryError if one is already running (one at a time)."""
+    def start_drill(self, name: str, when: datetime, by: str,
+                    recorder: Recorder | None = None) -> Drill:
+        """Open drill `name` kept by `recorder`; HistoryError if one is open (one at a time)."""
+        _aware(when)
         with self._write() as conn:
-            running = _open_drill(conn)
-            if running is not None:
-                raise HistoryError(f"drill {running.name!r} is still running "
-                                   f"(started {_iso(running.started)}); end it first")
-            rowid = conn.execute("INSERT INTO drills (name, started, started_by) VALUES (?, ?, ?)",
-                                 (name, _epoch(when), by)).lastrowid
-        assert rowid is not None
-        return Drill(rowid, name, when.astimezone(UTC), None, by)
+            return drills.start(conn, name, when, by, recorder)
 
-    def end_drill(self, when: datetime) -> Drill | None:
-        """End the running drill, if any, and return it ended."""
+    def resume_drill(self, drill: Drill, recorder: Recorder, when: datetime) -> Drill:
+        """`recorder` keeps open `drill` from `when` on; HistoryError if it changed since
+        `drill` was read (another castui took it over or ended it)."""
+        _aware(when)
         with self._write() as conn:
-            running = _open_drill(conn)
-            if running is None:
-                return None
-            ended = max(when.astimezone(UTC), running.started)
-            conn.execute("UPDATE drills SET ended = ? WHERE id = ?", (ended.timestamp(),
-                                                                       running.id))
-        return Drill(running.id, running.name, running.started, ended, running.started_by)
+            return drills.resume(conn, drill, replace(recorder, seen=when))
+
+    def beat_drill(self, drill_id: int, recorder: Recorder, when: datetime) -> bool:
+        """`recorder` still observes at `when`; False once the drill is no longer its."""
+        _aware(when)
+        with self._write() as conn:
+            return drills.beat(conn, drill_id, recorder, when)
+
+    def end_drill(self, when: datetime, *, by: str = "",
+                  drill_id: int | None = None) -> Drill | None:
+        """End the open drill (only if it is `drill_id`, when given); it, ended, or None."""
+        _aware(when)
+        with self._write() as conn:
+            return drills.end(conn, when, by, drill_id)
 
     def open_drill(self) -> Drill | None:
         """The drill running now (perhaps started by another castui), if any."""
         with self._lock:
             try:
-                return _open_drill(self._connection())
+                return drills.open_drill(self._connection())
             except sqlite3.Error as exc:
                 raise HistoryError(self._message("cannot read", exc)) from exc
 
     def drills(self, name: str | None = None) -> list[Drill]:
         """Drills, newest first; only those called `name` when given."""
-        sql = f"SELECT {_DRILL} FROM drills"
-        params: list[Any] = []
-        if name is not None:
-            sql += " WHERE name = ?"
-            params.append(name)
-        return [_drill(row) for row in self._read(sql + " ORDER BY started DESC, id DESC", params)]
+        return drills.from_rows(self._read(*drills.select(name)))
 
-    # --- maintenance ------------------------------------------------------------------------
+    # --- maintenance (the SQL is in marks.py) ------------------------------------------------
 
     def set_maintenance(self, site: str, node: str | None, starts: datetime, ends: datetime,
                         *, by: str, reason: str = "") -> MaintenanceMark:
         """Mark a node (or with `node` None a whole site) as in maintenance until `ends`."""
         if ends <= starts:
             raise ValueError("maintenance must end after it starts")
+        _aware(starts, ends)
         with self._write() as conn:
-            rowid = conn.execute(
-                "INSERT INTO maintenance (site, node, starts, ends, set_by, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (site, node, _epoch(starts), _epoch(ends), by, reason)).lastrowid
-        assert rowid is not None
-        return MaintenanceMark(rowid, site, node, starts.astimezone(UTC), ends.astimezone(UTC),
-                               by, reason)
+            return marks.insert(conn, site, node, starts, ends, by, reason)
 
     def clear_maintenance(self, when: datetime, site: str | None = None,
                           node: str | None = None) -> list[MaintenanceMark]:
@@ -271,32 +270,15 @@ class EventStore:
 
         Returns the marks cleared, as they were before.
         """
-        sql = f"SELECT {_MARK} FROM maintenance WHERE cleared IS NULL AND ends > ?"
-        params: list[Any] = [_epoch(when)]
-        if site is not None:
-            sql += " AND site = ? COLLATE NOCASE"
-            params.append(site)
-        if node is not None:
-            sql += " AND node = ? COLLATE NOCASE"
-            params.append(node)
+        _aware(when)
         with self._write() as conn:
-            marks = [_mark(row) for row in conn.execute(sql, params)]
-            conn.executemany("UPDATE maintenance SET cleared = ? WHERE id = ?",
-                             [(_epoch(when), mark.id) for mark in marks])
-        return marks
+            return marks.clear(conn, when, site, node)
 
     def maintenance(self, *, since: datetime | None = None,
                     until: datetime | None = None) -> list[MaintenanceMark]:
         """Marks that apply at some moment in [since, until), oldest first (all if no bounds)."""
-        sql = f"SELECT {_MARK} FROM maintenance WHERE 1"
-        params: list[Any] = []
-        if since is not None:
-            sql += " AND min(ends, coalesce(cleared, ends)) > ?"
-            params.append(_epoch(since))
-        if until is not None:
-            sql += " AND starts < ?"
-            params.append(_epoch(until))
-        return [_mark(row) for row in self._read(sql + " ORDER BY starts, id", params)]
+        _aware(*(t for t in (since, until) if t is not None))
+        return marks.from_rows(self._read(*marks.select(since, until)))
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete what is older than the retention window; returns how many events went."""
@@ -383,29 +365,14 @@ def _epoch(when: datetime) -> float:
     return when.timestamp()
 
 
+def _aware(*whens: datetime) -> None:
+    """Naive datetimes are refused, not guessed to be local time."""
+    if any(when.tzinfo is None for when in whens):
+        raise ValueError("datetime must be timezone-aware")
+
+
 def _time(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-_DRILL = "id, name, started, ended, started_by"
-_MARK = "id, site, node, starts, ends, set_by, reason, cleared"
-
-
-def _drill(row: tuple[Any, ...]) -> Drill:
-    rowid, name, started, ended, by = row
-    return Drill(rowid, name, datetime.fromtimestamp(started, UTC), _time(ended), by)
-
-
-def _open_drill(conn: sqlite3.Connection) -> Drill | None:
-    row = conn.execute(f"SELECT {_DRILL} FROM drills WHERE ended IS NULL"
-                       " ORDER BY started DESC LIMIT 1").fetchone()
-    return None if row is None else _drill(row)
-
-
-def _mark(row: tuple[Any, ...]) -> MaintenanceMark:
-    rowid, site, node, starts, ends, by, reason, cleared = row
-    return MaintenanceMark(rowid, site, node, datetime.fromtimestamp(starts, UTC),
-                           datetime.fromtimestamp(ends, UTC), by, reason, _time(cleared))
 
 
 def _event(row: tuple[Any, ...]) -> Event:

@@ -45,6 +45,8 @@ class Kind:
     NODE_FLAPPING_CLEARED = "node_flapping_cleared"
     DRILL_STARTED = "drill_started"
     DRILL_ENDED = "drill_ended"
+    #: Issue #12: a drill whose recorder died, taken up again (its gap in `data`).
+    DRILL_RESUMED = "drill_resumed"
     MAINT_SET = "maint_set"
     MAINT_CLEARED = "maint_cleared"
     NOTIFY_FAILED = "notify_failed"

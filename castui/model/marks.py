@@ -10,14 +10,37 @@ from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 
 
 @dataclass(frozen=True, slots=True)
+class Recorder:
+    """The castui process keeping a drill's record: who to ask whether it still observes.
+
+    `started` is the process's own start time, so a pid reused by a later process is not
+    taken for it; `seen` is its last heartbeat.
+    """
+
+    pid: int
+    host: str
+    started: datetime
+    seen: datetime
+
+    def describe(self) -> str:
+        """`pid 4242 on cas-admin01`: how a one-line message names it."""
+        return f"pid {self.pid} on {self.host}"
+
+
+@dataclass(frozen=True, slots=True)
 class Drill:
-    """A named failover drill: its figures are measured from the events between its ends."""
+    """A named failover drill: its figures are measured from the events between its ends.
+
+    `recorder` is None for a drill from before recorders were kept (a version 2 history).
+    """
 
     id: int
     name: str
     started: datetime
     ended: datetime | None = None
     started_by: str = ""
+    recorder: Recorder | None = None
+    ended_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ only when a picture is drawn).
 
 from castui.report.collect import ReportError, choose_window, collect
 from castui.report.facts import Window
+from castui.report.gaps import Gap
 from castui.report.measure import (
     AlertEntry,
     DnsChange,
@@ -21,6 +22,6 @@ from castui.report.measure import (
     measure,
 )
 
-__all__ = ["AlertEntry", "DnsChange", "FlapSpell", "LoadStatus", "NodeDrop", "OutAtStart",
+__all__ = ["AlertEntry", "DnsChange", "FlapSpell", "Gap", "LoadStatus", "NodeDrop", "OutAtStart",
            "Outage", "Report", "ReportError", "SiteFigures", "VipFigures", "Window",
            "choose_window", "collect", "measure"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from castui.engine.drills import last_seen, recorder_gone
 from castui.history import EventStore
 from castui.model.marks import Drill
 from castui.report.facts import Window
@@ -34,7 +35,7 @@ def choose_window(store: EventStore, *, drill: str | None, since: datetime | Non
         if not runs:
             raise ReportError(f"no drill named {drill!r} in {store.path}; "
                               f"{_known(store)}")
-        return _drill_window(runs[0], now)
+        return _drill_window(store, runs[0], now)
     if since is not None:
         end = now if until is None else until
         if end <= since:
@@ -46,12 +47,14 @@ def choose_window(store: EventStore, *, drill: str | None, since: datetime | Non
     if not runs:
         raise ReportError(f"no drills recorded in {store.path}; give --drill NAME or "
                           "--since TIME")
-    return _drill_window(runs[0], now)
+    return _drill_window(store, runs[0], now)
 
 
-def _drill_window(drill: Drill, now: datetime) -> Window:
+def _drill_window(store: EventStore, drill: Drill, now: datetime) -> Window:
     if drill.ended is None:
-        return Window(drill.started, max(now, drill.started), drill, running=True)
+        gone = recorder_gone(drill.recorder, now)
+        return Window(drill.started, max(now, drill.started), drill, running=True,
+                      unobserved_since=last_seen(store, drill) if gone else None)
     return Window(drill.started, drill.ended, drill)
 
 

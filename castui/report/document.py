@@ -15,6 +15,7 @@ from typing import TypeVar
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import duration, instant, zone_label
+from castui.report.gaps import Gap
 from castui.report.measure import (
     AlertEntry,
     DnsChange,
@@ -73,11 +74,11 @@ def title(report: Report) -> str:
 def build(report: Report) -> list[Block]:
     """The whole report, top to bottom."""
     blocks: list[Block] = [Heading(1, title(report)), Items(_header(report)),
-                           Picture("timeline"), Heading(2, "Summary")]
+                           Picture("timeline"), *_gaps(report), Heading(2, "Summary")]
     if report.sites:
         blocks.append(_summary(report))
     else:
-        blocks.append(Para("No site events were recorded in this window."))
+        blocks.append(Para(_quiet(report, "No site events were recorded in this window.")))
     for site in report.sites:
         blocks.extend(_site(report, site))
     blocks.extend(_alerts(report))
@@ -93,16 +94,48 @@ def _header(report: Report) -> tuple[str, ...]:
         lines.append(f"Drill: {clean(window.drill.name, 80)}{by}")
     lines.append(f"From: {instant(window.start)}")
     end = f"To: {instant(window.end)} ({duration(window.seconds)})"
-    if window.running:
+    if window.unobserved_since is not None:
+        end += " — the drill is still open but its recorder is gone: reported up to now"
+    elif window.running:
         end += " — the drill is still running: reported up to now"
     lines.append(end)
     zones = {zone_label(window.start), zone_label(window.end)}
     lines.append(f"Local time: {' / '.join(sorted(zones))}")
     lines.append(f"Generated: {instant(report.generated)}")
+    if report.gaps:
+        lines.append(f"Not observed: {duration(report.not_observed_s)} in "
+                     f"{len(report.gaps)} gap(s), while castui was not recording the drill "
+                     "(see Not observed)")
     if report.events_truncated:
         lines.append("Warning: the window holds more events than one report reads; "
                      "figures cover the earliest ones (use a shorter window)")
     return tuple(lines)
+
+
+#: Said wherever the report finds nothing, when part of the window was not observed.
+UNSEEN = "No outage is reported in these periods, which does not mean there was none."
+
+
+def _gaps(report: Report) -> list[Block]:
+    """The stretches nobody observed, before any figure, so nobody reads silence as calm."""
+    if not report.gaps:
+        return []
+    return [Heading(2, "Not observed"),
+            Para("castui was not recording the drill during these periods (its recorder had "
+                 "died): nothing was observed. " + UNSEEN),
+            *_bounded(("from", "until", "duration", "why"), report.gaps, _gap_row)]
+
+
+def _gap_row(g: Gap) -> tuple[str, ...]:
+    return (instant(g.start), "still not observed at end" if g.ongoing else instant(g.end),
+            duration(g.duration_s) + (" (ongoing)" if g.ongoing else ""), g.why)
+
+
+def _quiet(report: Report, text: str) -> str:
+    """`text` (nothing happened), qualified when part of the window was not observed."""
+    if not report.gaps:
+        return text
+    return f"{text[:-1]} while castui observed ({duration(report.not_observed_s)} not observed)."
 
 
 def _summary(report: Report) -> Table:
@@ -135,12 +168,12 @@ def _site(report: Report, site: SiteFigures) -> list[Block]:
              "balancer detection", "back in pool", "out of pool", "load after return",
              "notes"), site.drops, _drop_row))
     else:
-        blocks.append(Para("No node left the pool."))
+        blocks.append(Para(_quiet(report, "No node left the pool.")))
     if site.out_at_start:
         blocks.append(Heading(3, "Out of the pool at the start (not drops)"))
         blocks.extend(_bounded(("node", "out since", "back in pool"), site.out_at_start,
                                _at_start_row))
-    blocks.extend(_vip(site))
+    blocks.extend(_vip(report, site))
     blocks.extend(_dns(report, site))
     if site.flapping:
         blocks.append(Heading(3, "Flapping"))
@@ -174,6 +207,8 @@ def _dns_row(c: DnsChange) -> tuple[str, ...]:
 
 def _drop_row(d: NodeDrop) -> tuple[str, ...]:
     notes = []
+    if d.unobserved:
+        notes.append("went out while not observed: when is unknown")
     if d.expected:
         notes.append("expected (maintenance)")
     if d.flapping:
@@ -197,7 +232,7 @@ def load_text(drop: NodeDrop) -> str:
     return str(drop.load)
 
 
-def _vip(site: SiteFigures) -> list[Block]:
+def _vip(report: Report, site: SiteFigures) -> list[Block]:
     vip = site.vip
     blocks: list[Block] = [Heading(3, "VIP: client-visible outages (failed VIP probes)")]
     if vip.outages:
@@ -205,7 +240,7 @@ def _vip(site: SiteFigures) -> list[Block]:
                            f"longest {duration(vip.longest_s)}."))
         blocks.extend(_intervals(vip.outages))
     else:
-        blocks.append(Para("No VIP probe failed."))
+        blocks.append(Para(_quiet(report, "No VIP probe failed.")))
     if vip.down_spells:
         blocks.append(Para("castui declared the VIP down:"))
         blocks.extend(_intervals(vip.down_spells))

@@ -19,6 +19,8 @@ class Window:
     drill: Drill | None = None
     #: The drill has not ended: figures run up to `end` (the time of the report).
     running: bool = False
+    #: A running drill whose recorder is gone was last observed then (see gaps.py).
+    unobserved_since: datetime | None = None
 
     @property
     def seconds(self) -> float:

@@ -10,7 +10,7 @@ marked unknown, never guessed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,6 +21,7 @@ from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.report.at_start import picture_at_start
 from castui.report.facts import Window, data_time
+from castui.report.gaps import Gap, find_gaps
 from castui.report.lanes import Lane, build_lanes
 
 NAME_LIMIT = 80
@@ -56,6 +57,9 @@ class NodeDrop:
     load: LoadStatus
     load_back_s: float | None
     detail: str
+    #: Found out of the pool when castui resumed after a gap: it went out while nobody
+    #: observed, so when (and its detection time) is unknown.
+    unobserved: bool = False
 
     @property
     def ongoing(self) -> bool:
@@ -173,6 +177,12 @@ class Report:
     alerts_left_out: int = 0
     #: The window held more events than the report reads; figures cover the first ones.
     events_truncated: bool = False
+    #: Stretches nobody observed (a drill's recorder was gone): no figure covers them.
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def not_observed_s(self) -> float:
+        return sum(gap.duration_s for gap in self.gaps)
 
 
 def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (),
@@ -183,6 +193,8 @@ def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (
                     key=lambda e: e.time)
     start = picture_at_start(window, inside)
     inside = sorted([*start.events, *inside], key=lambda e: e.time)  # the picture first at a tie
+    gaps = find_gaps(window, inside)
+    inside = _after_gaps(inside, gaps)
     marks = tuple(marks)
     alert_rows = tuple(sorted((_alert(a) for a in alerts), key=lambda a: (a.time, a.id)))
     sites = sorted({e.site for e in inside if e.site != "*"} | {m.site for m in marks}
@@ -197,7 +209,8 @@ def measure(window: Window, events: Sequence[Event], alerts: Iterable[Alert] = (
     return Report(window=window, generated=generated or window.end, sites=figures,
                   alerts=alert_rows,
                   lanes=build_lanes(window, inside, marks, outages, start.roster),
-                  alerts_left_out=alerts_left_out, events_truncated=events_truncated)
+                  alerts_left_out=alerts_left_out, events_truncated=events_truncated,
+                  gaps=gaps)
 
 
 def _site(window: Window, name: str, events: list[Event],
@@ -211,6 +224,19 @@ def _site(window: Window, name: str, events: list[Event],
 
 
 # --- nodes ----------------------------------------------------------------------------------
+
+def _after_gaps(events: list[Event], gaps: tuple[Gap, ...]) -> list[Event]:
+    """A node castui found out (or degraded) when it resumed after a gap went so while nobody
+    observed, not before the drill: its `at_start` becomes `after_gap`, so it counts as a drop
+    of unknown start instead of a node out when watching began."""
+    resumed = [gap.end for gap in gaps if not gap.ongoing]
+    if not resumed:
+        return events
+    first = min(resumed)
+    return [replace(e, data={**{k: v for k, v in e.data.items() if k != "at_start"},
+                             "after_gap": True})
+            if e.data.get("at_start") is True and e.time >= first else e for e in events]
+
 
 @dataclass(slots=True)
 class _Open:
@@ -243,7 +269,9 @@ def _drops(window: Window, events: list[Event], marks: tuple[MaintenanceMark, ..
                     starting = True
                     out_at_start = _data_time(event, "out_since") or event.time
                 elif current is None and not starting:
-                    current = _Open(event, _data_time(event, "first_failed"))
+                    unseen = event.data.get("after_gap") is True
+                    first = None if unseen else _data_time(event, "first_failed")
+                    current = _Open(event, first)
                 seen = True
             elif event.kind == Kind.NODE_UP:
                 if current is not None:
@@ -283,7 +311,7 @@ def _drop(down: _Open, up: Event | None, window: Window, lb_downs: list[datetime
         lb_marked_down=lb, lb_detection_s=_gap(first, lb), back_in_pool=back,
         out_of_pool_s=max((until - declared).total_seconds(), 0.0), expected=expected,
         flapping=event.data.get("flapping") is True, load=load, load_back_s=load_back,
-        detail=clean(event.detail))
+        detail=clean(event.detail), unobserved=event.data.get("after_gap") is True)
 
 
 def _load(up: Event | None, balanced: list[datetime]) -> tuple[LoadStatus, float | None]:

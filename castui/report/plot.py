@@ -35,6 +35,8 @@ STYLE: dict[State, tuple[str, str]] = {
 }
 FAILING = ("#f26b4f", "xxxx")
 MAINTENANCE = ("#e3e8f4", "////")
+#: Stretches nobody observed: drawn over every lane, so no lane reads as calm there.
+NOT_OBSERVED = ("#9a9a9a", "....")
 DNS_SHADES = ("#d6e6f5", "#8fbfe0", "#3f88c5", "#164a7a")
 EDGE = "#333333"
 
@@ -61,7 +63,8 @@ def draw_svg(report: Report) -> str:
         FigureCanvasSVG(fig)
         ax = fig.add_subplot()
         _draw(ax, report, lanes)
-        fig.legend(handles=_legend(), loc="outside lower center", ncol=4, frameon=False)
+        fig.legend(handles=_legend(bool(report.gaps)), loc="outside lower center", ncol=4,
+                   frameon=False)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
@@ -88,6 +91,10 @@ def _draw(ax: Any, report: Report, lanes: Sequence[Lane]) -> None:
     if zone_label(end) != zone:
         zone += f" → {zone_label(end)}"
     ax.set_xlabel(f"time, UTC (local: {zone})", parse_math=False)
+    for gap in report.gaps:
+        ax.axvspan(_x(gap.start, start), _x(gap.end, start), facecolor=NOT_OBSERVED[0],
+                   hatch=NOT_OBSERVED[1], edgecolor="#555555", alpha=0.55, linewidth=0.4,
+                   zorder=7)
     _markers(ax, report, start, end)
     title = (f"castui drill {window.drill.name}" if window.drill is not None
              else "castui report") + (" (still running)" if window.running else "")
@@ -155,7 +162,7 @@ def _markers(ax: Any, report: Report, start: datetime, end: datetime) -> None:
                     ha="left" if left else "right", va="bottom", parse_math=False)
 
 
-def _legend() -> list[Any]:
+def _legend(gaps: bool) -> list[Any]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -171,6 +178,10 @@ def _legend() -> list[Any]:
         Line2D([], [], color="#555555", linestyle=":", label="alert"),
         Line2D([], [], color="black", marker="v", linestyle="none", label="balancer down/up"),
     ]
+    if gaps:
+        handles.append(Patch(facecolor=NOT_OBSERVED[0], hatch=NOT_OBSERVED[1],
+                             edgecolor="#555555", alpha=0.55,
+                             label="not observed (castui not recording)"))
     return handles
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import iso
+from castui.report.gaps import Gap
 from castui.report.measure import (
     AlertEntry,
     DnsChange,
@@ -36,10 +37,12 @@ def render_json(report: Report) -> str:
         "window": {
             "start": iso(window.start), "end": iso(window.end),
             "duration_s": _s(window.seconds), "running": window.running,
+            "not_observed_s": _s(report.not_observed_s),
             "drill": None if drill is None else {
                 "name": clean(drill.name, 80), "started_by": clean(drill.started_by, 80),
                 "started": iso(drill.started), "ended": _t(drill.ended)},
         },
+        "gaps": [_gap(g) for g in report.gaps],
         "sites": [_site(site) for site in report.sites],
         "alerts": [_alert(a) for a in report.alerts],
         "alerts_left_out": report.alerts_left_out,
@@ -79,7 +82,7 @@ def _drop(d: NodeDrop) -> dict[str, Any]:
         "lb_detection_s": _s(d.lb_detection_s), "back_in_pool": _t(d.back_in_pool),
         "out_of_pool_s": _s(d.out_of_pool_s), "ongoing": d.ongoing, "expected": d.expected,
         "flapping": d.flapping, "load": str(d.load), "load_back_s": _s(d.load_back_s),
-        "detail": d.detail,
+        "detail": d.detail, "unobserved": d.unobserved,
     }
 
 
@@ -111,6 +114,11 @@ def _alert(a: AlertEntry) -> dict[str, Any]:
     return {"id": a.id, "time": iso(a.time), "site": a.site, "subject": a.subject,
             "event": a.kind, "detail": a.detail, "acked_at": _t(a.acked_at),
             "acked_by": a.acked_by}
+
+
+def _gap(g: Gap) -> dict[str, Any]:
+    return {"start": iso(g.start), "end": iso(g.end), "duration_s": _s(g.duration_s),
+            "ongoing": g.ongoing, "why": g.why}
 
 
 def _t(when: datetime | None) -> str | None:

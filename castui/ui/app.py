@@ -157,6 +157,7 @@ class ConsoleApp(App[int]):
         self.monitor.subscribe_alerts(self._engine_alert)
         self.monitor.on_round(self._round_done)
         self.monitor.set_bell(self.bell)
+        self.monitor.take_up_drill()  # one an earlier run left open, its recorder gone
         self.set_interval(self.options.refresh_s, self._tick, name="castui refresh")
         if self.options.run_engine:
             self._run_engine()

@@ -189,8 +189,15 @@ def _workflow_sentence(event: Event, who: str, detail: str,
     by = safe(data.get("by") or "?", 40)
     if kind == Kind.DRILL_STARTED:
         return f"drill '{safe(data.get('drill', ''), 60)}' started by {by}", p.calm
+    if kind == Kind.DRILL_RESUMED:
+        return (f"drill '{safe(data.get('drill', ''), 60)}' resumed by {by}: not observed for "
+                f"{duration(event.duration_s or 0.0)} (its recorder was gone)"), p.warn
     if kind == Kind.DRILL_ENDED:
-        return f"drill '{safe(data.get('drill', ''), 60)}' ended by {by}{after}", p.calm
+        text = f"drill '{safe(data.get('drill', ''), 60)}' ended by {by}{after}"
+        if "gap_start" in data:  # ended after its recorder died: the end was not watched
+            return f"{text}; not observed since {_instant(data['gap_start'], event.time)}", \
+                p.warn
+        return text, p.calm
     target = safe(event.site if event.subject == "site" else f"{event.site}/{event.subject}",
                   80)
     if kind == Kind.MAINT_SET:
