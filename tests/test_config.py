@@ -206,11 +206,11 @@ BAD_CONFIGS = [
     ("unknown-top-level-key", minimal(top="sitez = 1"), "top level",
      "unknown key 'sitez' (did you mean 'sites'?)"),
     ("unknown-top-level-no-match", minimal(top="colour = 'red'"), "top level",
-     "unknown key 'colour' (known keys: defaults, notifiers, sites)"),
+     "unknown key 'colour' (known keys: defaults, exchange_export, notifiers, sites)"),
     ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
      "unknown key 'intervall' (did you mean 'interval'?)"),
     ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",
-     "unknown key 'dns' (known keys: agent_token_file, array_fqdn, dns_servers,"),
+     "unknown key 'dns' (known keys: agent_token_file, array_fqdn, balancer_addresses,"),
     ("bad-service-name", minimal(site="service_names = ['mail.corp.local', 'owa']"),
      "sites[0].service_names[1]", "'owa' is not fully qualified"),
     ("bad-external-dns-server", minimal(site="external_dns_servers = ['dns.google']"),
@@ -494,3 +494,27 @@ def test_agent_and_balancer_keys(tmp_path: Path) -> None:
     assert site.lb is not None and site.lb.backend == "exch_https"
     assert site.lb.server_for("CAS1") == "cas1-https"
     assert site.lb.server_for("CAS2") == "CAS2"
+
+
+def test_audit_keys(tmp_path: Path) -> None:
+    """`exchange_export` is read next to the config (it may not exist yet: the console says
+    so); `balancer_addresses` are the addresses a client through the array comes from."""
+    config = load_config(_written(tmp_path, minimal(
+        top='exchange_export = "exports/estate.json"',
+        site='balancer_addresses = ["10.1.0.5", "10.1.0.6", "10.1.0.5"]')))
+    assert config.exchange_export == tmp_path / "exports" / "estate.json"
+    assert config.sites[0].balancer_addresses == ("10.1.0.5", "10.1.0.6")
+    assert parse_config(minimal()).exchange_export is None
+
+
+def test_a_node_address_is_not_a_balancer_address() -> None:
+    assert problems_of(minimal(site='balancer_addresses = ["10.1.0.21", "balancer"]')) == [
+        "site.toml: sites[0].balancer_addresses[1]: 'balancer' is not an IP address",
+        "site.toml: sites[0].balancer_addresses: '10.1.0.21' is node CAS1's own address, "
+        "not the balancer's"]
+
+
+def _written(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "estate.toml"
+    path.write_text(text)
+    return path

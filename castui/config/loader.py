@@ -48,10 +48,11 @@ MAX_SECONDS = 300
 #: Upper bound for the flapping window and quiet period: a day.
 MAX_SPAN = 86400
 
-_TOP_KEYS = ("defaults", "sites", "notifiers")
+_TOP_KEYS = ("defaults", "sites", "notifiers", "exchange_export")
 _DEFAULTS_KEYS = tuple(field.name for field in dataclasses.fields(Defaults))
 _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
-              "service_names", "external_dns_servers", "agent_token_file", "lb")
+              "service_names", "external_dns_servers", "agent_token_file", "lb",
+              "balancer_addresses")
 _LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
             "timeout", "servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
@@ -215,7 +216,20 @@ def _read_config(reader: _Reader, raw: dict[str, object], base_dir: Path) -> Con
     reader.check_keys(raw, "", _TOP_KEYS)
     defaults = _read_defaults(reader, reader.get(raw, "", "defaults", _table) or {}, base_dir)
     return Config(sites=tuple(_read_sites(reader, raw)), defaults=defaults,
-                  notifiers=tuple(_read_notifiers(reader, raw)))
+                  notifiers=tuple(_read_notifiers(reader, raw)),
+                  exchange_export=_read_exchange_export(reader, raw, base_dir))
+
+
+def _read_exchange_export(reader: _Reader, raw: dict[str, object], base_dir: Path) -> Path | None:
+    """`exchange_export`: the export file, next to the config when relative. It need not exist
+    yet: the console says so and picks it up when it appears."""
+    text = reader.get(raw, "", "exchange_export", _string)
+    if text is None:
+        return None
+    if not text.strip() or _CONTROL.search(text):
+        reader.report("exchange_export", "must be a file path")
+        return None
+    return (base_dir / Path(text).expanduser()).absolute()
 
 
 def _read_defaults(reader: _Reader, raw: dict[str, object], base_dir: Path) -> Defaults:
@@ -351,12 +365,28 @@ def _read_site(reader: _Reader, table: dict[str, object], path: str) -> Site | N
     token = reader.get(table, path, "agent_token_file", _secret_file(reader.base_dir))
     nodes = _read_nodes(reader, table, path, ports, vip, token)
     lb = _read_balancer(reader, table, path, {node.name for node in nodes})
+    balancer_addresses = _read_balancer_addresses(reader, table, path, nodes)
     if name is None or array_fqdn is None or vip is None:
         return None
     return Site(name=name, array_fqdn=array_fqdn, vip=vip, profile=profile, ports=ports,
                 nodes=tuple(nodes), dns_servers=tuple(dns_servers),
                 service_names=tuple(dict.fromkeys(service_names)),
-                external_dns_servers=tuple(external), lb=lb)
+                external_dns_servers=tuple(external), lb=lb,
+                balancer_addresses=balancer_addresses)
+
+
+def _read_balancer_addresses(reader: _Reader, table: dict[str, object], path: str,
+                             nodes: list[Node]) -> tuple[str, ...]:
+    """`balancer_addresses`: where connections through the array come from (the balancer's
+    source addresses) or arrive at (the VIP under Windows NLB). A node's own address there
+    would count every client that bypasses the array as balanced, so it is refused."""
+    addresses = reader.items(table, path, "balancer_addresses", _ip) or []
+    own = {node.address: node.name for node in nodes}
+    for address in addresses:
+        if address in own:
+            reader.report(_join(path, "balancer_addresses"), f"{address!r} is node "
+                          f"{own[address]}'s own address, not the balancer's")
+    return tuple(dict.fromkeys(addresses))
 
 
 def _read_ports(reader: _Reader, table: dict[str, object], path: str, base: Ports) -> Ports:
