@@ -195,8 +195,8 @@ def _decode(data: bytes, source: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        raise ExportError(f"{source}: line {line}: not valid {encoding.upper()} text") \
-            from None
+        shown = "UTF-16" if encoding == "utf-16" else "UTF-8"
+        raise ExportError(f"{source}: line {line}: not valid {shown} text") from None
 
 
 class _Reader:

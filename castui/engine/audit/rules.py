@@ -158,6 +158,11 @@ def db_points_at_array(export: Export) -> list[Finding]:
             problem = (f"{db.name} points at {other.site}'s array {other.fqdn}: right only while "
                        f"{db.site} is switched over to {other.site}")
             severity = WARNING
+        elif target is None:
+            out.append(Finding("db_points_at_array", INFO, db.site, db.name,
+                               f"{db.name} names {value}; {db.site} has no array object to "
+                               "compare it with (see site_has_array)"))
+            continue
         else:
             problem = (f"{db.name}'s RpcClientAccessServer is {value}, which is neither the "
                        "array nor a server in the export")
