@@ -78,6 +78,14 @@ class TargetView:
         ports = check.facts.get("connections", {})
         return sum(int(p.get("established", 0)) for p in ports.values() if isinstance(p, dict))
 
+    @property
+    def direct(self) -> int | None:
+        """Clients connected to this node without the balancer (they lose Outlook when it
+        goes down), from its agent with the site's `balancer_addresses`; None when unknown."""
+        check = next((c for c in self.checks if c.kind == "agent"), None)
+        found = check.facts.get("direct") if check is not None and check.ok else None
+        return int(found["clients"]) if isinstance(found, dict) else None
+
     @classmethod
     def of(cls, ts: TargetState) -> TargetView:
         checks = []
