@@ -55,6 +55,11 @@ balancer_addresses = ["{balancer}"]
 agent_token_file = "agent.token"
 ports = {{ https = {port}, epm = {free_port(node)} }}
 
+[sites.lb]
+type = "haproxy"
+socket = "{haproxy.socket_path}"
+backend = "https"
+
 [[sites.nodes]]
 name = "CAS1"
 address = "{node}"
@@ -126,6 +131,9 @@ async def test_clients_on_the_node_address_are_counted_not_those_through_the_vip
             assert bypass["message"].startswith("2 clients connect to CAS1 directly")
             assert "Set-MailboxDatabase -RpcClientAccessServer outlook.site-a.corp.local" \
                 in bypass["fix"]
+            (members,) = [f for f in doc["findings"] if f["rule"] == "members_match_pool"]
+            assert members["severity"] == "ok", members
+            assert "the nodes castui watches and the balancer's pool" in members["message"]
             assert code == 1  # a warning; the rest holds or is skipped (no resolvers here)
         finally:
             for writer in writers:

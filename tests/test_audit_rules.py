@@ -206,3 +206,14 @@ def test_live_rules_on_a_broken_site(tmp_path: Path) -> None:
     assert bypass.message.startswith("37 clients connect to CAS1 directly")
     assert bypass.fix is not None and "Set-MailboxDatabase -RpcClientAccessServer " \
         "outlook.site-a.corp.local" in bypass.fix
+
+
+def test_a_node_outside_the_balancers_pool(tmp_path: Path) -> None:
+    cfg = config(lambda t: t.replace('profile = "exchange2010"',
+                                     'profile = "exchange2010"\n[sites.lb]\ntype = "haproxy"\n'
+                                     'socket = "/run/haproxy.sock"', 1))
+    seen = {"Site-A": SiteObservation("Site-A", "outlook.site-a.corp.local",
+                                      pool=("CAS1", "CAS2"))}
+    (finding,) = complaints(audit(cfg=cfg, observed=seen))
+    assert (finding.rule, finding.subject) == ("members_match_pool", "CASArray-A")
+    assert "not in the balancer's pool (backend https): CAS3" in finding.message
