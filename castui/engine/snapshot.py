@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from castui.engine.audit.watch import SiteAudit
 from castui.engine.balancer_view import disagrees
 from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
 from castui.model.balancer import ServerView
@@ -153,6 +154,8 @@ class SiteView:
     skew: str | None = None
     #: Node -> answers through the VIP in the last sampling round (Exchange 2013+).
     answered_by: dict[str, int] | None = None
+    #: What `castui audit` says of the site's Exchange configuration, with `exchange_export`.
+    audit: SiteAudit | None = None
 
     @property
     def in_pool(self) -> int:
