@@ -316,7 +316,8 @@ def cert_covers_services(export: Export) -> list[Finding]:
                 "cert_covers_services", ERROR, site, name,
                 "; ".join(problems) + ": clients get certificate warnings",
                 (f"New-ExchangeCertificate -Server {_ps(name)} -GenerateRequest -DomainName "
-                 + ",".join(sorted(set(missing) | (set(names) - arrays)))) if missing else None))
+                 + ",".join(sorted(set(missing) | (set(names) - (arrays - hosts))))) if missing
+                else None))
         elif on_cert := sorted(arrays & set(names) - hosts):
             out.append(Finding("cert_covers_services", INFO, site, name,
                                f"{subject} covers {_names(sorted(hosts))}; it also names the "
