@@ -1,8 +1,9 @@
 """`castui audit`: is the Exchange array built the way a failover needs it?
 
 export reads what Exchange says about itself (`castui-exchange/1`); rules judge it against the
-config (and, live, what the resolvers, the balancer and the node agents say); live gathers the
-live facts; watch keeps a per-site verdict for the console, re-read when the file changes.
+config; live gathers what the resolvers, the balancer and the node agents say, and live_rules
+judges that; findings is the vocabulary (rule ids, severities); watch keeps a per-site verdict
+for the console, re-read when the file changes.
 """
 
 from castui.engine.audit.export import Export, ExportError, load_export, parse_export

@@ -77,3 +77,15 @@ def ordered(findings: Iterable[Finding], sites: Iterable[str]) -> list[Finding]:
     return sorted(findings, key=lambda f: (site_rank.get(f.site.casefold(), len(site_rank)),
                                            f.site.casefold(), rule_rank[f.rule],
                                            -_RANK[f.severity]))
+
+
+def listed(items: Iterable[str]) -> str:
+    """`CAS1, CAS2`, or `none`."""
+    return ", ".join(items) or "none"
+
+
+def ps_quote(name: str) -> str:
+    """A name as a PowerShell argument: quoted when it has spaces or quotes."""
+    if name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return name
+    return "'" + name.replace("'", "''") + "'"

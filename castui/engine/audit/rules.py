@@ -1,4 +1,5 @@
-"""The audit's rules: is the array built the way Exchange needs it?
+"""The audit's rules on what Exchange says, against castui's config; `run_rules` runs them all
+(the live ones, judging what the resolvers and agents say, are in live_rules).
 
 Each rule says something about every subject it applies to, passing ones included (severity
 ok), so a clean run shows what was checked. Messages say what to do; `fix` is the PowerShell,
@@ -7,13 +8,18 @@ where there is one. No I/O here: the export, the config and what the live part o
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from castui.config.model import Config, Node, Site
 from castui.engine.audit.export import Array, Export, Server, url_host
-from castui.engine.audit.findings import Finding, Severity, ordered
+from castui.engine.audit.findings import Finding, Severity, listed, ordered, ps_quote
+from castui.engine.audit.live_rules import (
+    array_internal_only,
+    array_resolves_to_vip,
+    array_ttl_low,
+    clients_bypass_array,
+)
 from castui.engine.audit.observed import SiteObservation
 
 OK, INFO, WARNING, ERROR = Severity.OK, Severity.INFO, Severity.WARNING, Severity.ERROR
@@ -62,10 +68,6 @@ def _export_site(export: Export, name: str) -> str | None:
     return next((site for site in export.sites() if _same(site, name)), None)
 
 
-def _names(items: Iterable[str]) -> str:
-    return ", ".join(items) or "none"
-
-
 def _domain(export: Export, site: str) -> str:
     """The DNS domain of a site's servers, for the FQDN a fix suggests."""
     for server in export.servers:
@@ -110,7 +112,7 @@ def site_has_array(export: Export) -> list[Finding]:
             fqdn = f"outlook.{site.lower()}.{_domain(export, site)}"
             out.append(Finding(
                 "site_has_array", ERROR, site, site,
-                f"{site} has Exchange 2010 Client Access servers ({_names(old)}) but no array: "
+                f"{site} has Exchange 2010 Client Access servers ({listed(old)}) but no array: "
                 "Outlook profiles name a single server and do not move when it fails; create "
                 "the array (even for one CAS), then point the databases at its FQDN",
                 f'New-ClientAccessArray -Name "CASArray-{site}" -Fqdn {fqdn} -Site "{site}"'))
@@ -137,7 +139,7 @@ def db_points_at_array(export: Export) -> list[Finding]:
         arrays = _in_site(db.site, export.arrays)
         value = db.rpc_client_access_server
         target = arrays[0].fqdn if arrays else None
-        fix = f"Set-MailboxDatabase {_ps(db.name)} -RpcClientAccessServer {target}" \
+        fix = f"Set-MailboxDatabase {ps_quote(db.name)} -RpcClientAccessServer {target}" \
             if target else None
         if target is not None and _same(value, target):
             out.append(Finding("db_points_at_array", OK, db.site, db.name,
@@ -175,7 +177,7 @@ def db_points_at_array(export: Export) -> list[Finding]:
     return out
 
 
-def _service_names(export: Export) -> dict[str, list[str]]:
+def _servicelisted(export: Export) -> dict[str, list[str]]:
     """HTTP service host name -> where it is used (`owa internal on CAS1`...)."""
     uses: dict[str, list[str]] = {}
     for vdir in export.virtual_directories:
@@ -194,7 +196,7 @@ def _service_names(export: Export) -> dict[str, list[str]]:
 def array_name_distinct(export: Export) -> list[Finding]:
     """The array FQDN must be a name of its own, internal only: if OWA, EWS, Autodiscover or
     Outlook Anywhere use it too, clients outside resolve it, and it cannot move on its own."""
-    uses = _service_names(export)
+    uses = _servicelisted(export)
     out = []
     for array in export.arrays:
         used = uses.get(array.fqdn, [])
@@ -208,7 +210,7 @@ def array_name_distinct(export: Export) -> list[Finding]:
             f"{array.fqdn} is also an HTTP service name ({shown}): give the array its own "
             "internal-only name (e.g. outlook-rpc.<site>.<domain>), then point the databases "
             "at it",
-            f"Set-ClientAccessArray {_ps(array.name)} -Fqdn <new internal-only name>"))
+            f"Set-ClientAccessArray {ps_quote(array.name)} -Fqdn <new internal-only name>"))
     return out
 
 
@@ -237,10 +239,10 @@ def members_match_pool(export: Export, config: Config,
         extra = [n.name for n in site.nodes if not any(_node_matches(n, s) for s in servers)]
         problems = []
         if unwatched:
-            problems.append(f"array members castui does not watch: {_names(unwatched)} (add a "
+            problems.append(f"array members castui does not watch: {listed(unwatched)} (add a "
                             "[[sites.nodes]] for each)")
         if extra:
-            problems.append(f"nodes castui watches that are not array members: {_names(extra)}")
+            problems.append(f"nodes castui watches that are not array members: {listed(extra)}")
         seen = observed.get(site.name) if observed is not None else None
         note = ""
         if seen is not None and seen.pool is not None and site.lb is not None:
@@ -248,7 +250,7 @@ def members_match_pool(export: Export, config: Config,
             out_of_pool = [n.name for n in site.nodes if n.name.casefold() not in pool]
             if out_of_pool:
                 problems.append(f"not in the balancer's pool (backend {site.lb.backend}): "
-                                f"{_names(out_of_pool)}")
+                                f"{listed(out_of_pool)}")
         elif seen is not None and seen.pool_error is not None:
             note = f"; balancer not read: {seen.pool_error}"
         elif site.lb is None:
@@ -260,7 +262,7 @@ def members_match_pool(export: Export, config: Config,
                                "; ".join(problems) + note))
         else:
             out.append(Finding("members_match_pool", OK, array.site, array.name,
-                               f"members {_names(members)} are the nodes castui watches"
+                               f"members {listed(members)} are the nodes castui watches"
                                + (" and the balancer's pool" if not note else "") + note))
     return out
 
@@ -296,8 +298,8 @@ def cert_covers_services(export: Export) -> list[Finding]:
         if not certs:
             out.append(Finding("cert_covers_services", ERROR, site, name,
                                f"no certificate is bound to IIS on {name}; it serves "
-                               f"{_names(sorted(hosts))}",
-                               f"Enable-ExchangeCertificate -Server {_ps(name)} "
+                               f"{listed(sorted(hosts))}",
+                               f"Enable-ExchangeCertificate -Server {ps_quote(name)} "
                                "-Thumbprint <thumbprint> -Services IIS"))
             continue
         names = sorted({n for cert in certs for n in cert.names})
@@ -308,24 +310,24 @@ def cert_covers_services(export: Export) -> list[Finding]:
         if missing or expired:
             problems = []
             if missing:
-                problems.append(f"{subject} on {name} does not cover {_names(missing)}")
+                problems.append(f"{subject} on {name} does not cover {listed(missing)}")
             if expired:
                 problems.append(f"{expired[0].subject or 'an IIS certificate'} on {name} "
                                 f"expired {_day(expired[0].not_after)}")
             out.append(Finding(
                 "cert_covers_services", ERROR, site, name,
                 "; ".join(problems) + ": clients get certificate warnings",
-                (f"New-ExchangeCertificate -Server {_ps(name)} -GenerateRequest -DomainName "
+                (f"New-ExchangeCertificate -Server {ps_quote(name)} -GenerateRequest -DomainName "
                  + ",".join(sorted(set(missing) | (set(names) - (arrays - hosts))))) if missing
                 else None))
         elif on_cert := sorted(arrays & set(names) - hosts):
             out.append(Finding("cert_covers_services", INFO, site, name,
-                               f"{subject} covers {_names(sorted(hosts))}; it also names the "
-                               f"array {_names(on_cert)}: not needed (no fault), leave it off "
+                               f"{subject} covers {listed(sorted(hosts))}; it also names the "
+                               f"array {listed(on_cert)}: not needed (no fault), leave it off "
                                "at the next renewal"))
         else:
             out.append(Finding("cert_covers_services", OK, site, name,
-                               f"{subject} covers {_names(sorted(hosts))}"))
+                               f"{subject} covers {listed(sorted(hosts))}"))
     return out
 
 
@@ -342,7 +344,7 @@ def config_matches_exchange(export: Export, config: Config) -> list[Finding]:
         if found is None:
             out.append(Finding("config_matches_exchange", ERROR, site.name, site.name,
                                f"castui watches site {site.name}, which the export does not "
-                               f"know (its sites: {_names(export.sites())}): fix the site's "
+                               f"know (its sites: {listed(export.sites())}): fix the site's "
                                "name in castui's config"))
             continue
         arrays = _in_site(found, export.arrays)
@@ -376,130 +378,3 @@ def _node_finding(export: Export, site: Site, found: str, node: Node) -> Finding
     known = "" if server.name == node.name else f" (Exchange calls it {server.name})"
     return Finding("config_matches_exchange", OK, site.name, node.name,
                    f"Exchange {server.version} in {server.site}{known}")
-
-
-# --- live: what the resolvers and the agents say ----------------------------------------------
-
-
-def array_resolves_to_vip(site: Site, seen: SiteObservation) -> list[Finding]:
-    """Every resolver must answer the array FQDN with the VIP: a node's address there sends
-    every client to that one node, and no answer means no Outlook at all."""
-    if not seen.resolvers:
-        return [Finding("array_resolves_to_vip", INFO, site.name, seen.fqdn,
-                        "skipped: no dns_servers in castui's config for this site")]
-    nodes = {_ip(n.address): n.name for n in site.nodes}
-    out = []
-    for answer in seen.resolvers:
-        subject = f"{seen.fqdn} @ {answer.server}"
-        on_node = [f"{a} ({nodes[_ip(a)]})" for a in answer.addresses if _ip(a) in nodes]
-        if not answer.answered:
-            out.append(Finding("array_resolves_to_vip", ERROR, site.name, subject,
-                               f"{answer.server} does not resolve {seen.fqdn}: {answer.detail}"))
-        elif on_node:
-            out.append(Finding("array_resolves_to_vip", ERROR, site.name, subject,
-                               f"{answer.server} answers {_names(on_node)}: a node's own "
-                               f"address, so clients bypass the balancer; point the record "
-                               f"at the VIP {site.vip}",
-                               _dns_fix(seen.fqdn, site.vip)))
-        elif not any(_ip(a) == _ip(site.vip) for a in answer.addresses):
-            out.append(Finding("array_resolves_to_vip", ERROR, site.name, subject,
-                               f"{answer.server} answers {_names(answer.addresses)}, not the "
-                               f"VIP {site.vip}", _dns_fix(seen.fqdn, site.vip)))
-        else:
-            out.append(Finding("array_resolves_to_vip", OK, site.name, subject,
-                               f"{answer.server} answers the VIP {site.vip}"))
-    return out
-
-
-def _dns_fix(fqdn: str, vip: str) -> str:
-    host, _, zone = fqdn.partition(".")
-    return (f"Get-DnsServerResourceRecord -ZoneName {zone} -Name {host} -RRType A | "
-            f"Remove-DnsServerResourceRecord -ZoneName {zone} -Force; "
-            f"Add-DnsServerResourceRecordA -ZoneName {zone} -Name {host} -IPv4Address {vip}")
-
-
-def _ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
-
-
-def array_ttl_low(site: Site, seen: SiteObservation, ttl_max: int) -> list[Finding]:
-    """A DNS failover (repointing the array FQDN) reaches clients only as their cached answer
-    expires: a long TTL is a long outage."""
-    ttls = [a.ttl for a in seen.resolvers if a.answered and a.ttl is not None]
-    if not ttls:
-        return [Finding("array_ttl_low", INFO, site.name, seen.fqdn,
-                        "skipped: no resolver answered with a TTL")]
-    if "ttl" in seen.hygiene:
-        host, _, zone = seen.fqdn.partition(".")
-        return [Finding("array_ttl_low", WARNING, site.name, seen.fqdn,
-                        f"{seen.hygiene['ttl']}; lower it to at most {ttl_max} s "
-                        "(dns_ttl_max) well before the drill",
-                        f"$r = Get-DnsServerResourceRecord -ZoneName {zone} -Name {host} "
-                        "-RRType A; $n = $r.Clone(); $n.TimeToLive = "
-                        f"[TimeSpan]::FromSeconds({ttl_max}); Set-DnsServerResourceRecord "
-                        f"-ZoneName {zone} -OldInputObject $r -NewInputObject $n")]
-    return [Finding("array_ttl_low", OK, site.name, seen.fqdn,
-                    f"TTL {max(ttls)} s, within {ttl_max} s")]
-
-
-def array_internal_only(site: Site, seen: SiteObservation) -> list[Finding]:
-    """Outside resolvers must not know the array FQDN: Outlook Anywhere clients on the
-    internet that resolve it try RPC to it and hang before falling back to HTTPS."""
-    if not seen.outside:
-        return [Finding("array_internal_only", INFO, site.name, seen.fqdn,
-                        "skipped: no external_dns_servers in castui's config for this site "
-                        "(add a resolver outside the organisation, e.g. your ISP's)")]
-    if "external" in seen.hygiene:
-        return [Finding("array_internal_only", WARNING, site.name, seen.fqdn,
-                        f"resolvable from outside: {seen.hygiene['external']}; remove the "
-                        "record from the public zone (the array FQDN is internal only)")]
-    silent = [a.server for a in seen.outside if a.detail.startswith("no answer")]
-    if silent and len(silent) == len(seen.outside):
-        return [Finding("array_internal_only", INFO, site.name, seen.fqdn,
-                        f"no outside resolver answered ({_names(silent)}): nothing proven")]
-    return [Finding("array_internal_only", OK, site.name, seen.fqdn,
-                    f"not resolvable through {_names(a.server for a in seen.outside)}")]
-
-
-def clients_bypass_array(site: Site, seen: SiteObservation) -> list[Finding]:
-    """Clients connected to a node's own address, not through the balancer, lose Outlook
-    when that node goes down: the number to know before a drill."""
-    out = []
-    for node in site.nodes:
-        if node.agent is None:
-            out.append(Finding("clients_bypass_array", INFO, site.name, node.name,
-                               "skipped: no agent on this node (castui agent counts clients)"))
-            continue
-        if not site.balancer_addresses:
-            out.append(Finding("clients_bypass_array", INFO, site.name, node.name,
-                               "skipped: set balancer_addresses for this site (the balancer's "
-                               "source addresses, or the VIP under Windows NLB)"))
-            continue
-        direct = seen.direct.get(node.name)
-        if direct is None or direct.clients is None:
-            why = direct.error if direct is not None and direct.error else "no answer"
-            out.append(Finding("clients_bypass_array", INFO, site.name, node.name,
-                               f"unknown: the agent says {why}"))
-        elif direct.clients:
-            out.append(Finding(
-                "clients_bypass_array", WARNING, site.name, node.name,
-                f"{direct.clients} clients connect to {node.name} directly, not through the "
-                f"array: they lose Outlook when {node.name} goes down; point the databases "
-                f"that name {node.name} at {site.array_fqdn} and repair those Outlook profiles",
-                f'Get-MailboxDatabase | Where-Object {{ "$($_.RpcClientAccessServer)" -like '
-                f'"{node.name}*" }} | Set-MailboxDatabase -RpcClientAccessServer '
-                f"{site.array_fqdn}"))
-        else:
-            out.append(Finding("clients_bypass_array", OK, site.name, node.name,
-                               f"no client connects to {node.name} directly"))
-    return out
-
-
-def _ps(name: str) -> str:
-    """A name as a PowerShell argument: quoted when it has spaces or quotes."""
-    if name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        return name
-    return "'" + name.replace("'", "''") + "'"
