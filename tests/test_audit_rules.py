@@ -13,8 +13,17 @@ from typing import Any
 
 import pytest
 
+from castui.cli.audit import render_text
 from castui.config import Config, load_config, parse_config
-from castui.engine.audit import RULES, Finding, Severity, audit_status, parse_export, run_rules
+from castui.engine.audit import (
+    RULES,
+    Finding,
+    Severity,
+    audit_status,
+    load_export,
+    parse_export,
+    run_rules,
+)
 from castui.engine.audit.findings import LIVE_RULES
 from castui.engine.audit.observed import Answer, Direct, SiteObservation
 from castui.model.status import Status
@@ -217,3 +226,15 @@ def test_a_node_outside_the_balancers_pool(tmp_path: Path) -> None:
     (finding,) = complaints(audit(cfg=cfg, observed=seen))
     assert (finding.rule, finding.subject) == ("members_match_pool", "CASArray-A")
     assert "not in the balancer's pool (backend https): CAS3" in finding.message
+
+
+def test_the_documented_run_is_the_real_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/audit.md shows the broken sample's output: it must be what castui prints."""
+    monkeypatch.chdir(ROOT)  # the output names the files as the command line gave them
+    command = ("$ castui audit --config examples/two-sites.toml --exchange "
+               "examples/exchange-export-broken.json --no-live\n")
+    doc = (ROOT / "docs" / "audit.md").read_text()
+    shown = doc[doc.index(command) + len(command):doc.index("$ echo $?")]
+    export = load_export("examples/exchange-export-broken.json")
+    cfg = load_config("examples/two-sites.toml")
+    assert shown == render_text(run_rules(export, cfg), export, cfg, live=False) + "\n"
