@@ -238,3 +238,11 @@ def test_the_documented_run_is_the_real_one(monkeypatch: pytest.MonkeyPatch) -> 
     export = load_export("examples/exchange-export-broken.json")
     cfg = load_config("examples/two-sites.toml")
     assert shown == render_text(run_rules(export, cfg), export, cfg, live=False) + "\n"
+
+
+def test_a_site_is_one_group_whatever_the_case_exchange_writes() -> None:
+    def lower(doc: dict[str, Any]) -> None:
+        for row in (*doc["servers"][:2], *doc["databases"]):
+            row["site"] = row["site"].lower()
+
+    assert {f.site for f in audit(lower)} == {"Site-A", "Site-B"}

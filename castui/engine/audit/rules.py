@@ -8,6 +8,7 @@ where there is one. No I/O here: the export, the config and what the live part o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -45,6 +46,11 @@ def run_rules(export: Export, config: Config,
                 found += array_ttl_low(site, seen, config.defaults.dns_ttl_max)
                 found += array_internal_only(site, seen)
                 found += clients_bypass_array(site, seen)
+    # One spelling per site (AD names ignore case): castui's where it watches the site.
+    spelling = {name.casefold(): name for name in export.sites()}
+    spelling.update({site.name.casefold(): site.name for site in config.sites})
+    found = [f if spelling.get(f.site.casefold(), f.site) == f.site
+             else dataclasses.replace(f, site=spelling[f.site.casefold()]) for f in found]
     return ordered(found, [*export.sites(), *(s.name for s in config.sites)])
 
 
