@@ -69,7 +69,7 @@ def count_connections(ports: Sequence[int], addresses: Sequence[str] = (),
 
     With `addresses`, only connections to those local addresses count: a node's own address
     and, under Windows NLB, the VIP that every node carries. `rows`, when given, receives
-    every established connection so counted, for `count_direct`.
+    every established connection to those addresses (on any port), for `count_direct`.
     """
     wanted = set(ports)
     local = {_remote_ip(a) for a in addresses}
