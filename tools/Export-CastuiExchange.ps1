@@ -127,7 +127,9 @@ function Get-CastuiList {
 function Get-CastuiTime {
     param([AllowNull()][object]$When)
     if ($null -eq $When) { return $null }
-    return ([DateTime]$When).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+    # Invariant culture: elsewhere ':' may print as the culture's own time separator.
+    return ([DateTime]$When).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",
+        [System.Globalization.CultureInfo]::InvariantCulture)
 }
 
 function Test-CastuiCommand {
