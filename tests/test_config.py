@@ -215,11 +215,11 @@ BAD_CONFIGS = [
     ("unknown-top-level-key", minimal(top="sitez = 1"), "top level",
      "unknown key 'sitez' (did you mean 'sites'?)"),
     ("unknown-top-level-no-match", minimal(top="colour = 'red'"), "top level",
-     "unknown key 'colour' (known keys: defaults, notifiers, sites)"),
+     "unknown key 'colour' (known keys: defaults, exchange_export, notifiers, sites)"),
     ("unknown-key-in-defaults", minimal(defaults="intervall = 3.0"), "defaults",
      "unknown key 'intervall' (did you mean 'interval'?)"),
     ("unknown-key-in-site", minimal(site="dns = ['10.1.0.10']"), "sites[0]",
-     "unknown key 'dns' (known keys: agent_token_file, array_fqdn, dns_servers,"),
+     "unknown key 'dns' (known keys: agent_token_file, array_fqdn, balancer_addresses,"),
     ("bad-service-name", minimal(site="service_names = ['mail.corp.local', 'owa']"),
      "sites[0].service_names[1]", "'owa' is not fully qualified"),
     ("bad-external-dns-server", minimal(site="external_dns_servers = ['dns.google']"),
@@ -741,3 +741,27 @@ def test_a_resolver_port_too_long_for_python_is_one_line() -> None:
     problems = problems_of(minimal(site=f'dns_servers = ["10.1.0.10:{"9" * 5000}"]'))
     assert problems == [f"{SOURCE}: sites[0].dns_servers[0]: port {'9' * 20}… in "
                         f"'10.1.0.10:{'9' * 50}…' must be between 1 and 65535"]
+
+
+def test_audit_keys(tmp_path: Path) -> None:
+    """`exchange_export` is read next to the config (it may not exist yet: the console says
+    so); `balancer_addresses` are the addresses a client through the array comes from."""
+    config = load_config(_written(tmp_path, minimal(
+        top='exchange_export = "exports/estate.json"',
+        site='balancer_addresses = ["10.1.0.5", "10.1.0.6", "10.1.0.5"]')))
+    assert config.exchange_export == tmp_path / "exports" / "estate.json"
+    assert config.sites[0].balancer_addresses == ("10.1.0.5", "10.1.0.6")
+    assert parse_config(minimal()).exchange_export is None
+
+
+def test_a_node_address_is_not_a_balancer_address() -> None:
+    assert problems_of(minimal(site='balancer_addresses = ["10.1.0.21", "balancer"]')) == [
+        "site.toml: sites[0].balancer_addresses[1]: 'balancer' is not an IP address",
+        "site.toml: sites[0].balancer_addresses: '10.1.0.21' is node CAS1's own address, "
+        "not the balancer's"]
+
+
+def _written(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "estate.toml"
+    path.write_text(text)
+    return path

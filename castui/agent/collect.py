@@ -59,12 +59,17 @@ def _remote_ip(ip: str) -> str:
     return ip[7:] if ip.lower().startswith("::ffff:") and "." in ip else ip
 
 
-def count_connections(ports: Sequence[int],
-                      addresses: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+#: (local address, local port, remote address) of one established TCP connection.
+Row = tuple[str, int, str]
+
+
+def count_connections(ports: Sequence[int], addresses: Sequence[str] = (),
+                      rows: list[Row] | None = None) -> dict[str, dict[str, Any]]:
     """{"443": {"established": n, "remotes": distinct client IPs, "listening": bool}, ...}.
 
     With `addresses`, only connections to those local addresses count: a node's own address
-    and, under Windows NLB, the VIP that every node carries.
+    and, under Windows NLB, the VIP that every node carries. `rows`, when given, receives
+    every established connection to those addresses (on any port), for `count_direct`.
     """
     wanted = set(ports)
     local = {_remote_ip(a) for a in addresses}
@@ -72,11 +77,15 @@ def count_connections(ports: Sequence[int],
     remotes: dict[int, set[str]] = {port: set() for port in ports}
     listening: set[int] = set()
     for conn in psutil.net_connections(kind="tcp"):
-        if not conn.laddr or conn.laddr.port not in wanted:
+        if not conn.laddr:
             continue
         if local and _remote_ip(str(conn.laddr.ip)) not in local:
             continue
         port = int(conn.laddr.port)
+        if conn.status == psutil.CONN_ESTABLISHED and conn.raddr and rows is not None:
+            rows.append((_remote_ip(str(conn.laddr.ip)), port, _remote_ip(str(conn.raddr.ip))))
+        if port not in wanted:
+            continue
         if conn.status == psutil.CONN_LISTEN:
             listening.add(port)
         elif conn.status == psutil.CONN_ESTABLISHED and conn.raddr:
@@ -84,6 +93,25 @@ def count_connections(ports: Sequence[int],
             remotes[port].add(_remote_ip(str(conn.raddr.ip)))
     return {str(port): {"established": established[port], "remotes": len(remotes[port]),
                         "listening": port in listening} for port in ports}
+
+
+def count_direct(rows: Sequence[Row], ports: Sequence[int],
+                 via: Sequence[str]) -> dict[str, int]:
+    """Clients on `ports` that did not come through the balancer: neither from one of its
+    addresses `via` (a proxy's source address) nor to one (the VIP under Windows NLB).
+
+    {"clients": distinct client addresses, "connections": n}: the clients are the users who
+    lose Outlook when this node goes down.
+    """
+    wanted = set(ports)
+    balanced = {_remote_ip(a) for a in via}
+    clients: set[str] = set()
+    connections = 0
+    for local, port, remote in rows:
+        if port in wanted and local not in balanced and remote not in balanced:
+            connections += 1
+            clients.add(remote)
+    return {"clients": len(clients), "connections": connections}
 
 
 def query_service(get: ServiceGetter, name: str) -> dict[str, Any]:
@@ -148,12 +176,13 @@ class Collector:
         self.win_service_get = win_service_get or platform_service_getter()
         self.max_age = max_age
         self._host = clean(socket.gethostname(), _TEXT_LIMIT)
-        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._cached: tuple[float, dict[str, Any], list[Row]] | None = None
         self._lock = asyncio.Lock()
         psutil.cpu_percent(interval=None)  # the first reading is meaningless: take it now
 
-    def collect(self) -> dict[str, Any]:
-        """A fresh status document (blocking: psutil reads /proc or the Windows APIs)."""
+    def collect(self, rows: list[Row] | None = None) -> dict[str, Any]:
+        """A fresh status document (blocking: psutil reads /proc or the Windows APIs); `rows`
+        receives the established connections seen, for `count_direct`."""
         errors: dict[str, str] = {}
         doc: dict[str, Any] = {
             "agent": "castui", "version": __version__, "host": self._host,
@@ -161,7 +190,7 @@ class Collector:
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
         doc["connections"] = _guard(errors, "connections",
-                                    lambda: count_connections(self.ports, self.addresses))
+                                    lambda: count_connections(self.ports, self.addresses, rows))
         get = self.win_service_get
         doc["services"] = {} if get is None else {
             name: query_service(get, name) for name in self.services}
@@ -173,15 +202,26 @@ class Collector:
         doc["errors"] = errors
         return doc
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self, direct: DirectQuery | None = None) -> dict[str, Any]:
         """The status document, at most `max_age` seconds old; concurrent callers share one
-        collection, which runs in a worker thread so the event loop keeps answering."""
+        collection, which runs in a worker thread so the event loop keeps answering.
+
+        With `direct` (ports, balancer addresses), the document also says how many clients
+        reach this node without the balancer (`direct`), from the same reading.
+        """
         async with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self.max_age:
-                return self._cached[1]
-            doc = await asyncio.to_thread(self.collect)
-            self._cached = (time.monotonic(), doc)
+            if self._cached is None or time.monotonic() - self._cached[0] >= self.max_age:
+                rows: list[Row] = []
+                doc = await asyncio.to_thread(self.collect, rows)
+                self._cached = (time.monotonic(), doc, rows)
+            _, doc, rows = self._cached
+        if direct is None or doc["connections"] is None:
             return doc
+        return {**doc, "direct": count_direct(rows, *direct)}
+
+
+#: What `GET /v1/status?direct_ports=...&via=...` asks: (ports, balancer addresses).
+DirectQuery = tuple[tuple[int, ...], tuple[str, ...]]
 
 
 def _guard(errors: dict[str, str], part: str, read: Callable[[], Any]) -> Any:

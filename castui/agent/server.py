@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import math
 import os
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,7 +28,7 @@ from typing import Any
 
 import h11
 
-from castui.agent.collect import Collector
+from castui.agent.collect import Collector, DirectQuery
 from castui.agent.ratelimit import RateLimiter
 from castui.agent.token import TokenCheck
 from castui.model.aio import drop_clients
@@ -46,6 +48,9 @@ HEADER_TIMEOUT = 10.0
 WRITE_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_CLIENT = 8
+#: Bounds of a bypass-count query (the RPC ports and 443; a balancer's few addresses).
+MAX_DIRECT_PORTS = 16
+MAX_VIA = 32
 #: After refusing a request we did not read to its end, drain this much for this long, so the
 #: client reads our answer instead of a connection reset.
 _LINGER_BYTES = 64 * 1024
@@ -88,6 +93,7 @@ class _Request:
     method: str
     path: str
     headers: list[tuple[bytes, bytes]]
+    query: str = ""
 
     def header(self, name: bytes) -> list[bytes]:
         return [value for key, value in self.headers if key == name]
@@ -172,7 +178,7 @@ class AgentServer:
             try:
                 async with asyncio.timeout(self.header_timeout):
                     request = await _read_request(reader)
-                answer = await self._answer(request, wait)
+                answer = await self._answer(request, wait, client)
             except _Refused as refused:
                 answer = refused.answer
             body = _encode(answer.doc)
@@ -196,7 +202,7 @@ class AgentServer:
             else:
                 self._per_client.pop(client, None)
 
-    async def _answer(self, request: _Request, wait: float) -> _Answer:
+    async def _answer(self, request: _Request, wait: float, client: str) -> _Answer:
         """Rate limit, then token, then method, then route: nothing is told to a client
         without the token but that it needs one."""
         if wait > 0:
@@ -213,7 +219,15 @@ class AgentServer:
         }.get(request.path)
         if route is None:
             return _error(404, "no such endpoint (GET /v1/status, GET /healthz)")
-        doc = await route()
+        if request.query and request.path == "/v1/status":
+            try:
+                ports, via = parse_direct_query(request.query)
+            except ValueError as err:
+                return _error(400, str(err))
+            # castui probes the node from the address that asks: its checks are no clients.
+            doc = await self.collector.snapshot((ports, (*via, client)))
+        else:
+            doc = await route()
         size = len(_encode(doc))
         if size > self.max_response_bytes:
             log.error("status of %d bytes is over the %d-byte limit; configure fewer ports, "
@@ -227,6 +241,28 @@ class AgentServer:
             return False
         scheme, _, credentials = values[0].strip().partition(b" ")
         return scheme.lower() == b"bearer" and self._check.matches(credentials.strip())
+
+
+def parse_direct_query(query: str) -> DirectQuery:
+    """`direct_ports=135,443&via=10.1.0.5,10.1.0.6`: which ports count and which addresses are
+    the balancer's. ValueError with a fixed-text reason (the query is never echoed)."""
+    try:
+        fields = urllib.parse.parse_qs(query, strict_parsing=True, max_num_fields=2)
+    except ValueError:
+        raise ValueError("bad query (expected direct_ports=...&via=...)") from None
+    if set(fields) != {"direct_ports", "via"} or any(len(v) != 1 for v in fields.values()):
+        raise ValueError("bad query (expected direct_ports=...&via=...)")
+    ports_text, via_text = fields["direct_ports"][0].split(","), fields["via"][0].split(",")
+    if not 0 < len(ports_text) <= MAX_DIRECT_PORTS or not 0 < len(via_text) <= MAX_VIA:
+        raise ValueError(f"direct_ports takes 1-{MAX_DIRECT_PORTS} ports, via 1-{MAX_VIA} "
+                         "addresses")
+    if not all(p.isascii() and p.isdigit() and 0 < int(p) < 65536 for p in ports_text):
+        raise ValueError("direct_ports must be port numbers")
+    try:
+        via = tuple(str(ipaddress.ip_address(a)) for a in via_text)
+    except ValueError:
+        raise ValueError("via must be IP addresses") from None
+    return tuple(int(p) for p in ports_text), via
 
 
 def _reason(exc: OSError) -> str:
@@ -267,9 +303,9 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request:
         head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
         if head > MAX_HEADER_BYTES:  # h11's own bound is on what arrives incomplete
             raise _Refused(_error(431, "request head too large", linger=True))
-        request = _Request(event.method.decode("ascii", "replace").upper(),
-                           event.target.decode("ascii", "replace").split("?", 1)[0],
-                           list(event.headers))
+        path, _, query = event.target.decode("ascii", "replace").partition("?")
+        request = _Request(event.method.decode("ascii", "replace").upper(), path,
+                           list(event.headers), query)
         lengths = request.header(b"content-length")
         if lengths and int(lengths[0]) > MAX_BODY_BYTES:
             raise _Refused(_error(413, "request body too large", linger=True))

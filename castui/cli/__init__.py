@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from castui import __version__
-from castui.cli import agent, check, console, demo, drill, lab, maint, report, watch
+from castui.cli import agent, audit, check, console, demo, drill, lab, maint, report, watch
 
 #: Exit status for bad arguments or config, for every command but `check` (which says UNKNOWN=3).
 EXIT_USAGE = 2
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     check.add_parser(sub)
+    audit.add_parser(sub)
     watch.add_parser(sub)
     lab.add_parser(sub)
     demo.add_parser(sub)

@@ -123,7 +123,7 @@ def _node_json(view: TargetView) -> dict[str, Any]:
         "status": view.lb.status, "in_rotation": view.lb.in_rotation,
         "check_status": view.lb.check_status, "sessions": view.lb.current_sessions}
     return {"name": view.subject, **_target_json(view), "connections": view.connections,
-            "lb": lb}
+            "direct": view.direct, "lb": lb}
 
 
 def render_json(snap: EstateSnapshot) -> str:

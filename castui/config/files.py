@@ -106,6 +106,17 @@ def secret_file(base_dir: Path) -> Callable[[object], Path]:
     return convert
 
 
+def later_file(base_dir: Path) -> Callable[[object], Path]:
+    """A file castui reads when it exists (the Exchange export): a usable path now, its
+    content judged by the reader that opens it (the console says so and picks it up when it
+    appears)."""
+
+    def convert(value: object) -> Path:
+        return _path(value, base_dir)
+
+    return convert
+
+
 def _path(value: object, base_dir: Path) -> Path:
     text = string(value)
     if not text.strip():

@@ -14,14 +14,14 @@ import tomllib
 from pathlib import Path
 
 from castui.config.defaults import read_defaults
-from castui.config.files import read_config_text
+from castui.config.files import later_file, read_config_text
 from castui.config.model import Config
 from castui.config.notifiers import read_notifiers
 from castui.config.reader import ConfigError, Reader, as_table
 from castui.config.sites import read_sites
 from castui.model.text import clean
 
-_TOP_KEYS = ("defaults", "sites", "notifiers")
+_TOP_KEYS = ("defaults", "sites", "notifiers", "exchange_export")
 _AT_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _AT_END = re.compile(r"\s*\(at end of document\)$")
 
@@ -52,7 +52,9 @@ def parse_config(text: str, source: str = "<config>", *, base_dir: Path | None =
     defaults = read_defaults(reader, reader.get(raw, "", "defaults", as_table) or {},
                              reader.base_dir)
     config = Config(sites=tuple(read_sites(reader, raw)), defaults=defaults,
-                    notifiers=tuple(read_notifiers(reader, raw)))
+                    notifiers=tuple(read_notifiers(reader, raw)),
+                    exchange_export=reader.get(raw, "", "exchange_export",
+                                               later_file(reader.base_dir)))
     if (error := reader.error()) is not None:
         raise error
     return config

@@ -130,6 +130,10 @@ class Site:
     #: Resolvers outside the organisation: they must NOT resolve the array FQDN.
     external_dns_servers: tuple[DnsServer, ...] = ()
     lb: Balancer | None = None
+    #: Addresses a client connection through the array arrives from (the balancer's own
+    #: source addresses) or to (the VIP under Windows NLB): any other is a client that
+    #: bypasses the array and loses Outlook when its node goes down.
+    balancer_addresses: tuple[str, ...] = ()
 
 
 NotifierType = Literal["bell", "command", "webhook"]
@@ -163,3 +167,5 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     path: Path | None = None
     notifiers: tuple[Notifier, ...] = ()
+    #: The `castui-exchange/1` export `castui audit` reads and the console summarises.
+    exchange_export: Path | None = None

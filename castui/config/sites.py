@@ -13,7 +13,8 @@ from castui.config.ranges import integer, number
 from castui.config.reader import Reader, as_table, checked, join, name, string, unknown
 
 _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
-              "service_names", "external_dns_servers", "agent_token_file", "lb")
+              "service_names", "external_dns_servers", "agent_token_file", "lb",
+              "balancer_addresses")
 _LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
             "timeout", "servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
@@ -46,12 +47,28 @@ def _read_site(reader: Reader, table: dict[str, object], path: str) -> Site | No
     token = reader.get(table, path, "agent_token_file", secret_file(reader.base_dir))
     nodes = _read_nodes(reader, table, path, ports, vip, token)
     lb = _read_balancer(reader, table, path, {node.name for node in nodes})
+    balancer_addresses = _read_balancer_addresses(reader, table, path, nodes)
     if site_name is None or array_fqdn is None or vip is None:
         return None
     return Site(name=site_name, array_fqdn=array_fqdn, vip=vip, profile=kind, ports=ports,
                 nodes=tuple(nodes), dns_servers=tuple(dns_servers),
                 service_names=tuple(dict.fromkeys(service_names)),
-                external_dns_servers=tuple(external), lb=lb)
+                external_dns_servers=tuple(external), lb=lb,
+                balancer_addresses=balancer_addresses)
+
+
+def _read_balancer_addresses(reader: Reader, table: dict[str, object], path: str,
+                             nodes: list[Node]) -> tuple[str, ...]:
+    """`balancer_addresses`: where connections through the array come from (the balancer's
+    source addresses) or arrive at (the VIP under Windows NLB). A node's own address there
+    would count every client that bypasses the array as balanced, so it is refused."""
+    addresses = reader.items(table, path, "balancer_addresses", ip) or []
+    own = {node.address: node.name for node in nodes}
+    for address in addresses:
+        if address in own:
+            reader.report(join(path, "balancer_addresses"), f"{address!r} is node "
+                          f"{own[address]}'s own address, not the balancer's")
+    return tuple(dict.fromkeys(addresses))
 
 
 def _read_ports(reader: Reader, table: dict[str, object], path: str, base: Ports,

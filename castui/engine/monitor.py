@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from castui.config.model import Config
 from castui.engine import drills
 from castui.engine.alerts import AlertBook, is_alert
+from castui.engine.audit.watch import ExportWatch
 from castui.engine.flapping import FlapWatch
 from castui.engine.history_port import HistoryStore
 from castui.engine.pool import TargetState, fold_round
@@ -109,6 +110,9 @@ class Monitor:
         self._round_listeners: list[Callable[[TargetState], None]] = []
         self._wake = asyncio.Event()
         self.sites = {site.name: SiteWatch(site, config) for site in config.sites}
+        #: The Exchange export's verdict per site, re-read when the file changes.
+        self.audit = ExportWatch(config.exchange_export, config) \
+            if config.exchange_export is not None else None
         self._agent_tokens = {node.agent: read_secret(node.agent_token_file)
                               for site in config.sites for node in site.nodes
                               if node.agent and node.agent_token_file}
@@ -470,11 +474,13 @@ class Monitor:
             dns = TargetView.of(dns_state) if dns_state else None
             skew = watch.skew.last
             sampled = "vip_sample" in self.states[f"{site.name}/vip"].checks
-            sites.append(build_site(
+            view = build_site(
                 site.name, site.array_fqdn, vip, dns, nodes, lb_error=watch.lb_error,
                 skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
                 answered_by=dict(watch.sampling.answered) if sampled else None,
-                skipped=tuple(sorted(watch.sampling.warned))))
+                skipped=tuple(sorted(watch.sampling.warned)))
+            sites.append(replace(view, audit=self.audit.for_site(site.name))
+                         if self.audit is not None else view)
         return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))
 
 

@@ -114,7 +114,9 @@ class Runner:
         if spec.kind == "agent":
             assert spec.url is not None
             token = self._agent_tokens.get(spec.url, "")
-            return await agent_probe(self._client(target), spec.url, token, self.timeout)
+            direct = (spec.direct_ports, spec.via) if spec.via else None
+            return await agent_probe(self._client(target), spec.url, token, self.timeout,
+                                     direct=direct)
         assert spec.port is not None
         if spec.kind == "sample":
             return await self._sample(target, spec)

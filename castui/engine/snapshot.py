@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from castui.engine.audit.watch import SiteAudit
 from castui.engine.balancer_view import disagrees
 from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
 from castui.model.balancer import ServerView
@@ -81,6 +82,14 @@ class TargetView:
         ports = check.facts.get("connections", {})
         return sum(int(p.get("established", 0)) for p in ports.values() if isinstance(p, dict))
 
+    @property
+    def direct(self) -> int | None:
+        """Clients connected to this node without the balancer (they lose Outlook when it
+        goes down), from its agent with the site's `balancer_addresses`; None when unknown."""
+        check = next((c for c in self.checks if c.kind == "agent"), None)
+        found = check.facts.get("direct") if check is not None and check.ok else None
+        return int(found["clients"]) if isinstance(found, dict) else None
+
     @classmethod
     def of(cls, ts: TargetState) -> TargetView:
         checks = []
@@ -149,6 +158,8 @@ class SiteView:
     skew: str | None = None
     #: Node -> answers through the VIP in the last sampling round (Exchange 2013+).
     answered_by: dict[str, int] | None = None
+    #: What `castui audit` says of the site's Exchange configuration, with `exchange_export`.
+    audit: SiteAudit | None = None
 
     @property
     def in_pool(self) -> int:

@@ -26,7 +26,9 @@ class CheckSpec:
     tcp: `port`; http: `port` and `expect`; epm: `port` and the `pinned` RPC ports; tls: `port`
     and the `names` the certificate must cover; dns: `dns_server` (`external` for a resolver
     outside the organisation, which must NOT resolve the name); agent: the agent's `url`;
-    sample: `count` requests for `expect` through a VIP, noting who answered.
+    sample: `count` requests for `expect` through a VIP, noting who answered. An agent check
+    with `via` (the site's balancer addresses) also asks for the clients on `direct_ports`
+    that bypass the balancer.
     """
 
     name: str
@@ -40,6 +42,8 @@ class CheckSpec:
     pinned: tuple[tuple[str, int], ...] = ()
     url: str | None = None
     count: int = 0
+    via: tuple[str, ...] = ()
+    direct_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,12 @@ def _endpoint_checks(site: Site, ports: Ports, pool_checks: tuple[str, ...],
     return (*tcp, *deep, *tls, *http)
 
 
+def direct_ports(ports: Ports) -> tuple[int, ...]:
+    """Where Outlook reaches a node: the endpoint mapper, the static RPC ports, HTTPS."""
+    return tuple(port for port in (ports.epm, ports.mapi, ports.ab, ports.https)
+                 if port is not None)
+
+
 def build_targets(config: Config) -> list[Target]:
     """Every target of the estate, site by site: nodes first, then the VIP, then DNS."""
     pool_checks = config.defaults.pool_checks
@@ -95,7 +105,9 @@ def build_targets(config: Config) -> list[Target]:
         for node in site.nodes:
             names = tuple(dict.fromkeys((*((node.fqdn,) if node.fqdn else ()),
                                          *site.service_names)))
-            agent = (CheckSpec("agent", "agent", "info", url=node.agent),) if node.agent else ()
+            agent = (CheckSpec("agent", "agent", "info", url=node.agent,
+                               via=site.balancer_addresses,
+                               direct_ports=direct_ports(node.ports)),) if node.agent else ()
             targets.append(Target(site.name, node.name, "node", node.address, node.fqdn,
                                   (*_endpoint_checks(site, node.ports, pool_checks, names,
                                                      map_rpc=True), *agent)))

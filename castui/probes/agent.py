@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, cast
 
 import httpx
@@ -34,22 +34,31 @@ class _Malformed(Exception):
 
 
 async def agent_probe(client: httpx.AsyncClient, url: str, token: str,
-                      timeout: float) -> ProbeResult:
+                      timeout: float, *,
+                      direct: tuple[Sequence[int], Sequence[str]] | None = None) -> ProbeResult:
     """GET `url`/v1/status with the token; `url` is the agent's base, e.g. https://cas1:8799.
+
+    With `direct` (the node's RPC and HTTPS ports, the balancer's addresses) the agent also
+    counts the clients that reach the node without the balancer: facts["direct"] is then
+    {"clients": n, "connections": m} (None from an agent that does not count them).
 
     facts: {"connections": {port: {"established": n, "remotes": m, "listening": bool}},
     "services": {name: {"status", "start_type", "display_name"}} ({} off Windows),
     "processes": {name: {"running": bool, "pids": n}}, "cpu_percent": float | None,
-    "memory_percent": float | None, "host": str, "errors": {part: text}, "url": str}.
+    "memory_percent": float | None, "host": str, "errors": {part: text}, "url": str,
+    "direct": {"clients", "connections"} | None}.
     """
     started = time.time()
     t0 = time.monotonic()
     target = url.rstrip("/") + STATUS_PATH
     facts: dict[str, Any] = {"url": clean(target, 120)}
+    params = None if direct is None else {
+        "direct_ports": ",".join(str(port) for port in direct[0]), "via": ",".join(direct[1])}
     phase = Phase()
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("GET", target, extensions={"trace": phase},
+            async with client.stream("GET", target, params=params,
+                                     extensions={"trace": phase},
                                      headers={"Authorization": f"Bearer {token}",
                                               "Accept": "application/json"},
                                      timeout=httpx.Timeout(timeout)) as response:
@@ -129,7 +138,17 @@ def _parse(body: bytes) -> dict[str, Any]:
         "memory_percent": _percent(doc.get("memory_percent"), "memory_percent"),
         "host": clean(str(doc.get("host", "")), _NAME_LIMIT),
         "errors": errors,
+        "direct": _direct(doc.get("direct")),
     }
+
+
+def _direct(value: Any) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Malformed("direct is not a table")
+    return {"clients": _count(value.get("clients"), "direct clients"),
+            "connections": _count(value.get("connections"), "direct connections")}
 
 
 def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -464,6 +464,10 @@ def _agent_facts(facts: Mapping[str, Any]) -> str:
                 parts.append(f"port {safe(port, 6)}: {safe(figures.get('established', 0), 8)} "
                              f"established, {safe(figures.get('remotes', 0), 8)} remote"
                              + ("" if figures.get("listening", True) else ", not listening"))
+    direct = facts.get("direct")
+    if isinstance(direct, dict):
+        parts.append(f"direct {safe(direct.get('clients', 0), 8)} (clients not through the "
+                     "balancer)")
     for key, label in (("cpu_percent", "cpu"), ("memory_percent", "mem")):
         value = facts.get(key)
         if isinstance(value, int | float):

@@ -34,13 +34,16 @@ class HAProxy:
 
     def __init__(self, vip: str, backends: Mapping[str, Sequence[Backend]], *,
                  frontend_ports: Mapping[str, int], inter_ms: int, rise: int, fall: int,
-                 tmpdir: Path, stats_port: int | None = None) -> None:
+                 tmpdir: Path, stats_port: int | None = None,
+                 source: str | None = None) -> None:
         missing = set(backends) - set(frontend_ports)
         if missing:
             raise ValueError(f"no frontend port for {sorted(missing)}")
         self.vip = vip
         self.frontend_ports = dict(frontend_ports)
         self.stats_port = stats_port
+        #: The address HAProxy connects to servers from (a one-armed balancer's SNAT address).
+        self.source = source
         self.socket_path = tmpdir / f"haproxy-{vip}.sock"
         self.config_path = tmpdir / f"haproxy-{vip}.cfg"
         self.config_path.write_text(self._config(backends, inter_ms, rise, fall))
@@ -72,6 +75,7 @@ class HAProxy:
                 "",
                 f"backend {service}",
                 "    balance roundrobin",
+                *([f"    source {self.source}"] if self.source else []),
                 f"    default-server inter {inter_ms}ms rise {rise} fall {fall}",
                 *(f"    server {name} {_endpoint(address, port)} check"
                   for name, address, port in servers),

@@ -1,7 +1,8 @@
 """One site: its array FQDN's answers against the VIP, the VIP itself, and the node table.
 
 Above the table, two lines always (DNS, VIP) and one more for each thing that needs saying: a
-broken DNS hygiene rule, a balancer that cannot be read, where the clients are. The panel grows
+broken DNS hygiene rule, a balancer that cannot be read, where the clients are (and how many
+bypass the array), the audit's verdict when an Exchange export is configured. The panel grows
 and shrinks with them and tells the app, which lays the screen out again.
 """
 
@@ -15,6 +16,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 
+from castui.engine.audit.findings import Severity
+from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
 from castui.model.status import Status
 from castui.ui.palette import pal
@@ -160,6 +163,14 @@ def clients_line(view: SiteView) -> Text | None:
         gap(part)
         part.append(safe(view.lb_error, 200), style=p.warn)
         parts.append(part)
+    direct = [(node.subject, count) for node in view.nodes
+              if (count := node.direct) is not None]
+    if direct:
+        part = Text("direct", style="bold", end="")
+        for name, count in direct:
+            gap(part)
+            part.append(f"{safe(name, 24)} {count}", style=p.warn if count else p.muted)
+        parts.append(part)
     if view.skew is not None:
         skewed = f"load skewed: {view.skew}" in view.reasons  # the engine's verdict
         part = Text("load", style="bold", end="")
@@ -179,12 +190,44 @@ def clients_line(view: SiteView) -> Text | None:
     return line
 
 
+_AUDIT_GLYPH = {Severity.OK: "✓", Severity.INFO: "✓", Severity.WARNING: "⚠",
+                Severity.ERROR: "✗"}
+
+
+def audit_line(audit: SiteAudit | None) -> Text | None:
+    """`audit ✗ 2 errors: db_points_at_array DB07: …` (the worst finding, what to do), or
+    `audit ✓ 14 rules hold`; None without `exchange_export`."""
+    if audit is None:
+        return None
+    p = pal()
+    line = _line("audit")
+    gap(line)
+    if audit.error is not None:
+        line.append("? " + safe(audit.error, 300), style=p.warn)
+        return line
+    style = {Severity.ERROR: p.alarm, Severity.WARNING: p.warn}.get(audit.severity, p.good)
+    if not audit.problems:
+        line.append(f"✓ {audit.passing} findings hold", style=style)
+        return line
+    errors = sum(f.severity is Severity.ERROR for f in audit.problems)
+    warnings = len(audit.problems) - errors
+    counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}"
+                       for n, word in ((errors, "error"), (warnings, "warning")) if n)
+    first = audit.problems[0]
+    line.append(f"{_AUDIT_GLYPH[audit.severity]} {counts}:", style=f"bold {style}".strip())
+    gap(line)
+    line.append(f"{first.rule} {safe(first.subject, 60)}: {safe(first.message, 300)}",
+                style=style)
+    return line
+
+
 def info_lines(view: SiteView, node_names: Sequence[str], now: datetime) -> list[Text]:
     """The lines above a site's node table, in order."""
     lines = [dns_line(view.array_fqdn, view.vip.address, view.dns),
              vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names,
                       now)]
-    extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view))
+    extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view),
+             audit_line(view.audit))
     return lines + [line for line in extra if line is not None]
 
 
