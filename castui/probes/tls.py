@@ -96,16 +96,22 @@ async def tls_probe(address: str, port: int, timeout: float, *,
         if writer is not None:
             writer.close()
     latency = (time.monotonic() - t0) * 1000
+    return read_certificate(der, names, warn_days, now or datetime.now(UTC), latency, started)
+
+
+def read_certificate(der: bytes | None, names: Sequence[str], warn_days: int, now: datetime,
+                     latency: float, started: float) -> ProbeResult:
+    """Judge the DER certificate a peer presented; a failed result if it cannot be read."""
     if not der:
         return ProbeResult(False, Code.L6RSP, "no certificate presented", latency,
                            Error.TLS, started_at=started)
     try:
         cert = x509.load_der_x509_certificate(der)
         found = cert_names(cert)
-    except ValueError as exc:
+        return judge(cert, found, names, warn_days, now, latency, started)
+    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
         return ProbeResult(False, Code.L6RSP, clean(f"unreadable certificate: {exc}", 120),
                            latency, Error.TLS, started_at=started)
-    return judge(cert, found, names, warn_days, now or datetime.now(UTC), latency, started)
 
 
 def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_days: int,
