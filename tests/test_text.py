@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from castui.model.text import DEFAULT_LIMIT, MAX_MARKS, clean, listing
+from castui.model.text import DEFAULT_LIMIT, MAX_MARKS, capped, clean, listing
 
 
 @pytest.mark.parametrize(("hostile", "shown"), [
@@ -48,3 +48,11 @@ def test_a_list_from_the_network_says_how_many_it_leaves_out() -> None:
     assert listing(addresses[:4], total=5000, sep=",") == (
         "10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4 +4996 more")
     assert listing([]) == ""
+
+
+def test_a_list_of_sentences_is_capped_in_count_and_length() -> None:
+    reasons = [f"CAS{i} DOWN" for i in range(1, 13)] + ["x" * 1000]
+    assert capped(reasons, 50, 5) == ("CAS1 DOWN", "CAS2 DOWN", "CAS3 DOWN", "CAS4 DOWN",
+                                      "+9 more")
+    assert capped(reasons[-1:], 50, 5) == ("x" * 49 + "…",)
+    assert capped(reasons[:5], 50, 5) == tuple(reasons[:5])

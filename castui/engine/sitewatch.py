@@ -22,6 +22,9 @@ from castui.model.errors import LbError
 from castui.model.events import Event, Kind
 from castui.model.text import clean
 
+#: The longest "why the balancer cannot be read" (it quotes the balancer's reply).
+LB_ERROR_LIMIT = 300
+
 
 class SetupError(Exception):
     """Something the monitor needs cannot be had (a secret file); one line, for the CLI."""
@@ -125,6 +128,7 @@ class SiteWatch:
         """The balancer's trouble: `lb_unreachable` once, its verdicts unknown meanwhile (never
         a node failure)."""
         events = []
+        why = clean(why, LB_ERROR_LIMIT)
         if self.lb_error is None:
             events.append(Event(now, self.site.name, "lb", Kind.LB_UNREACHABLE, why))
         self.lb_error = why

@@ -78,3 +78,12 @@ def listing(items: Sequence[str], total: int | None = None, shown: int = MAX_LIS
     text = sep.join(items[:shown])
     more = total - min(len(items), shown)
     return f"{text} +{more} more" if more > 0 else text
+
+
+def capped(items: Sequence[str], limit: int, count: int) -> tuple[str, ...]:
+    """At most `count` items of at most `limit` characters each; when some are left out, the
+    last place says how many (`+N more`)."""
+    shown = [clean(item, limit) for item in items[:count]]
+    if len(items) > count:
+        shown[-1] = f"+{len(items) - count + 1} more"
+    return tuple(shown)

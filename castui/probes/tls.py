@@ -23,6 +23,9 @@ from castui.model.text import clean
 
 #: Names shown in a detail at most; the facts keep them all (bounded by the certificate).
 _SHOWN_NAMES = 6
+#: Names kept in a result's facts (`name_count` says how many the certificate has): a
+#: certificate may list thousands, and the coverage check reads them all.
+MAX_NAMES = 32
 
 
 def _reader_context() -> ssl.SSLContext:
@@ -65,7 +68,8 @@ async def tls_probe(address: str, port: int, timeout: float, *,
                     now: datetime | None = None) -> ProbeResult:
     """Fetch the certificate served on `address`:`port` (SNI `server_name`) and judge it.
 
-    facts: {"names": [...], "not_before", "not_after" (ISO), "days_left": int, "missing": [...]}.
+    facts: {"names": [the first MAX_NAMES], "name_count": int, "not_before", "not_after" (ISO),
+    "days_left": int, "missing": [...]}.
     """
     started = time.time()
     t0 = time.monotonic()
@@ -120,8 +124,9 @@ def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_d
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     days_left = int((not_after - now).total_seconds() // 86400)
     missing = [name for name in names if not any(covers(p, name) for p in found)]
-    facts = {"names": found, "not_before": not_before.isoformat(),
-             "not_after": not_after.isoformat(), "days_left": days_left, "missing": missing}
+    facts = {"names": found[:MAX_NAMES], "name_count": len(found),
+             "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
+             "days_left": days_left, "missing": missing}
     shown = ", ".join(found[:_SHOWN_NAMES]) + (" …" if len(found) > _SHOWN_NAMES else "")
     if now < not_before:
         return ProbeResult(False, Code.TLSEXP, f"not valid until {not_before:%Y-%m-%d}",
@@ -131,7 +136,8 @@ def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_d
                            latency, Error.TLS, facts, started)
     if missing:
         return ProbeResult(False, Code.TLSNAME,
-                           f"does not cover {', '.join(missing)} (has {shown or 'no names'})",
+                           clean(f"does not cover {', '.join(missing)} "
+                                 f"(has {shown or 'no names'})"),
                            latency, Error.TLS, facts, started)
     warning = f"expires in {days_left} days" if days_left < warn_days else None
     return ProbeResult(True, Code.TLSOK, f"valid {days_left} more days for {shown}", latency,

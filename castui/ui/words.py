@@ -436,7 +436,9 @@ def _tls_facts(facts: Mapping[str, Any]) -> str:
     parts = []
     names = facts.get("names")
     if isinstance(names, list) and names:
-        more = f" (+{len(names) - CERT_NAMES})" if len(names) > CERT_NAMES else ""
+        count = facts.get("name_count")
+        total = max(count if isinstance(count, int) else 0, len(names))
+        more = f" (+{total - CERT_NAMES})" if total > CERT_NAMES else ""
         parts.append("names " + ", ".join(safe(n, 60) for n in names[:CERT_NAMES]) + more)
     missing = facts.get("missing")
     if isinstance(missing, list) and missing:
