@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 
 import pytest
 
+from castui.model.events import EVENT_DETAIL_LIMIT, Event, Kind
+from castui.model.results import Code, ProbeResult
 from castui.model.text import DEFAULT_LIMIT, MAX_MARKS, capped, clean, listing
 
 
@@ -56,3 +59,14 @@ def test_a_list_of_sentences_is_capped_in_count_and_length() -> None:
                                       "+9 more")
     assert capped(reasons[-1:], 50, 5) == ("x" * 49 + "…",)
     assert capped(reasons[:5], 50, 5) == tuple(reasons[:5])
+
+
+def test_probe_and_event_details_are_bounded_whatever_is_put_together() -> None:
+    """Each quote of a peer is bounded where it is read; a detail made of several (a prefix,
+    a reason, a list) still fits its field: 200 characters a check, 1000 an event."""
+    result = ProbeResult(False, Code.L7RSP, "agent cannot read connections: " + "x" * 200)
+    assert len(result.detail) == DEFAULT_LIMIT and result.detail.endswith("…")
+    event = Event(datetime.now(UTC), "Site-A", "CAS1", Kind.NODE_DEGRADED,
+                  "in pool but failing: " + "; ".join([result.detail] * 10))
+    assert len(event.detail) == EVENT_DETAIL_LIMIT and event.detail.endswith("…")
+    assert len(event.as_dict()["detail"]) == EVENT_DETAIL_LIMIT
