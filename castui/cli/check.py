@@ -174,7 +174,8 @@ def render_json(snap: EstateSnapshot) -> str:
             "skew": site.skew}
         if site.dns is not None:
             entry["dns"] = {"servers": list(site.dns.servers), "answers": site.dns.answers,
-                            "ttl": site.dns.ttl, "ok": site.dns.ok,
+                            "answer_counts": site.dns.totals, "ttl": site.dns.ttl,
+                            "ok": site.dns.ok,
                             "checks": [c.as_dict() for c in site.dns.target.checks]}
         sites.append(entry)
     doc = {"status": snap.status.name,
