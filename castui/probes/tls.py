@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.text import clean
 
-#: Names shown in a detail at most; the facts keep them all (bounded by the certificate).
+#: Names shown in a detail at most (the facts keep MAX_NAMES).
 _SHOWN_NAMES = 6
 #: Names kept in a result's facts (`name_count` says how many the certificate has): a
 #: certificate may list thousands, and the coverage check reads them all.
