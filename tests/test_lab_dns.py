@@ -171,3 +171,13 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not a DNS name"):
         server.set_a("bad..corp.local", [VIP_A])
     assert server.records == {}
+
+
+async def test_castui_probe_reads_an_answer_too_large_for_udp(dns: LabDNS) -> None:
+    """The truncated UDP reply keeps its question, so c-ares asks again over TCP instead of
+    calling the reply garbled."""
+    many = [f"127.0.9.{host}" for host in range(100, 140)]
+    dns.set_a(ARRAY, many)
+    result = await dns_probe(DnsServer(dns.address, dns.port), ARRAY, 2)
+    assert (result.ok, result.code) == (True, Code.DNSOK), result.detail
+    assert "+36 more" in result.detail

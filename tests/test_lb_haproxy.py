@@ -372,3 +372,23 @@ def test_unusable_addresses_are_config_errors() -> None:
         csv_url("ftp://lb.corp.local/")
     with pytest.raises(ValueError, match="needs a stats_url, a socket, or both"):
         HAProxyAdapter()
+
+
+def test_a_count_of_5000_digits_makes_the_read_unusable_not_the_monitor_crash() -> None:
+    """Issue 12: `int()` refused the 5,000-digit `scur` with a ValueError that stopped the
+    monitor; now that reply is the balancer's trouble, named by line and column."""
+    with pytest.raises(LbError, match=r"^HAProxy stats CSV line 2: scur is not a count "
+                                      r"\('9{20}…'\)$"):
+        parse_stat_csv(HEADER + "https,CAS1," + "9" * 5000 + ",UP,17,0,2,L4OK,\n")
+    for bad in ("-1", "1e3", "٣", "12 sessions"):
+        with pytest.raises(LbError, match="line 2: lastchg is not a count"):
+            parse_stat_csv(HEADER + f"https,CAS1,0,UP,{bad},0,2,L4OK,\n")
+
+
+async def test_a_count_that_does_not_parse_is_one_line_from_the_runtime_api_too(
+        tmp_path: Path) -> None:
+    row = HEADER + "https,CAS1," + "9" * 5000 + ",UP,17,0,2,L4OK,\n"
+    async with serving(replying(row.encode()), unix=tmp_path / "hostile.sock") as (path, _):
+        message = await fails(HAProxyAdapter(socket=path, timeout=TIMEOUT),
+                              "line 2: scur is not a count")
+    assert message.startswith(f"HAProxy socket {path}: ") and len(message) < 300

@@ -90,7 +90,7 @@ async def test_a_records_and_ttl(dnsmasq: Dnsmasq) -> None:
     assert result.ok, result.detail
     assert (result.code, result.error) == (Code.DNSOK, None)
     assert result.facts == {"server": f"{DNSMASQ_ADDRESS}:{dnsmasq.port}",
-                            "addresses": [VIP], "ttl": 120}
+                            "addresses": [VIP], "address_count": 1, "ttl": 120}
     assert result.latency_ms is not None and result.latency_ms > 0
     assert before <= result.started_at <= time.time()
 

@@ -102,3 +102,15 @@ async def test_plain_tcp_and_closed_ports_fail_without_raising() -> None:
 ])
 def test_name_matching(pattern: str, name: str, expected: bool) -> None:
     assert covers(pattern, name) is expected
+
+
+async def test_a_certificate_with_a_thousand_names_is_read_whole_and_kept_short(
+        lab_ca: LabCA) -> None:
+    names = [f"host{i}.corp.local" for i in range(1000)]
+    async with tls_server(lab_ca.issue(NODE, *names)) as port:
+        result = await tls_probe(ADDRESS, port, 2.0, server_name=NODE,
+                                 names=(NODE, "host999.corp.local"))
+    assert (result.ok, result.code) == (True, Code.TLSOK), result.detail
+    assert result.facts["name_count"] == 1001
+    assert result.facts["names"] == [NODE, *names[:31]]
+    assert len(result.detail) <= 200

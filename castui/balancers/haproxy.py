@@ -36,6 +36,11 @@ _REQUIRED = ("pxname", "svname", "status")
 #: The CSV `type` column: 0 frontend, 1 backend, 2 server, 3 listener.
 _SERVER_TYPE = "2"
 _AGGREGATES = ("FRONTEND", "BACKEND")
+#: The longest count castui reads (HAProxy's counters are 64-bit: 20 digits at most). Longer
+#: is not a counter, and `int()` refuses strings of more than 4,300 digits with a ValueError.
+MAX_COUNT_DIGITS = 20
+#: How much of a value that does not parse is quoted in the error.
+_QUOTED = 20
 
 
 def csv_url(stats_url: str) -> httpx.URL:
@@ -202,13 +207,21 @@ def parse_stat_csv(text: str) -> list[ServerView]:
     """The server rows of HAProxy's stats CSV (frontends, backends and listeners skipped).
 
     Columns are found by name in the `# pxname,svname,...` header, so HAProxy versions that add
-    columns parse alike. LbError (one line) if `text` is not that CSV.
+    columns parse alike. LbError (one line) if `text` is not that CSV, or if any row holds a
+    value that does not parse: a read that cannot be trusted whole is not used at all.
     """
     lines = text.lstrip("\ufeff\r\n ").splitlines()
     if not lines or not lines[0].startswith("# "):
         first = clean(lines[0] if lines else "(empty reply)", 60)
         raise LbError(f"not HAProxy stats CSV (expected a '# pxname,svname,...' header, "
                       f"got {first!r})")
+    try:
+        return _servers(lines)
+    except csv.Error as err:  # a field over csv.field_size_limit(), for one
+        raise LbError(f"HAProxy stats CSV unreadable: {clean(str(err), 80)}") from None
+
+
+def _servers(lines: list[str]) -> list[ServerView]:
     rows = csv.reader(lines)
     header = [name.strip() for name in next(rows)]
     header[0] = header[0].removeprefix("#").strip()
@@ -227,6 +240,16 @@ def parse_stat_csv(text: str) -> list[ServerView]:
             index = column.get(name)
             return row[index].strip() if index is not None and index < len(row) else ""
 
+        def count(name: str, number: int = number) -> int | None:
+            """A count column; None when HAProxy leaves it empty (a server without checks)."""
+            text = field(name)
+            if not text:
+                return None
+            if text.isascii() and text.isdigit() and len(text) <= MAX_COUNT_DIGITS:
+                return int(text)
+            raise LbError(f"HAProxy stats CSV line {number}: {name} is not a count "
+                          f"({clean(text, _QUOTED + 1)!r})")
+
         kind = field("type")
         if (kind and kind != _SERVER_TYPE) or field("svname") in _AGGREGATES:
             continue
@@ -234,11 +257,6 @@ def parse_stat_csv(text: str) -> list[ServerView]:
         servers.append(ServerView(
             backend=clean(field("pxname"), 100), server=clean(field("svname"), 100),
             status=clean(field("status"), 60), check_status=clean(check, 40) or None,
-            current_sessions=_count(field("scur")), last_change_s=_count(field("lastchg")),
-            downtime_s=_count(field("downtime"))))
+            current_sessions=count("scur"), last_change_s=count("lastchg"),
+            downtime_s=count("downtime")))
     return servers
-
-
-def _count(text: str) -> int | None:
-    """A non-negative integer column; None when HAProxy leaves it empty (no checks...)."""
-    return int(text) if text.isascii() and text.isdigit() else None

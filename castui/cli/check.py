@@ -12,8 +12,15 @@ from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
 from castui.model.status import Status
+from castui.model.text import listing
 
 EXIT_UNKNOWN = int(Status.UNKNOWN)
+#: Nagios keeps 4 KiB of a plugin's first line and 8 KiB of its whole output by default:
+#: castui's text stays under both (bytes, UTF-8), whatever the network said.
+FIRST_LINE_BYTES = 4000
+OUTPUT_BYTES = 8000
+#: Room kept for the `+N more sites` line that ends a cut output.
+_RESERVE = 200
 
 
 def add_parser(sub: Any) -> None:
@@ -80,13 +87,15 @@ def _perfdata(prefix: str, view: TargetView, warn_days: int) -> list[str]:
     return out
 
 
-def _site_line(site: SiteView, defaults: Defaults) -> str:
+def _site_line(site: SiteView, defaults: Defaults) -> tuple[str, list[str]]:
+    """The site's status text and its perfdata items."""
     total = len(site.nodes)
     parts = [f"VIP {site.vip.address} {site.vip.status_text}",
              f"{site.in_pool}/{total} nodes in pool"]
     if site.dns is not None:
         answers = sorted({a for addrs in site.dns.answers.values() for a in addrs})
-        parts.append(f"{site.array_fqdn} -> {','.join(answers) or 'no answer'}")
+        count = max([len(answers), *site.dns.totals.values()])
+        parts.append(f"{site.array_fqdn} -> {listing(answers, count, sep=',') or 'no answer'}")
     summary = ", ".join(parts)
     if site.reasons:
         summary += " (" + "; ".join(site.reasons) + ")"
@@ -101,14 +110,45 @@ def _site_line(site: SiteView, defaults: Defaults) -> str:
         perf.extend(_perfdata("dns", site.dns.target, defaults.cert_warn_days))
         if site.dns.ttl is not None:
             perf.append(f"'dns_ttl'={site.dns.ttl}s;{defaults.dns_ttl_max};;0")
-    return f"CASTUI {site.status.name} - {site.name}: {summary} | {' '.join(perf)}"
+    return f"CASTUI {site.status.name} - {site.name}: {summary}", perf
+
+
+def _fit(text: str, perf: list[str], room: int) -> str:
+    """`text | perf...` in at most `room` bytes: the text first (cut, with `…`, to leave room
+    for the first perfdata item), then whole perfdata items while they fit."""
+    first = len(perf[0].encode()) + len(" | ") if perf else 0
+    data = text.encode()
+    if len(data) > room - first:
+        cut = max(room - first - len("…".encode()), 0)
+        text = data[:cut].decode("utf-8", errors="ignore") + "…"
+    line = text
+    used = len(text.encode())
+    for index, item in enumerate(perf):
+        extra = len(item.encode()) + (len(" | ") if index == 0 else 1)
+        if used + extra > room:
+            break
+        line += (" | " if index == 0 else " ") + item
+        used += extra
+    return line
 
 
 def render_text(snap: EstateSnapshot, defaults: Defaults) -> str:
-    """One Nagios line per site, the most severe first, so the status line shows the worst."""
+    """One Nagios line per site, the most severe first, so the status line shows the worst;
+    the first line within FIRST_LINE_BYTES, the whole within OUTPUT_BYTES (`+N more sites`)."""
     order = {Status.CRITICAL: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
     sites = sorted(snap.sites, key=lambda s: order[s.status])
-    return "\n".join(_site_line(site, defaults) for site in sites)
+    lines: list[str] = []
+    left = OUTPUT_BYTES
+    for index, site in enumerate(sites):
+        last = index == len(sites) - 1
+        room = min(FIRST_LINE_BYTES if index == 0 else left, left - (0 if last else _RESERVE))
+        if room < _RESERVE:
+            lines.append(f"+{len(sites) - index} more sites")
+            break
+        line = _fit(*_site_line(site, defaults), room)
+        lines.append(line)
+        left -= len(line.encode()) + 1
+    return "\n".join(lines)
 
 
 # -- json -----------------------------------------------------------------------------------
@@ -137,7 +177,8 @@ def render_json(snap: EstateSnapshot) -> str:
             "skew": site.skew}
         if site.dns is not None:
             entry["dns"] = {"servers": list(site.dns.servers), "answers": site.dns.answers,
-                            "ttl": site.dns.ttl, "ok": site.dns.ok,
+                            "answer_counts": site.dns.totals, "ttl": site.dns.ttl,
+                            "ok": site.dns.ok,
                             "checks": [c.as_dict() for c in site.dns.target.checks]}
         sites.append(entry)
     doc = {"status": snap.status.name,

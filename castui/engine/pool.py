@@ -7,15 +7,20 @@ results in, events out, so the rules are tested without a network.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from castui.engine.health import Health, HealthCounter
 from castui.engine.targets import CheckSpec, Target
 from castui.model.events import SUBJECT_DNS, SUBJECT_VIP, Event, Kind
 from castui.model.results import Code, ProbeResult
+from castui.model.text import listing
 from castui.model.times import iso_epoch
 
+#: A DNS answer: its addresses (at most the probe's MAX_ADDRESSES) and how many there were.
+Answer = tuple[tuple[str, ...], int]
 #: Rounds kept in memory per target: a fixed ring, so memory does not grow with uptime.
 RING_SIZE = 2048
 
@@ -34,7 +39,7 @@ class CheckState:
     spec: CheckSpec
     counter: HealthCounter
     last: ProbeResult | None = None
-    last_answer: tuple[str, ...] | None = None
+    last_answer: Answer | None = None
     reported_down: bool = False
     warned: bool = False
 
@@ -234,13 +239,13 @@ def _fold_dns(state: TargetState, now: datetime, first: bool) -> list[Event]:
         if result is None or result.code != Code.DNSOK:
             continue
         server = check.spec.name
-        answer = tuple(result.facts.get("addresses", ()))
+        answer = answer_of(result.facts)
         old = check.last_answer
         if old is not None and answer != old:
             events.append(Event(
                 now, target.site, SUBJECT_DNS, Kind.DNS_CHANGED,
                 f"{server}: {target.host} {_addrs(old)} -> {_addrs(answer)}",
-                data={"server": server, "old": list(old), "new": list(answer)}))
+                data={"server": server, "old": list(old[0]), "new": list(answer[0])}))
         check.last_answer = answer
     for check in internal:
         down = check.counter.state is Health.DOWN
@@ -283,8 +288,7 @@ def hygiene_findings(state: TargetState) -> dict[str, str]:
     if ttls and max(ttls) > rules.ttl_max:
         found["ttl"] = (f"TTL {max(ttls)} s above {rules.ttl_max} s: a DNS failover takes that "
                         "long to reach every client")
-    answers = {c.spec.name: tuple(c.last.facts.get("addresses", ())) if c.last else ()
-               for c in answered}
+    answers = {c.spec.name: answer_of(c.last.facts) if c.last else ((), 0) for c in answered}
     if len(set(answers.values())) > 1:
         found["split"] = "resolvers disagree: " + "; ".join(
             f"{server} says {_addrs(addrs)}" for server, addrs in answers.items())
@@ -333,5 +337,14 @@ def _fold_hygiene(state: TargetState, now: datetime) -> list[Event]:
     return events
 
 
-def _addrs(addresses: tuple[str, ...]) -> str:
-    return ",".join(addresses) if addresses else "(none)"
+def answer_of(facts: Mapping[str, Any]) -> Answer:
+    """A DNS result's addresses (the first MAX_ADDRESSES) and how many there were."""
+    addresses = tuple(facts.get("addresses", ()))
+    count = facts.get("address_count")
+    return addresses, max(count if isinstance(count, int) else 0, len(addresses))
+
+
+def _addrs(answer: Answer) -> str:
+    """`10.1.0.50`, `10.1.0.50,10.2.0.50`, or the first few and `+N more`."""
+    addresses, total = answer
+    return listing(addresses, total, sep=",") if addresses else "(none)"

@@ -12,8 +12,10 @@ from dataclasses import replace
 
 import httpx
 
+from castui.engine.pool import answer_of
 from castui.engine.targets import CheckSpec, Target
 from castui.model.results import Code, Error, ProbeResult
+from castui.model.text import listing
 from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
@@ -140,7 +142,7 @@ def outside_verdict(result: ProbeResult) -> ProbeResult:
     and hang before falling back to HTTPS.
     """
     if result.code == Code.DNSOK:
-        said = ", ".join(result.facts.get("addresses", ())) or "an answer"
+        said = listing(*answer_of(result.facts)) or "an answer"
         return replace(result, ok=False, error=Error.MISMATCH,
                        detail=f"resolves the internal name from outside: {said}")
     if result.code == Code.DNSTOUT:

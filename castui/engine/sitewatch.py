@@ -20,6 +20,10 @@ from castui.engine.skew import SkewWatch, VipSampling, match_node
 from castui.model.balancer import AdminState, ServerView
 from castui.model.errors import LbError
 from castui.model.events import Event, Kind
+from castui.model.text import clean
+
+#: The longest "why the balancer cannot be read" (it quotes the balancer's reply).
+LB_ERROR_LIMIT = 300
 
 
 class SetupError(Exception):
@@ -101,11 +105,10 @@ class SiteWatch:
         try:
             views = await self.adapter.servers()
         except LbError as err:
-            if self.lb_error is None:
-                events.append(Event(now, self.site.name, "lb", Kind.LB_UNREACHABLE, str(err)))
-            self.lb_error = str(err)
-            self.lb_views = {}
-            return events
+            return self._unreadable(str(err), now)
+        except Exception as err:  # an adapter's slip over a strange reply must not stop us
+            return self._unreadable(f"{self.adapter.name}: unusable reply ({type(err).__name__}:"
+                                    f" {clean(str(err), 120)})", now)
         if self.lb_error is not None:
             events.append(Event(now, self.site.name, "lb", Kind.LB_REACHABLE,
                                 "balancer answers again"))
@@ -119,6 +122,17 @@ class SiteWatch:
             event = self.comparisons[node.name].observe(state, view, now)
             if event is not None:
                 events.append(event)
+        return events
+
+    def _unreadable(self, why: str, now: datetime) -> list[Event]:
+        """The balancer's trouble: `lb_unreachable` once, its verdicts unknown meanwhile (never
+        a node failure)."""
+        events = []
+        why = clean(why, LB_ERROR_LIMIT)
+        if self.lb_error is None:
+            events.append(Event(now, self.site.name, "lb", Kind.LB_UNREACHABLE, why))
+        self.lb_error = why
+        self.lb_views = {}
         return events
 
     def _marked(self, node: str, view: ServerView, now: datetime) -> Event | None:

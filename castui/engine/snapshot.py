@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.balancer_view import disagrees
-from castui.engine.pool import HYGIENE_RULES, TargetState, hygiene_rules
+from castui.engine.pool import HYGIENE_RULES, TargetState, answer_of, hygiene_rules
 from castui.model.balancer import ServerView
 from castui.model.status import Status
+from castui.model.text import capped, listing
+
+#: A site reason's length, and how many a site gives (what many bounded fields add up to).
+REASON_LIMIT = 300
+MAX_REASONS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +131,25 @@ class DnsView:
     #: Outside resolvers (which must not resolve the name) and the hygiene rules, as checks.
     external: tuple[CheckView, ...] = ()
     hygiene: tuple[CheckView, ...] = ()
+    #: Resolver -> how many addresses it answered (`answers` keeps the first few).
+    totals: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, view: TargetView) -> DnsView:
         internal = [c for c in view.checks if c.kind == "dns" and c.role == "pool"]
         answers: dict[str, list[str]] = {}
+        totals: dict[str, int] = {}
         ttls: list[int] = []
         for check in internal:
-            answers[check.name] = list(check.facts.get("addresses", []))
+            addresses, totals[check.name] = answer_of(check.facts)
+            answers[check.name] = list(addresses)
             ttl = check.facts.get("ttl")
             if isinstance(ttl, int):
                 ttls.append(ttl)
         ok = all(c.ok for c in internal) if view.rounds > 0 and internal else None
         return cls(tuple(c.name for c in internal), answers, min(ttls) if ttls else None, ok,
                    view, tuple(c for c in view.checks if c.kind == "dns" and c.role != "pool"),
-                   tuple(c for c in view.checks if c.kind == "dns_hygiene"))
+                   tuple(c for c in view.checks if c.kind == "dns_hygiene"), totals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,18 +198,20 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
     warnings += [f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}"
                  for n in nodes if n.lb is not None and n.lb_disagrees]
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
-                                  dns_view.answers if dns_view else {}, nodes, warnings)
+                                  dns_view.answers if dns_view else {}, nodes, warnings,
+                                  dns_view.totals if dns_view else {})
     return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons, lb_error, skew,
                     answered_by)
 
 
 def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequence[str]],
-                nodes: Sequence[TargetView], warnings: Sequence[str] = ()
-                ) -> tuple[Status, tuple[str, ...]]:
-    """The site's status and the reasons for it, most severe first.
+                nodes: Sequence[TargetView], warnings: Sequence[str] = (),
+                totals: Mapping[str, int] | None = None) -> tuple[Status, tuple[str, ...]]:
+    """The site's status and the reasons for it, most severe first, bounded (REASON_LIMIT,
+    MAX_REASONS).
 
     `warnings` are findings that never make a site critical: a certificate expiring soon, a
-    DNS hygiene rule broken.
+    DNS hygiene rule broken. `totals` says how many addresses each resolver answered.
     """
     critical: list[str] = []
     warning: list[str] = []
@@ -212,15 +223,17 @@ def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequ
     if not healthy:
         critical.append("no healthy node")
     if dns_ok is False:
-        said = "; ".join(f"{server} says {','.join(addrs) or 'nothing'}"
-                         for server, addrs in answers.items())
+        said = "; ".join(
+            f"{server} says {listing(addrs, (totals or {}).get(server), sep=',') or 'nothing'}"
+            for server, addrs in answers.items())
         critical.append(f"array FQDN does not resolve to the VIP ({said})")
     for node in nodes:
         if node.state in ("down", "degraded"):
             warning.append(f"{node.subject} {node.status_text}")
     warning.extend(warnings)
     if critical:
-        return Status.CRITICAL, (*critical, *warning)
+        return Status.CRITICAL, capped((*critical, *warning), REASON_LIMIT, MAX_REASONS)
     if warning:
-        return Status.WARNING, tuple(warning)
+        return Status.WARNING, capped(warning, REASON_LIMIT, MAX_REASONS)
     return Status.OK, ()
+

@@ -126,7 +126,12 @@ class LabDNS:
             log.debug("lab dns: dropped a query: %s", exc)
             return None
         if limit is not None and len(packed) > limit:
-            packed = cast(bytes, reply.truncate().pack())
+            short = reply.truncate()
+            # dnslib's truncate() drops the question too; resolvers (c-ares) then reject the
+            # reply as garbled instead of asking again over TCP (RFC 2181 s. 9 keeps it).
+            for question in reply.questions:
+                short.add_question(question)
+            packed = cast(bytes, short.pack())
         return packed
 
     def _answer(self, request: DNSRecord) -> DNSRecord:

@@ -52,6 +52,11 @@ class Kind:
     NOTIFY_FAILED = "notify_failed"
 
 
+#: The longest event detail: events quote network text (DNS answers, balancer and check
+#: replies), each bounded at its source; this bounds what several quotes add up to, in every
+#: printed line and history row.
+EVENT_DETAIL_LIMIT = 1000
+
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"
@@ -75,6 +80,10 @@ class Event:
     detail: str
     duration_s: float | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.detail) > EVENT_DETAIL_LIMIT:
+            object.__setattr__(self, "detail", self.detail[:EVENT_DETAIL_LIMIT - 1] + "…")
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by `watch --format jsonl` and the history store."""

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from castui.model.text import DEFAULT_LIMIT
+
 
 class Code:
     """Check result codes in HAProxy's vocabulary (plus DNS ones), so operators read them as is."""
@@ -55,7 +57,8 @@ class Error:
 class ProbeResult:
     """One probe's outcome.
 
-    `detail` is short human text, already cleaned of control characters (castui.model.text.clean).
+    `detail` is short human text, already cleaned of control characters (castui.model.text.clean)
+    and at most DEFAULT_LIMIT characters.
     `facts` holds the raw observations: `status`, `headers` (selected, cleaned), `addresses`,
     `ttl`, `server`... Keys are documented by each probe.
     """
@@ -69,3 +72,8 @@ class ProbeResult:
     started_at: float = 0.0
     #: Set on a passing check that still deserves attention (a certificate expiring soon).
     warning: str | None = None
+
+    def __post_init__(self) -> None:
+        """Every probe bounds the peer's words it quotes; this bounds what they add up to."""
+        if len(self.detail) > DEFAULT_LIMIT:
+            object.__setattr__(self, "detail", self.detail[:DEFAULT_LIMIT - 1] + "…")

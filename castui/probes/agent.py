@@ -159,7 +159,7 @@ def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _port(key: str) -> int:
-    if not (key.isascii() and key.isdigit() and 0 < int(key) < 65536):
+    if not (key.isascii() and key.isdigit() and len(key) <= 5 and 0 < int(key) < 65536):
         raise _Malformed(f"bad port {clean(key, 20)!r}")
     return int(key)
 

@@ -17,11 +17,14 @@ import pycares
 
 from castui.config.model import DnsServer
 from castui.model.results import Code, Error, ProbeResult
-from castui.model.text import clean
+from castui.model.text import clean, listing
 
 #: c-ares tries per probe; the first waits timeout/3, the retry about twice that (backoff).
 _TRIES = 2
-_MAX_SHOWN = 4
+#: Addresses kept in a result's facts (sorted, the first ones); `address_count` says how many
+#: there were. An array FQDN has a VIP or two: thousands of A records are a hostile or broken
+#: server, and every event, reason and history row that quotes them must stay short.
+MAX_ADDRESSES = 16
 
 _E = aiodns.error
 #: c-ares error number -> (code, error class, detail); detail may use {server} and {timeout}.
@@ -66,36 +69,34 @@ def _same_address(a: str, b: str) -> bool:
         return a == b
 
 
-def _shown(addresses: list[str]) -> str:
-    more = len(addresses) - _MAX_SHOWN
-    text = ", ".join(addresses[:_MAX_SHOWN])
-    return f"{text} (+{more} more)" if more > 0 else text
-
-
 def _judge(answer: Any, expect: str | None) -> tuple[bool, str, str | None, str, list[str],
                                                      int | None]:
-    """(ok, code, error, detail, addresses, ttl) for a successful reply."""
+    """(ok, code, error, detail, addresses, ttl) for a successful reply (every address: the
+    caller keeps the first MAX_ADDRESSES)."""
     records = [rr for rr in answer.answer if isinstance(rr.data, pycares.ARecordData)]
     addresses = sorted({clean(rr.data.addr, 45) for rr in records}, key=_sort_key)
     # Clients may keep the answer (CNAMEs included) this long: the earliest expiry counts.
     ttl = min((int(rr.ttl) for rr in answer.answer), default=None) if records else None
     if not addresses:
         return False, Code.DNSFAIL, Error.NOANSWER, "no A records", [], None
+    shown = listing(addresses)
     if expect is not None and not any(_same_address(a, expect) for a in addresses):
-        detail = f"answer {_shown(addresses)}, not the VIP {clean(expect, 45)}"
+        detail = f"answer {shown}, not the VIP {clean(expect, 45)}"
         return False, Code.DNSOK, Error.MISMATCH, detail, addresses, ttl
-    return True, Code.DNSOK, None, f"answer {_shown(addresses)} ttl {ttl}", addresses, ttl
+    return True, Code.DNSOK, None, f"answer {shown} ttl {ttl}", addresses, ttl
 
 
 async def dns_probe(server: DnsServer, name: str, timeout: float, *,
                     expect: str | None = None) -> ProbeResult:
     """Ask `server` for the A records of `name`; ok when there are some (and `expect` is one).
 
-    facts: {"server": str(server), "addresses": sorted list of str, "ttl": min TTL or None}.
+    facts: {"server": str(server), "addresses": the first MAX_ADDRESSES in order (IPv4
+    sorted numerically), "address_count": how many there were, "ttl": min TTL or None}.
     """
     started = time.time()
     t0 = time.monotonic()
-    facts: dict[str, Any] = {"server": str(server), "addresses": [], "ttl": None}
+    facts: dict[str, Any] = {"server": str(server), "addresses": [], "address_count": 0,
+                             "ttl": None}
     try:
         resolver = aiodns.DNSResolver(nameservers=[str(server)], timeout=max(timeout / 3, 0.01),
                                       tries=_TRIES, flags=pycares.ARES_FLAG_NOSEARCH)
@@ -117,6 +118,7 @@ async def dns_probe(server: DnsServer, name: str, timeout: float, *,
         await resolver.close()
     latency = (time.monotonic() - t0) * 1000
     ok, code, err, detail, addresses, ttl = _judge(answer, expect)
-    facts["addresses"] = addresses
+    facts["addresses"] = addresses[:MAX_ADDRESSES]
+    facts["address_count"] = len(addresses)
     facts["ttl"] = ttl
     return ProbeResult(ok, code, detail, latency, err, facts, started)

@@ -21,8 +21,11 @@ from cryptography.x509.oid import NameOID
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.text import clean
 
-#: Names shown in a detail at most; the facts keep them all (bounded by the certificate).
+#: Names shown in a detail at most (the facts keep MAX_NAMES).
 _SHOWN_NAMES = 6
+#: Names kept in a result's facts (`name_count` says how many the certificate has): a
+#: certificate may list thousands, and the coverage check reads them all.
+MAX_NAMES = 32
 
 
 def _reader_context() -> ssl.SSLContext:
@@ -65,7 +68,8 @@ async def tls_probe(address: str, port: int, timeout: float, *,
                     now: datetime | None = None) -> ProbeResult:
     """Fetch the certificate served on `address`:`port` (SNI `server_name`) and judge it.
 
-    facts: {"names": [...], "not_before", "not_after" (ISO), "days_left": int, "missing": [...]}.
+    facts: {"names": [the first MAX_NAMES], "name_count": int, "not_before", "not_after" (ISO),
+    "days_left": int, "missing": [...]}.
     """
     started = time.time()
     t0 = time.monotonic()
@@ -96,16 +100,22 @@ async def tls_probe(address: str, port: int, timeout: float, *,
         if writer is not None:
             writer.close()
     latency = (time.monotonic() - t0) * 1000
+    return read_certificate(der, names, warn_days, now or datetime.now(UTC), latency, started)
+
+
+def read_certificate(der: bytes | None, names: Sequence[str], warn_days: int, now: datetime,
+                     latency: float, started: float) -> ProbeResult:
+    """Judge the DER certificate a peer presented; a failed result if it cannot be read."""
     if not der:
         return ProbeResult(False, Code.L6RSP, "no certificate presented", latency,
                            Error.TLS, started_at=started)
     try:
         cert = x509.load_der_x509_certificate(der)
         found = cert_names(cert)
-    except ValueError as exc:
+        return judge(cert, found, names, warn_days, now, latency, started)
+    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
         return ProbeResult(False, Code.L6RSP, clean(f"unreadable certificate: {exc}", 120),
                            latency, Error.TLS, started_at=started)
-    return judge(cert, found, names, warn_days, now or datetime.now(UTC), latency, started)
 
 
 def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_days: int,
@@ -114,8 +124,9 @@ def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_d
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     days_left = int((not_after - now).total_seconds() // 86400)
     missing = [name for name in names if not any(covers(p, name) for p in found)]
-    facts = {"names": found, "not_before": not_before.isoformat(),
-             "not_after": not_after.isoformat(), "days_left": days_left, "missing": missing}
+    facts = {"names": found[:MAX_NAMES], "name_count": len(found),
+             "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
+             "days_left": days_left, "missing": missing}
     shown = ", ".join(found[:_SHOWN_NAMES]) + (" …" if len(found) > _SHOWN_NAMES else "")
     if now < not_before:
         return ProbeResult(False, Code.TLSEXP, f"not valid until {not_before:%Y-%m-%d}",
@@ -125,7 +136,8 @@ def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_d
                            latency, Error.TLS, facts, started)
     if missing:
         return ProbeResult(False, Code.TLSNAME,
-                           f"does not cover {', '.join(missing)} (has {shown or 'no names'})",
+                           clean(f"does not cover {', '.join(missing)} "
+                                 f"(has {shown or 'no names'})"),
                            latency, Error.TLS, facts, started)
     warning = f"expires in {days_left} days" if days_left < warn_days else None
     return ProbeResult(True, Code.TLSOK, f"valid {days_left} more days for {shown}", latency,

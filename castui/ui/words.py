@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
 
 from castui.config.model import Balancer
@@ -63,6 +64,23 @@ def badge(words: str, style: str) -> Text:
 def safe(text: object, limit: int = 200) -> str:
     """Any outside text as one clean line (no control characters, bounded)."""
     return clean(str(text), limit)
+
+
+def fit(text: object, cells: int) -> str:
+    """Outside text cleaned and cut to `cells` terminal cells, measured as the terminal does
+    (a CJK character takes two, a combining mark none), `…` marking a cut: a wide character
+    never pushes a table cell past its column."""
+    line = safe(text, max(cells, 1))
+    if cell_len(line) <= cells:
+        return line
+    out: list[str] = []
+    used = 0
+    for char in line:
+        used += get_character_cell_size(char)
+        if used > cells - 1:
+            break
+        out.append(char)
+    return "".join(out) + "…"
 
 
 def duration(seconds: float | None) -> str:
@@ -355,6 +373,9 @@ def mark_cell(node: TargetView, now: datetime) -> Text:
     return Text("")
 
 
+#: Cells of the balancer's word in its column (`≠ ` may come before it).
+LB_STATUS_CELLS = 8
+
 #: Balancer types as their makers write them.
 LB_NAMES = {"haproxy": "HAProxy"}
 
@@ -369,7 +390,7 @@ def lb_cell(node: TargetView, lb_error: str | None) -> Text:
     view = node.lb
     if view is None:
         return Text("–", style=p.muted)
-    status = safe(view.status, 8)
+    status = fit(view.status, LB_STATUS_CELLS)
     if node.lb_disagrees:
         return Text(f"≠ {status}", style=p.alarm)
     word = view.word
@@ -443,7 +464,9 @@ def _tls_facts(facts: Mapping[str, Any]) -> str:
     parts = []
     names = facts.get("names")
     if isinstance(names, list) and names:
-        more = f" (+{len(names) - CERT_NAMES})" if len(names) > CERT_NAMES else ""
+        count = facts.get("name_count")
+        total = max(count if isinstance(count, int) else 0, len(names))
+        more = f" (+{total - CERT_NAMES})" if total > CERT_NAMES else ""
         parts.append("names " + ", ".join(safe(n, 60) for n in names[:CERT_NAMES]) + more)
     missing = facts.get("missing")
     if isinstance(missing, list) and missing:

@@ -11,6 +11,7 @@ import textwrap
 from datetime import datetime
 from typing import ClassVar
 
+from rich.cells import cell_len, chop_cells
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -134,7 +135,8 @@ def _wrapped(parts: list[tuple[str, str]], room: int, lead: str) -> list[Text]:
     lines: list[Text] = []
     for number, (words, style) in enumerate(parts):
         indent = len(lead) + 2 if lead and number == 0 else 0
-        folded = textwrap.wrap(words, room, initial_indent=" " * indent) or [""]
+        folded = [piece for chunk in textwrap.wrap(words, room, initial_indent=" " * indent)
+                  or [""] for piece in _cells(chunk, room)]
         for index, chunk in enumerate(folded):
             line = Text(end="")
             if indent and index == 0:
@@ -144,6 +146,12 @@ def _wrapped(parts: list[tuple[str, str]], room: int, lead: str) -> list[Text]:
             line.append(chunk, style=style)
             lines.append(line)
     return lines
+
+
+def _cells(chunk: str, room: int) -> list[str]:
+    """`chunk` as pieces of at most `room` terminal cells: textwrap counts characters, and a
+    wide (CJK) character takes two cells."""
+    return [chunk] if cell_len(chunk) <= room else chop_cells(chunk, room)
 
 
 def checks_text(checks: tuple[CheckView, ...], width: int) -> Text:

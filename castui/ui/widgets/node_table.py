@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.widget import Widget
@@ -66,7 +67,7 @@ class NodeTable(DataTable[Text]):
         #: A column of the balancer's verdict, when the site has one configured.
         self.balancer = balancer
         self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
-        self.name_width = max([4, *(len(safe(n, 24)) for n in nodes)])
+        self.name_width = max([4, *(cell_len(safe(n, 24)) for n in nodes)])
         self.compact = False
         #: Whether the `mark` column is there (some node is in maintenance or flapping).
         self.marks = False

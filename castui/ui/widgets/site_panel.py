@@ -20,6 +20,7 @@ from castui.engine.audit.findings import Severity
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
 from castui.model.status import Status
+from castui.model.text import listing
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable
@@ -60,7 +61,10 @@ def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
         line.append("→")
         gap(line)
         style = p.good if good else p.alarm
-        line.append(safe(", ".join(addrs) or "no answer", 80), style=style)
+        # One group: every resolver gave the same answer, of the same length.
+        total = dns.totals.get(server) if server else next(iter(dns.totals.values()), None)
+        said = listing(addrs, total)
+        line.append(safe(said or "no answer", 80), style=style)
         gap(line)
         line.append("✓" if good else "✗", style=style)
     if dns.ok is False:
