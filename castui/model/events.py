@@ -48,12 +48,16 @@ class Kind:
     MAINT_SET = "maint_set"
     MAINT_CLEARED = "maint_cleared"
     NOTIFY_FAILED = "notify_failed"
+    #: Issue #12: rounds overrun the interval (the console header's LAGGING), and back within it.
+    POLL_LAGGING = "poll_lagging"
+    POLL_CAUGHT_UP = "poll_caught_up"
 
 
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"
 SUBJECT_DRILL = "drill"
+SUBJECT_POLL = "poll"
 #: The `site` of events that concern the whole estate (drills, notifiers).
 ALL_SITES = "*"
 

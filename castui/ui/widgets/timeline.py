@@ -25,15 +25,7 @@ from castui.engine.timeline import Lane, Mark, Zoom
 from castui.model.marks import MaintenanceMark
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
-from castui.ui.words import (
-    MARK_GLYPH,
-    MARK_SHORT,
-    MARK_WORDS,
-    duration,
-    gap,
-    safe,
-    subject_name,
-)
+from castui.ui.words import MARK_GLYPH, MARK_SHORT, MARK_WORDS, duration, gap, safe, subject_name
 
 LABEL_MAX = 16
 
