@@ -8,6 +8,12 @@ engine), and no hidden site panel. The app never opens a socket and never decide
 is the engine's, read from its snapshot. What flows back are the user's commands, asked in
 ui.flows and sent to the engine as explicit calls; the engine's bell notifiers ring the
 console's bell.
+
+Why this module is longer than 400 lines: it is the one Textual App, and Textual calls a key's
+action and a message's handler as methods of the App, so each of the ~40 keys and messages
+needs a method here. Each is a few lines that hand the work on: the redraw throttle to
+ui.refresh, the engine subscription to ui.feed, alert toasts to ui.toasts, the timeline to
+ui.timeline_feed, the layout rule to ui.layout, and every command to ui.flows.
 """
 
 from __future__ import annotations
@@ -57,7 +63,6 @@ from castui.ui.widgets.timeline import TimelinePanel
 from castui.ui.words import safe
 
 log = logging.getLogger(__name__)
-
 
 
 class ConsoleApp(App[int]):
