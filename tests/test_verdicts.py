@@ -26,6 +26,7 @@ from castui.engine.maintenance import (
 )
 from castui.engine.monitor import Monitor
 from castui.engine.targets import target_key
+from castui.engine.timeline import expected_buckets
 from castui.history import EventStore
 from castui.model.alerts import Alert
 from castui.model.events import Event, Kind
@@ -155,6 +156,21 @@ def test_a_node_carries_the_mark_that_covers_it_now(rig: Rig) -> None:
     assert site_b.nodes[0].maintenance == site_mark and site_b.vip.maintenance == site_mark
     rig.clock.advance(61)
     assert rig.monitor.snapshot().sites[1].nodes[0].maintenance is None  # it has ended
+
+
+def test_the_timeline_shades_what_a_mark_covered_by_the_marks_own_rule(rig: Rig) -> None:
+    node_mark = rig.monitor.set_maintenance("Site-A", "CAS2", 60)  # T0 .. T0+60 s
+    rig.clock.advance(120)
+    site_mark = rig.monitor.set_maintenance("Site-B", None, 60)  # T0+120 .. T0+180 s
+    end = T0 + timedelta(seconds=240)  # four 60 s buckets
+
+    def shaded(site: str, subject: str) -> tuple[bool, ...]:
+        return expected_buckets([node_mark, site_mark], site, subject, end=end, seconds=240,
+                                width=4)
+
+    assert shaded("site-a", "cas2") == (True, False, False, False)
+    assert shaded("Site-A", "vip") == () and shaded("Site-A", "CAS1") == ()
+    assert shaded("Site-B", "vip") == shaded("Site-B", "CAS3") == (False, False, True, False)
 
 
 @pytest.mark.parametrize(("kind", "severity"), [

@@ -84,6 +84,7 @@ class Monitor:
         self.flaps = FlapWatch(d.flap_changes, d.flap_window, d.flap_quiet)
         self.user = current_user()
         self._marks: list[MaintenanceMark] = []
+        #: Whether rounds keep up with the interval (snapshot.lagging, poll_lagging events).
         self.pace = PollPace(d.interval)
         self._marks_read = -MARKS_REFRESH_S
         self._bell: Callable[[], None] | None = None
@@ -120,10 +121,6 @@ class Monitor:
     def now(self) -> datetime:
         """The monitor's clock (fixed in tests), so displays agree with event times."""
         return self._clock()
-
-    def slowest_round(self) -> float | None:
-        """Seconds the slowest target's last round took; None before any round."""
-        return self.pace.slowest
 
     def complete_round(self, key: str, results: dict[str, ProbeResult],
                        round_s: float | None = None) -> None:

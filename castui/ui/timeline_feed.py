@@ -1,9 +1,9 @@
 """What the console's timeline draws: the shown sites' lanes from the engine, shaded where a
 maintenance mark applied.
 
-The lanes are the engine's (castui.engine.timeline over the monitor's round rings and the
-events kept in memory); the marks come from the history. This module only gathers them for the
-zoom and the width the panel has, and hands them over.
+The lanes and which of their buckets a mark covered are the engine's (castui.engine.timeline
+over the monitor's round rings, the events kept in memory and the marks in the history). This
+module only gathers them for the zoom and the width the panel has, and hands them over.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from castui.engine.monitor import Monitor
-from castui.engine.timeline import Zoom, build_lanes
+from castui.engine.timeline import Zoom, build_lanes, expected_buckets
 from castui.history.store import EventStore
 from castui.model.errors import HistoryError
 from castui.model.events import Event
 from castui.model.marks import MaintenanceMark
-from castui.ui.widgets.timeline import TimelinePanel, expected_buckets
+from castui.ui.widgets.timeline import TimelinePanel
 
 log = logging.getLogger(__name__)
 
