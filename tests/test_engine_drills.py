@@ -79,7 +79,9 @@ async def test_healthy_estate_reports_nothing_but_start(tmp_path: Path, lab_ca: 
         assert site.vip.state == "up"
         assert site.dns is not None and site.dns.ok
         assert site.dns.answers == {f"{w.estate.dns_address}:{w.estate.dns_port}": [w.estate.vip]}
-        assert w.kinds() == [Kind.MONITOR_STARTED]
+        # Nothing about the estate; a loaded machine may make castui's own rounds overrun
+        # the 0.5 s interval, which it says about itself (poll_lagging), not about a node.
+        assert [e.kind for e in w.events if e.subject != "poll"] == [Kind.MONITOR_STARTED]
 
 
 async def test_stopped_node_drops_out_in_time_and_returns_with_duration(

@@ -232,7 +232,7 @@ async def test_r_asks_the_engine_to_probe_now(driver: Driver) -> None:
         await pilot.press("r")
         await until(pilot, lambda: any("re-probing" in t for t in toasts(app)), PROMPT,
                     "the re-probe toast")
-        assert driver.monitor._wake.is_set()  # the live effect is in test_ui_lab.py
+        assert driver.monitor.schedule.waking  # the live effect is in test_ui_lab.py
 
 
 async def test_s_saves_an_svg_screenshot(driver: Driver, tmp_path: Path) -> None:

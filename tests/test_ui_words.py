@@ -14,23 +14,15 @@ from castui.engine.snapshot import CheckView, TargetView
 from castui.model.alerts import Alert
 from castui.model.balancer import ServerView
 from castui.model.events import Event, Kind
+from castui.model.marks import MaintenanceMark
 from castui.model.status import Status
+from castui.ui.cells import check_cell, check_facts, failing_summary, lb_cell, mark_cell, pool_cell
 from castui.ui.palette import pal, use_palette
+from castui.ui.sentences import event_line, sentence
 from castui.ui.widgets.alert_list import ack_cell
 from castui.ui.widgets.header import HeaderInfo, header_line
 from castui.ui.widgets.site_panel import vip_line
-from castui.ui.words import (
-    check_cell,
-    check_facts,
-    duration,
-    event_line,
-    failing_summary,
-    lb_cell,
-    mark_cell,
-    pool_cell,
-    sentence,
-    since,
-)
+from castui.ui.words import duration, since
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -108,7 +100,7 @@ def test_the_header_keeps_status_pool_and_alerts_when_the_line_is_short() -> Non
     for part in ("WARNING", "08:00:00 UTC", "pool 4/5", "2 alerts unacked"):
         assert part in narrow
     lagging = HeaderInfo(status=Status.OK, now=T0, in_pool=5, nodes=5, unacked=0,
-                         slowest_round=2.5, interval=2.0, frozen=True)
+                         slowest_round=2.5, interval=2.0, lagging=True, frozen=True)
     line = header_line(lagging, 60, UTC).plain
     assert "FROZEN" in line and "poll LAGGING 2.50s/2s" in line and "no alerts" in line
 
@@ -330,10 +322,12 @@ def test_a_drill_or_notifier_event_line_names_no_site() -> None:
 def test_marked_and_flapping_nodes_say_so_in_their_cells() -> None:
     node = TargetView("Site-A", "CAS2", "node", "127.0.61.22", None, "down", "DOWN", (), T0, 5)
     assert mark_cell(node, T0).plain == ""
-    marked = dataclasses.replace(node, maintenance_until=T0 + timedelta(minutes=45))
+    mark = MaintenanceMark(1, "Site-A", "CAS2", T0, T0 + timedelta(minutes=45))
+    marked = dataclasses.replace(node, maintenance=mark)
     assert mark_cell(marked, T0).plain == "MAINT 08:45"
     assert mark_cell(dataclasses.replace(marked, flapping=True), T0).plain == "MAINT 08:45"
-    later = dataclasses.replace(node, maintenance_until=T0 + timedelta(days=2))
+    later = dataclasses.replace(node, maintenance=dataclasses.replace(
+        mark, ends=T0 + timedelta(days=2)))
     assert mark_cell(later, T0).plain == "MAINT 23 Nov"
     assert mark_cell(dataclasses.replace(node, flapping=True), T0).plain == "FLAP"
     assert str(pool_cell("down", "DOWN").style) == pal().alarm

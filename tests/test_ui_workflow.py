@@ -332,7 +332,7 @@ async def test_a_flapping_node_raises_one_flapping_toast_not_one_per_bounce(
                     driver.faults["Site-B/CAS4"] = fault
                 driver.run(6)
                 await until(pilot, lambda: alerts.row_count == len(driver.monitor.alerts)
-                            and not app._pending_alerts, PROMPT, "the alerts listed")
+                            and not app.toasts.pending, PROMPT, "the alerts listed")
 
         for _ in range(2):
             await bounce()  # four changes within the window: flapping

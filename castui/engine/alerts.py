@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from castui.engine.history_port import HistoryStore
 from castui.model.alerts import Alert
 from castui.model.events import Event, Kind
 
@@ -26,6 +27,16 @@ def is_alert(event: Event) -> bool:
     """Whether `event` pages someone: an alerting kind, not expected, not part of a flap."""
     return (event.kind in ALERTING_KINDS and not event.data.get("maintenance")
             and not event.data.get("flapping"))
+
+
+def acknowledge(book: AlertBook, store: HistoryStore | None, alert_ids: Iterable[int] | None,
+                when: datetime, by: str) -> int:
+    """Acknowledge alerts (None: all) as `by`, stored first so it survives a restart: the one
+    way every front-end acknowledges. Returns how many were newly acknowledged."""
+    ids = None if alert_ids is None else list(alert_ids)
+    if store is not None:
+        store.acknowledge(ids, when, by)
+    return len(book.ack(ids, when, by))
 
 
 class AlertBook:

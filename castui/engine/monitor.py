@@ -1,47 +1,46 @@
-"""The monitor: probes every target every interval and turns what it sees into events.
+"""The monitor: folds every target's rounds into pool state and turns what it sees into events.
 
-Each target has its own loop, so a black-holed node never delays another's round, and a target
-is never probed twice at once: its next round is scheduled only when the last one is done
-(Dolphie's rule). Loops start at random phases, with a little jitter per round, so checks do not
-fire in lock-step. Every event is committed to the history store before any listener sees it.
+When rounds run is the schedule's (castui.engine.schedule); what a round means is here and in
+the rules it calls (pool, site watch, flapping, alerts, pace). Every event is committed to the
+history store before any listener sees it. The user's commands (acknowledge, maintenance,
+drills, drain / ready) come in as explicit calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from castui.config.model import Config
 from castui.engine import drills
-from castui.engine.alerts import AlertBook, is_alert
+from castui.engine.alerts import AlertBook, acknowledge, is_alert
 from castui.engine.audit.watch import ExportWatch
 from castui.engine.flapping import FlapWatch
 from castui.engine.history_port import HistoryStore
+from castui.engine.maintenance import MaintenanceDesk, MarksAt
+from castui.engine.pace import PollPace
 from castui.engine.pool import TargetState, fold_round
-from castui.engine.runner import Runner
+from castui.engine.schedule import Schedule
 from castui.engine.sitewatch import SiteWatch, read_secret
-from castui.engine.snapshot import EstateSnapshot, TargetView, build_site
+from castui.engine.snapshot import EstateSnapshot, TargetView, build_estate
 from castui.engine.targets import Target, build_targets
+from castui.engine.timeline import Source
 from castui.model.alerts import Alert
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError, LbError
 from castui.model.events import ALL_SITES, SUBJECT_DRILL, Event, Kind
 from castui.model.marks import Drill, MaintenanceMark, Recorder
 from castui.model.results import ProbeResult
-from castui.model.status import worst
 from castui.model.times import iso, utcnow
 from castui.notify import Dispatcher
-from castui.probes import make_http_client
-from castui.probes.http import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +48,11 @@ EventListener = Callable[[Event], None]
 AlertListener = Callable[[Alert], None]
 T = TypeVar("T")
 
-#: Spread of each round's start around its slot, as a share of the interval.
-JITTER = 0.05
 #: Alerts loaded from the history at start (the console's alert list), newest first.
 ALERTS_KEPT = 1000
 #: How often maintenance marks are re-read from the history, which `castui maint` in another
 #: process may have changed (seconds).
 MARKS_REFRESH_S = 1.0
-#: Longer than this is not maintenance but an outage somebody forgot: the limit every front-end
-#: applies to a maintenance mark.
-MAX_MAINTENANCE = timedelta(days=7)
 #: Drill names go into reports, change records and file names: one short line.
 DRILL_NAME_MAX = 60
 #: Events about these subjects are never "in maintenance": they are the workflow itself.
@@ -83,7 +77,6 @@ class Monitor:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
         self.store = store
-        self._rng = rng or random.Random()
         self._clock = clock
         d = config.defaults
         self.targets: list[Target] = build_targets(config)
@@ -94,6 +87,8 @@ class Monitor:
         self.flaps = FlapWatch(d.flap_changes, d.flap_window, d.flap_quiet)
         self.user = current_user()
         self._marks: list[MaintenanceMark] = []
+        #: Whether rounds keep up with the interval (snapshot.lagging, poll_lagging events).
+        self.pace = PollPace(d.interval)
         self._marks_read = -MARKS_REFRESH_S
         self._bell: Callable[[], None] | None = None
         self.dispatcher = Dispatcher(config.notifiers, on_failure=self._notify_failed,
@@ -108,14 +103,16 @@ class Monitor:
         self._listeners: list[EventListener] = []
         self._alert_listeners: list[AlertListener] = []
         self._round_listeners: list[Callable[[TargetState], None]] = []
-        self._wake = asyncio.Event()
         self.sites = {site.name: SiteWatch(site, config) for site in config.sites}
         #: The Exchange export's verdict per site, re-read when the file changes.
         self.audit = ExportWatch(config.exchange_export, config) \
             if config.exchange_export is not None else None
-        self._agent_tokens = {node.agent: read_secret(node.agent_token_file)
-                              for site in config.sites for node in site.nodes
-                              if node.agent and node.agent_token_file}
+        tokens = {node.agent: read_secret(node.agent_token_file)
+                  for site in config.sites for node in site.nodes
+                  if node.agent and node.agent_token_file}
+        self.schedule = Schedule(config, self.targets, self.states, self.sites,
+                                 rng=rng or random.Random(), clock=clock, agent_tokens=tokens,
+                                 complete=self.complete_round, emit=self.emit)
 
     def subscribe(self, listener: EventListener) -> None:
         """Call `listener` with every event, after it is committed to history."""
@@ -132,11 +129,6 @@ class Monitor:
     def now(self) -> datetime:
         """The monitor's clock (fixed in tests), so displays agree with event times."""
         return self._clock()
-
-    def slowest_round(self) -> float | None:
-        """Seconds the slowest target's last round took; None before any round."""
-        return max((s.round_s for s in self.states.values() if s.round_s is not None),
-                   default=None)
 
     def complete_round(self, key: str, results: dict[str, ProbeResult],
                        round_s: float | None = None) -> None:
@@ -157,6 +149,8 @@ class Monitor:
                 load = "skewed" if watch.skew.skewed else "balanced"
                 events = [replace(e, data={**e.data, "load": load})
                           if e.kind == Kind.NODE_UP else e for e in events]
+        if (paced := self.pace.observe(key, round_s, now)) is not None:
+            events.append(paced)
         for event in events:
             self.emit(event)
         _notify(self._round_listeners, state)
@@ -166,13 +160,22 @@ class Monitor:
 
         Raises LbError (one line) when refused or when the balancer says no.
         """
-        if not self.config.defaults.lb_admin:
-            raise LbError("balancer changes need lb_admin = true in the config")
+        if (why := self.lb_refusal(site)) is not None:
+            raise LbError(why)
         self.emit(await self.sites[site].set_server_state(node, state, self._clock()))
+
+    def lb_refusal(self, site: str) -> str | None:
+        """Why castui may not drain / ready nodes on `site`'s balancer; None when it may."""
+        if self.sites[site].site.lb is None:
+            return f"{site} has no balancer configured ([sites.lb])"
+        if not self.config.defaults.lb_admin:
+            return ("castui is read-only: drain / ready need lb_admin = true in the config's "
+                    "[defaults]")
+        return None
 
     def probe_now(self) -> None:
         """Start the next round of every target at once instead of at its slot."""
-        self._wake.set()
+        self.schedule.wake()
 
     def emit(self, event: Event) -> None:
         """Explain, record, then tell listeners and notifiers. A failing listener is logged,
@@ -212,13 +215,8 @@ class Monitor:
     # --- the alert workflow: acknowledgement, maintenance, drills ---------------------------
 
     def acknowledge(self, alert_ids: Iterable[int] | None) -> int:
-        """Acknowledge alerts (None: all) as the current user; stored first, so it survives a
-        restart. Returns how many were newly acknowledged."""
-        ids = None if alert_ids is None else list(alert_ids)
-        now = self._clock()
-        if self.store is not None:
-            self.store.acknowledge(ids, now, self.user)
-        return len(self.alerts.ack(ids, now, self.user))
+        """Acknowledge alerts (None: all) as the current user; how many were newly so."""
+        return acknowledge(self.alerts, self.store, alert_ids, self._clock(), self.user)
 
     def maintenance_for(self, site: str, subject: str, when: datetime) -> MaintenanceMark | None:
         """The maintenance mark covering `subject` of `site` at `when`, if any."""
@@ -244,25 +242,28 @@ class Monitor:
 
     def set_maintenance(self, site: str, node: str | None, seconds: float,
                         reason: str = "") -> MaintenanceMark:
-        """Mark a node (or a whole site) in maintenance from now for `seconds`."""
-        store = self._need_store("maintenance marks")
-        now = self._clock()
-        mark = store.set_maintenance(site, node, now, now + timedelta(seconds=seconds),
-                                     by=self.user, reason=reason)
+        """Mark a node (or a whole site) in maintenance from now for `seconds`, by the desk's
+        rules (MaintenanceError, a ValueError, when they refuse)."""
+        mark = self._desk().set(site, node, timedelta(seconds=seconds), reason)
         self._marks_read = -MARKS_REFRESH_S
-        self.emit(maintenance_event(mark, now, set_=True))
         return mark
 
     def clear_maintenance(self, site: str | None = None,
                           node: str | None = None) -> list[MaintenanceMark]:
         """End maintenance marks (all, a site's or a node's) now."""
-        store = self._need_store("maintenance marks")
-        now = self._clock()
-        cleared = store.clear_maintenance(now, site, node)
+        cleared = self._desk().clear(site, node)
         self._marks_read = -MARKS_REFRESH_S
-        for mark in cleared:
-            self.emit(maintenance_event(mark, now, set_=False, by=self.user))
         return cleared
+
+    def maintenance_at(self, site: str, node: str) -> MarksAt:
+        """The marks in force or to come on `node` of `site` and on the site (read afresh)."""
+        return self._desk().at(site, node)
+
+    def _desk(self) -> MaintenanceDesk:
+        """The maintenance rules (`castui maint` uses the same desk over the history file)."""
+        store = self._need_store("maintenance marks")
+        return MaintenanceDesk(store, self.config, user=self.user, clock=self._clock,
+                               record=self.emit)
 
     def start_drill(self, name: str) -> Drill:
         """Start drill `name`, or resume it if its recorder is gone (engine/drills.py); this
@@ -363,41 +364,13 @@ class Monitor:
         then one read of every site's balancer, an interval apart; without, each target and
         each balancer runs its own loop from a random phase.
         """
-        d = self.config.defaults
-        verify = tls_context(d.ca_file, d.tls_verify)
-        clients = {t.key: make_http_client(verify=verify, max_connections=_connections(t))
-                   for t in self.targets}
-        runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_clients=clients, cert_warn_days=d.cert_warn_days,
-                        agent_tokens=self._agent_tokens)
-        self._started()
-        if self.dispatcher is not None:
-            notifying = asyncio.create_task(self.dispatcher.run(), name="castui:notify")
         beating = asyncio.create_task(self._beat_drills(), name="castui:drill-heartbeat")
-        if rounds is not None:
-            work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
-        else:
-            work = [asyncio.create_task(self._loop(runner, self.states[t.key]),
-                                        name=f"castui:{t.key}") for t in self.targets]
-            work += [asyncio.create_task(self._balancer_loop(site), name=f"castui:{name}/lb")
-                     for name, site in self.sites.items() if site.adapter is not None]
-        all_work = asyncio.ensure_future(asyncio.gather(*work))
-        waiters: list[asyncio.Future[Any]] = [all_work]
-        if stop is not None:
-            waiters.append(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
-            if all_work.done() and not all_work.cancelled():
-                all_work.result()  # re-raise what stopped the work (e.g. the history failing)
+            await self.schedule.run(rounds=rounds, duration=duration, stop=stop,
+                                    started=self._started, dispatcher=self.dispatcher)
         finally:
-            for task in (*work, *waiters):
-                task.cancel()
             beating.cancel()
-            await asyncio.gather(*work, *waiters, beating, return_exceptions=True)
-            if self.dispatcher is not None:
-                notifying.cancel()
-                await asyncio.gather(notifying, return_exceptions=True)
-            await asyncio.gather(*(client.aclose() for client in clients.values()))
+            await asyncio.gather(beating, return_exceptions=True)
 
     def _started(self) -> None:
         now = self._clock()
@@ -407,98 +380,29 @@ class Monitor:
                             f"watching {len(site.nodes)} nodes, VIP {site.vip}, "
                             f"{site.array_fqdn} via {dns}"))
 
-    async def _sweeps(self, runner: Runner, rounds: int) -> None:
-        loop = asyncio.get_running_loop()
-        for done in range(1, rounds + 1):
-            started = loop.time()
-            sweep = await runner.sweep(self.targets)
-            took = loop.time() - started
-            for target, results in zip(self.targets, sweep, strict=True):
-                self.complete_round(target.key, results, took)
-            await asyncio.gather(*(self._read_balancer(site) for site in self.sites.values()
-                                   if site.adapter is not None))
-            if done < rounds:
-                await asyncio.sleep(max(0.0, started + self.config.defaults.interval
-                                        - loop.time()))
-
-    async def _balancer_loop(self, site: SiteWatch) -> None:
-        interval = self.config.defaults.interval
-        await asyncio.sleep(self._rng.uniform(0, interval))
-        while True:
-            await self._read_balancer(site)
-            await asyncio.sleep(interval)
-
-    async def _read_balancer(self, site: SiteWatch) -> None:
-        """One read of `site`'s balancer (bounded by its adapter's timeout), compared with
-        castui's verdicts; an unreadable balancer is an event, never a node failure."""
-        for event in await site.poll_balancer(self.states, self._clock()):
-            self.emit(event)
-
-    async def _loop(self, runner: Runner, state: TargetState) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.config.defaults.interval
-        await asyncio.sleep(self._rng.uniform(0, interval))
-        slot = loop.time()
-        while True:
-            started = loop.time()
-            results = await runner.run_round(state.target)
-            self.complete_round(state.target.key, results, loop.time() - started)
-            slot += interval
-            now = loop.time()
-            if slot < now:  # the round overran its slot: start afresh, never burst
-                slot = now
-            delay = slot - now + self._rng.uniform(-JITTER, JITTER) * interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(delay, 0.0))
-                self._wake.clear()
-                slot = loop.time()
+    def timeline_sources(self, sites: Collection[str]) -> list[Source]:
+        """The timeline's inputs for `sites`, lane by lane in config order: each node, the VIP,
+        the DNS name (read at once: the rings go on filling)."""
+        return [Source(s.target.site, s.target.subject, s.target.kind, s.ring,
+                       s.target.address if s.target.kind == "dns" else None)
+                for s in self.states.values() if s.target.site in sites]
 
     def snapshot(self) -> EstateSnapshot:
         """The estate as of now, for printing or drawing."""
-        sites = []
-        for site in self.config.sites:
-            watch = self.sites[site.name]
-            now = self._clock()
+        now = self._clock()
 
-            def marked(view: TargetView, now: datetime = now) -> TargetView:
-                mark = self.maintenance_for(view.site, view.subject, now)
-                flapping = self.flaps.flapping(view.site, view.subject)
-                return replace(view, maintenance_until=mark.until() if mark else None,
-                               flapping=flapping) if mark or flapping else view
+        def explained(view: TargetView) -> TargetView:
+            mark = self.maintenance_for(view.site, view.subject, now)
+            flapping = self.flaps.flapping(view.site, view.subject)
+            return replace(view, maintenance=mark, flapping=flapping) if mark or flapping \
+                else view
 
-            nodes = tuple(
-                marked(replace(TargetView.of(self.states[f"{site.name}/{n.name}"]),
-                               lb=watch.lb_views.get(n.name))) for n in site.nodes)
-            vip = marked(TargetView.of(self.states[f"{site.name}/vip"]))
-            dns_state = self.states.get(f"{site.name}/dns")
-            dns = TargetView.of(dns_state) if dns_state else None
-            skew = watch.skew.last
-            sampled = "vip_sample" in self.states[f"{site.name}/vip"].checks
-            view = build_site(
-                site.name, site.array_fqdn, vip, dns, nodes, lb_error=watch.lb_error,
-                skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
-                answered_by=dict(watch.sampling.answered) if sampled else None,
-                skipped=tuple(sorted(watch.sampling.warned)))
-            sites.append(replace(view, audit=self.audit.for_site(site.name))
-                         if self.audit is not None else view)
-        return EstateSnapshot(self._clock(), tuple(sites), worst(s.status for s in sites))
-
-
-def maintenance_event(mark: MaintenanceMark, now: datetime, *, set_: bool,
-                      by: str | None = None) -> Event:
-    """`maint_set` / `maint_cleared` for `mark`, as the console and `castui maint` record it."""
-    subject = mark.node or "site"
-    until = mark.ends.isoformat(timespec="seconds").replace("+00:00", "Z")
-    who = by or mark.set_by
-    if set_:
-        detail = f"{mark.target} in maintenance until {until} (set by {who}"
-        detail += f": {mark.reason})" if mark.reason else ")"
-        kind = Kind.MAINT_SET
-    else:
-        detail = f"{mark.target} maintenance cleared by {who}"
-        kind = Kind.MAINT_CLEARED
-    return Event(now, mark.site, subject, kind, detail,
-                 data={"until": until, "by": who, "reason": mark.reason})
+        snapshot = build_estate(self.config, self.states, self.sites, explained, self.pace, now)
+        if self.audit is None:
+            return snapshot
+        audit = self.audit
+        return replace(snapshot, sites=tuple(replace(site, audit=audit.for_site(site.name))
+                                             for site in snapshot.sites))
 
 
 def _notify(listeners: list[Callable[[T], None]], item: T) -> None:
@@ -507,9 +411,3 @@ def _notify(listeners: list[Callable[[T], None]], item: T) -> None:
             listener(item)
         except Exception:
             log.exception("listener failed")
-
-
-def _connections(target: Target) -> int:
-    """HTTP connections one round of `target` may open at once (VIP samples included)."""
-    return max(1, sum(max(spec.count, 1) for spec in target.checks
-                      if spec.kind in ("http", "sample", "agent")))

@@ -17,6 +17,7 @@ from castui.config.model import Config, Site
 from castui.engine.balancer_view import LbComparison, default_grace
 from castui.engine.pool import TargetState
 from castui.engine.skew import SkewWatch, VipSampling, match_node
+from castui.engine.targets import target_key
 from castui.model.balancer import AdminState, ServerView
 from castui.model.errors import LbError
 from castui.model.events import Event, Kind
@@ -78,7 +79,7 @@ class SiteWatch:
         if kind == "node" and "agent" in state.checks:
             counts = {}
             for node in self.site.nodes:
-                ts = states[f"{self.site.name}/{node.name}"]
+                ts = states[target_key(self.site.name, node.name)]
                 total = connections(ts)
                 if ts.state in ("up", "degraded") and total is not None:
                     counts[node.name] = total
@@ -92,7 +93,7 @@ class SiteWatch:
                 name = match_node(server, self._fqdns) or server
                 answered[name] = answered.get(name, 0) + count
             in_pool = {n.name for n in self.site.nodes
-                       if states[f"{self.site.name}/{n.name}"].state in ("up", "degraded")}
+                       if states[target_key(self.site.name, n.name)].state in ("up", "degraded")}
             return self.sampling.observe(answered, in_pool, now)
         return []
 
@@ -118,7 +119,7 @@ class SiteWatch:
             self.lb_views[node.name] = view
             if view is not None and (marked := self._marked(node.name, view, now)):
                 events.append(marked)
-            state = states[f"{self.site.name}/{node.name}"].state
+            state = states[target_key(self.site.name, node.name)].state
             event = self.comparisons[node.name].observe(state, view, now)
             if event is not None:
                 events.append(event)

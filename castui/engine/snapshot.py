@@ -1,17 +1,29 @@
-"""Immutable views of the estate, handed to front-ends. Widgets and printers read only these."""
+"""Immutable views of the estate, handed to front-ends. Widgets and printers read only these.
+
+Every verdict a front-end shows is here, computed once: a node's pool state and the mark that
+explains it, whether the balancer disagrees, each resolver's answer against the VIP, the site's
+status, reasons and load skew, whether polling lags. The console, `check`, `watch` and the
+report print them; none of them decides one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from castui.config.model import Config
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.balancer_view import disagrees
+from castui.engine.pace import PollPace
 from castui.engine.pool import HYGIENE_RULES, TargetState, answer_of, hygiene_rules
+from castui.engine.sitewatch import SiteWatch
+from castui.engine.targets import target_key
 from castui.model.balancer import ServerView
-from castui.model.status import Status
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
+from castui.model.marks import MaintenanceMark
+from castui.model.status import Status, worst
 from castui.model.text import capped, listing
 
 #: A site reason's length, and how many a site gives (what many bounded fields add up to).
@@ -62,13 +74,18 @@ class TargetView:
     rounds: int
     #: The balancer's own view of this node, when a balancer is configured and answers.
     lb: ServerView | None = None
-    #: Until when a maintenance mark covers it (its drops are expected); None when none does.
-    maintenance_until: datetime | None = None
+    #: The maintenance mark covering it now (its drops are expected); None when none does.
+    maintenance: MaintenanceMark | None = None
     #: Whether it is flapping (its changes raise no alert until it is stable again).
     flapping: bool = False
     #: How long its last round took (seconds) and when it completed; None before any round.
     round_s: float | None = None
     last_round_at: datetime | None = None
+
+    @property
+    def maintenance_until(self) -> datetime | None:
+        """Until when its maintenance mark applies; None when no mark covers it."""
+        return None if self.maintenance is None else self.maintenance.until()
 
     @property
     def lb_disagrees(self) -> bool:
@@ -133,6 +150,8 @@ class DnsView:
     hygiene: tuple[CheckView, ...] = ()
     #: Resolver -> how many addresses it answered (`answers` keeps the first few).
     totals: dict[str, int] = field(default_factory=dict)
+    #: Resolver -> whether its answer holds the VIP (the console's ✓ or ✗ after it).
+    matches_vip: Mapping[str, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, view: TargetView) -> DnsView:
@@ -149,7 +168,8 @@ class DnsView:
         ok = all(c.ok for c in internal) if view.rounds > 0 and internal else None
         return cls(tuple(c.name for c in internal), answers, min(ttls) if ttls else None, ok,
                    view, tuple(c for c in view.checks if c.kind == "dns" and c.role != "pool"),
-                   tuple(c for c in view.checks if c.kind == "dns_hygiene"), totals)
+                   tuple(c for c in view.checks if c.kind == "dns_hygiene"), totals,
+                   {c.name: c.ok is True for c in internal})
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +189,8 @@ class SiteView:
     answered_by: dict[str, int] | None = None
     #: What `castui audit` says of the site's Exchange configuration, with `exchange_export`.
     audit: SiteAudit | None = None
+    #: Whether the engine calls that skew a problem (then it is one of the `reasons` too).
+    skewed: bool = False
 
     @property
     def in_pool(self) -> int:
@@ -180,6 +202,35 @@ class EstateSnapshot:
     time: datetime
     sites: tuple[SiteView, ...]
     status: Status
+    #: Seconds the slowest target's last round took (None before any), against the interval.
+    slowest_round: float | None = None
+    interval: float = 0.0
+    #: Whether rounds overrun the interval (the engine's `poll_lagging` until `poll_caught_up`).
+    lagging: bool = False
+
+
+def build_estate(config: Config, states: Mapping[str, TargetState],
+                 watches: Mapping[str, SiteWatch], explained: Callable[[TargetView], TargetView],
+                 pace: PollPace, now: datetime) -> EstateSnapshot:
+    """The snapshot of every site, in config order. `explained` adds what explains a node's or
+    a VIP's changes (its maintenance mark, whether it flaps)."""
+    sites = []
+    for site in config.sites:
+        watch = watches[site.name]
+        nodes = tuple(explained(replace(TargetView.of(states[target_key(site.name, n.name)]),
+                                        lb=watch.lb_views.get(n.name))) for n in site.nodes)
+        vip_state = states[target_key(site.name, SUBJECT_VIP)]
+        dns_state = states.get(target_key(site.name, SUBJECT_DNS))
+        skew = watch.skew.last
+        sites.append(build_site(
+            site.name, site.array_fqdn, explained(TargetView.of(vip_state)),
+            TargetView.of(dns_state) if dns_state else None, nodes, lb_error=watch.lb_error,
+            skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
+            answered_by=dict(watch.sampling.answered) if "vip_sample" in vip_state.checks
+            else None, skipped=tuple(sorted(watch.sampling.warned))))
+    return EstateSnapshot(now, tuple(sites), worst(s.status for s in sites),
+                          slowest_round=pace.slowest, interval=pace.interval,
+                          lagging=pace.lagging)
 
 
 def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,
@@ -201,7 +252,7 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
                                   dns_view.answers if dns_view else {}, nodes, warnings,
                                   dns_view.totals if dns_view else {})
     return SiteView(name, array_fqdn, vip, dns_view, nodes, status, reasons, lb_error, skew,
-                    answered_by)
+                    answered_by, skewed=bool(skewed and skew))
 
 
 def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequence[str]],

@@ -72,7 +72,13 @@ class Target:
 
     @property
     def key(self) -> str:
-        return f"{self.site}/{self.subject}"
+        return target_key(self.site, self.subject)
+
+
+def target_key(site: str, subject: str) -> str:
+    """`Site-A/CAS2`, `Site-A/vip`, `Site-A/dns`: how the engine names a target (its states,
+    its timeline lane). The one place this spelling is made."""
+    return f"{site}/{subject}"
 
 
 def _endpoint_checks(site: Site, ports: Ports, pool_checks: tuple[str, ...],

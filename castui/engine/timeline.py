@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from castui.engine.pool import RoundSample
 from castui.model.events import Event, Kind
+from castui.model.marks import MaintenanceMark
 
 
 class Mark(StrEnum):
@@ -193,3 +194,27 @@ def build_lanes(sources: Sequence[Source], events: Sequence[Event], *, end: date
         lanes.append(Lane(source.site, source.subject, source.kind,
                           bucketize(points, end=end, seconds=seconds, width=width)))
     return lanes
+
+
+#: Which buckets of a lane a maintenance mark covered (empty: none).
+Expected = tuple[bool, ...]
+
+
+def expected_buckets(marks: Sequence[MaintenanceMark], site: str, subject: str, *,
+                     end: datetime, seconds: float, width: int) -> Expected:
+    """For each of `width` buckets ending at `end`, whether a mark covered `subject` then
+    (the mark's own rule: a site mark covers its VIP and DNS name too)."""
+    if width <= 0:
+        return ()
+    start = end - timedelta(seconds=seconds)
+    size = seconds / width
+    out = [False] * width
+    for mark in marks:
+        begin, until = max(mark.starts, start), min(mark.until(), end)
+        if begin >= until or not mark.covers(site, subject, begin):
+            continue
+        first = int((begin - start).total_seconds() / size)
+        last = math.ceil((until - start).total_seconds() / size) - 1
+        for bucket in range(max(first, 0), min(last, width - 1) + 1):
+            out[bucket] = True
+    return tuple(out) if any(out) else ()

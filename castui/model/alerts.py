@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from castui.model.events import Event
+from castui.model.events import Event, Kind
+
+Severity = Literal["critical", "warning"]
+#: Alerts about something clients lose now (a node out of the pool, the VIP down, DNS
+#: failing); every other alert is a warning (the console's red or yellow toast).
+CRITICAL_KINDS = frozenset({Kind.NODE_DOWN, Kind.VIP_DOWN, Kind.DNS_FAILED})
 
 
 @dataclass(slots=True)
@@ -24,3 +30,7 @@ class Alert:
     @property
     def acknowledged(self) -> bool:
         return self.acked_at is not None
+
+    @property
+    def severity(self) -> Severity:
+        return "critical" if self.event.kind in CRITICAL_KINDS else "warning"

@@ -50,6 +50,9 @@ class Kind:
     MAINT_SET = "maint_set"
     MAINT_CLEARED = "maint_cleared"
     NOTIFY_FAILED = "notify_failed"
+    #: Issue #12: rounds overrun the interval (the console header's LAGGING), and back within it.
+    POLL_LAGGING = "poll_lagging"
+    POLL_CAUGHT_UP = "poll_caught_up"
 
 
 #: The longest event detail: events quote network text (DNS answers, balancer and check
@@ -61,6 +64,7 @@ EVENT_DETAIL_LIMIT = 1000
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"
 SUBJECT_DRILL = "drill"
+SUBJECT_POLL = "poll"
 #: The `site` of events that concern the whole estate (drills, notifiers).
 ALL_SITES = "*"
 

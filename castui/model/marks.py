@@ -43,6 +43,12 @@ class Drill:
     ended_by: str = ""
 
 
+def mark_target(site: str, node: str | None) -> str:
+    """`Site-A/CAS2`, or `Site-A` for a whole site: how a maintenance mark's target is named
+    (`castui maint` reads it back the same way)."""
+    return site if node is None else f"{site}/{node}"
+
+
 @dataclass(frozen=True, slots=True)
 class MaintenanceMark:
     """A node (or, with `node` None, a whole site) expected to drop until `ends`."""
@@ -59,7 +65,7 @@ class MaintenanceMark:
     @property
     def target(self) -> str:
         """`Site-A/CAS2`, or `Site-A` for the whole site: the form `castui maint` takes."""
-        return self.site if self.node is None else f"{self.site}/{self.node}"
+        return mark_target(self.site, self.node)
 
     def until(self) -> datetime:
         """When the mark stops applying: its end, or when it was cleared if earlier."""

@@ -1,25 +1,28 @@
-"""The console app: subscribes to the engine, throttles, and hands snapshots to the panels.
+"""The console app: lays the screen out, subscribes to the engine, hands snapshots to the panels.
 
 Data flows one way. The engine (running in this event loop) calls back on events, alerts and
-completed rounds; those become Textual messages that only update the app's model and mark it
-dirty. A refresh timer then redraws at most a few times a second, and only what is on screen:
-nothing while the display is frozen (`p`) or a modal is up (but a node's details, which follow
-the engine), and no hidden site panel. The app never opens a socket and never decides a state:
-that is the engine's. What flows back are the user's commands (acknowledge, re-probe, drain /
-ready after a yes, start / end a drill, set / clear maintenance), as explicit calls on the
-engine; the engine's bell notifiers ring the console's bell.
+completed rounds; those become Textual messages that only mark what changed (ui.refresh). A
+refresh timer then redraws at most a few times a second, and only what is on screen: nothing
+while the display is frozen (`p`) or a modal is up (but a node's details, which follow the
+engine), and no hidden site panel. The app never opens a socket and never decides a state: that
+is the engine's, read from its snapshot. What flows back are the user's commands, asked in
+ui.flows and sent to the engine as explicit calls; the engine's bell notifiers ring the
+console's bell.
+
+Why this module is longer than 400 lines: it is the one Textual App, and Textual calls a key's
+action and a message's handler as methods of the App, so each of the ~40 keys and messages
+needs a method here. Each is a few lines that hand the work on: the redraw throttle to
+ui.refresh, the engine subscription to ui.feed, alert toasts to ui.toasts, the timeline to
+ui.timeline_feed, the layout rule to ui.layout, and every command to ui.flows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
-from pathlib import Path
+from datetime import datetime
 
+from rich.console import RenderableType
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -28,24 +31,27 @@ from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from castui.engine.monitor import Monitor
-from castui.engine.pool import TargetState
 from castui.engine.snapshot import EstateSnapshot
-from castui.engine.timeline import ZOOMS, Source, build_lanes
+from castui.engine.timeline import ZOOMS
 from castui.history.store import EventStore
-from castui.model.alerts import Alert
 from castui.model.balancer import AdminState
-from castui.model.errors import HistoryError, LbError
-from castui.model.events import Event
-from castui.model.marks import MaintenanceMark
+from castui.model.errors import HistoryError
 from castui.ui import keys
+from castui.ui.feed import EngineFeed
+from castui.ui.flows.alerts import AcknowledgeFlow
+from castui.ui.flows.balancer import LB_GROUP, BalancerFlow
+from castui.ui.flows.drills import DrillFlow
+from castui.ui.flows.maintenance import MaintenanceFlow
+from castui.ui.layout import arrange, site_panel
 from castui.ui.messages import AlertRaised, EngineEvent, RoundsDone
+from castui.ui.options import ConsoleOptions
 from castui.ui.palette import use_palette
-from castui.ui.screens.confirm import ConfirmScreen
-from castui.ui.screens.drill import DrillScreen, default_name
+from castui.ui.refresh import Refresh
 from castui.ui.screens.help import HelpScreen
-from castui.ui.screens.maintenance import MaintRequest, MaintScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
 from castui.ui.terminal import CHECK_INTERVAL, TerminalWatch
+from castui.ui.timeline_feed import show_timeline
+from castui.ui.toasts import AlertToasts
 from castui.ui.widgets.alert_list import AlertList
 from castui.ui.widgets.event_log import EventLog
 from castui.ui.widgets.header import HeaderInfo, StatusHeader
@@ -53,36 +59,10 @@ from castui.ui.widgets.node_filter import NodeFilter
 from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
-from castui.ui.widgets.timeline import TimelinePanel, expected_buckets
-from castui.ui.words import duration, lb_question, safe, sentence, until_text
+from castui.ui.widgets.timeline import TimelinePanel
+from castui.ui.words import safe
 
 log = logging.getLogger(__name__)
-
-#: Share of the screen's height the site panels may take before they become tabs.
-SITES_SHARE = 0.62
-#: Events kept in memory for the timeline (the 24 h window reads them from here).
-TIMELINE_EVENTS = 5000
-#: The timeline is recomputed at most this often, unless the user changed it.
-TIMELINE_EVERY_S = 1.0
-ALERT_TOAST_S = 12.0
-#: Alerts named in one toast (one below WIDE_TOASTS columns); the rest are counted.
-TOAST_LINES = 4
-WIDE_TOASTS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleOptions:
-    """How the console runs. Tests and previews pass `run_engine=False` and feed the monitor.
-
-    `local_tz` None means the machine's time zone; `refresh_s` is the redraw throttle.
-    """
-
-    bell: bool = False
-    screenshot_dir: Path = Path()
-    run_engine: bool = True
-    local_tz: tzinfo | None = None
-    refresh_s: float = 0.5
-    history_events: int = 500
 
 
 class ConsoleApp(App[int]):
@@ -102,7 +82,8 @@ class ConsoleApp(App[int]):
         use_palette(monochrome=self.no_color)
         self.sites = monitor.config.sites
         self.multi_site = len(self.sites) > 1
-        self.events: deque[Event] = deque(maxlen=TIMELINE_EVENTS)  # oldest first
+        self.feed = EngineFeed(self, monitor, store,
+                               history_events=self.options.history_events)
         self.site_index = 0
         self.tabs_mode = False
         self.frozen = False
@@ -116,18 +97,23 @@ class ConsoleApp(App[int]):
         self.timeline = TimelinePanel(id="timeline-panel")
         self.event_log = EventLog(with_site=self.multi_site, id="events")
         self.alert_list = AlertList(with_site=self.multi_site, id="alerts")
-        self._new_events: list[Event] = []
-        self._pending_alerts: list[Alert] = []
+        self.refresh_flags = Refresh()
+        self.toasts = AlertToasts(self, multi_site=self.multi_site, bell=self.options.bell)
+        self.acknowledging = AcknowledgeFlow(self, monitor, self._alerts_changed)
+        self.drills = DrillFlow(self, monitor, self._changed, self.options.local_tz)
+        self.maintaining = MaintenanceFlow(self, monitor, self._changed)
+        self.balancing = BalancerFlow(self, monitor, self._changed)
         self._snapshot: EstateSnapshot | None = None
-        self._dirty = True
-        self._alerts_dirty = True
-        self._round_pending = False
-        self._timeline_due = True
-        self._timeline_urgent = False
-        self._timeline_at = 0.0
-        self._second: datetime | None = None
+        #: Set by `exit`: late messages while shutting down draw nothing.
+        self.closing = False
         self._stop = asyncio.Event()
         self._terminal = TerminalWatch(self._terminal_gone)
+
+    def exit(self, result: int | None = None, return_code: int = 0,
+             message: RenderableType | None = None) -> None:
+        """Exit, drawing nothing more."""
+        self.closing = True
+        super().exit(result, return_code, message)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -136,14 +122,10 @@ class ConsoleApp(App[int]):
         with self.sites_box:
             yield self.tabs
             yield self.filter
-            for index, site in enumerate(self.sites):
-                first = self.monitor.states[f"{site.name}/{site.nodes[0].name}"]
-                agents = any(c.spec.kind == "agent" for c in first.checks.values())
-                panel = SitePanel(index + 1, site.name, list(first.checks),
-                                  [node.name for node in site.nodes], connections=agents,
-                                  balancer=site.lb is not None, id=f"site-{index}")
-                self.panels.append(panel)
-                yield panel
+            snapshot = self.monitor.snapshot()
+            for index, (site, view) in enumerate(zip(self.sites, snapshot.sites, strict=True)):
+                self.panels.append(site_panel(index, site, view))
+                yield self.panels[-1]
         with Horizontal(id="lower"):
             with Vertical(id="left"):
                 yield self.timeline
@@ -152,10 +134,7 @@ class ConsoleApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._load_history()
-        self.monitor.subscribe(self._engine_event)
-        self.monitor.subscribe_alerts(self._engine_alert)
-        self.monitor.on_round(self._round_done)
+        self.feed.attach()
         self.monitor.set_bell(self.bell)
         self.monitor.take_up_drill()  # one an earlier run left open, its recorder gone
         self.set_interval(self.options.refresh_s, self._tick, name="castui refresh")
@@ -173,26 +152,18 @@ class ConsoleApp(App[int]):
         self.call_after_refresh(self.relayout)
 
     def relayout(self) -> None:
-        """All sites stacked when they fit in their share of the height, else one and tabs.
-
-        A panel that does not fit (one big site, or the one tab shown) takes the room there
-        is and its table scrolls.
-        """
-        if self._exit or not self.screen_stack:  # a late message while shutting down
+        """Sites stacked, or under tabs when they do not fit (ui.layout), then drawn."""
+        if self.closing or not self.screen_stack:  # a late message while shutting down
             return
-        limit = max(int((self.size.height - 2) * SITES_SHARE), 6)
-        needed = sum(panel.rows_needed for panel in self.panels)
-        fits = needed <= limit
-        self.tabs_mode = len(self.panels) > 1 and not fits
-        self.tabs.display = self.tabs_mode
-        for index, panel in enumerate(self.panels):
-            panel.display = not self.tabs_mode or index == self.site_index
-            panel.styles.height = panel.rows_needed if fits else "1fr"
-        if self.tabs_mode:
-            needed = 1 + self.panels[self.site_index].rows_needed
-        extra = 1 if self.filter.display else 0
-        self.sites_box.styles.height = min(needed, limit) + extra
-        self._dirty = self._timeline_urgent = True
+        plan = arrange([panel.rows_needed for panel in self.panels], self.size.height,
+                       self.site_index, filter_shown=bool(self.filter.display))
+        self.tabs_mode = self.tabs.display = plan.tabs
+        for panel, shown, height in zip(self.panels, plan.shown, plan.heights, strict=True):
+            panel.display = shown
+            panel.styles.height = height
+        self.sites_box.styles.height = plan.box_height
+        self.refresh_flags.sites = True
+        self.refresh_flags.timeline_changed()
         self.render_now()
 
     # -- engine ---------------------------------------------------------------------------
@@ -208,81 +179,31 @@ class ConsoleApp(App[int]):
         if event.worker.name == "engine":
             why = str(error) if isinstance(error, HistoryError | ValueError) else repr(error)
             self.exit(2, return_code=2, message=f"castui: {safe(why)}")
-        elif event.worker.group == "lb":  # not the balancer's refusal (a notify): a bug
+        elif event.worker.group == LB_GROUP:  # not the balancer's refusal (a notify): a bug
             log.error("balancer change failed", exc_info=error)
             self.notify(safe(repr(error), 300), title="balancer change failed",
                         severity="error", markup=False)
-
-    def _load_history(self) -> None:
-        """The picture before this start: a restart in the middle of a drill keeps it."""
-        if self.store is None:
-            return
-        since = self.monitor.now() - timedelta(seconds=ZOOMS[-1].seconds)
-        try:
-            newest = self.store.events(since=since, limit=TIMELINE_EVENTS, newest_first=True)
-        except HistoryError as err:
-            self.notify(safe(err), title="history", severity="error", markup=False)
-            return
-        self.events.extend(reversed(newest))
-        self._new_events.extend(reversed(newest[: self.options.history_events]))
-
-    def _engine_event(self, event: Event) -> None:
-        self.post_message(EngineEvent(event))
-
-    def _engine_alert(self, alert: Alert) -> None:
-        self.post_message(AlertRaised(alert))
-
-    def _round_done(self, state: TargetState) -> None:
-        """Called for every round of every target: coalesced into one message at a time."""
-        if not self._round_pending:
-            self._round_pending = True
-            self.post_message(RoundsDone())
 
     def on_site_panel_lines_changed(self, message: SitePanel.LinesChanged) -> None:
         self.relayout()
 
     def on_rounds_done(self, message: RoundsDone) -> None:
-        self._round_pending = False
-        self._dirty = self._timeline_due = True
+        self.feed.rounds_seen()
+        self.refresh_flags.round_done()
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        self.events.append(message.event)
-        self._new_events.append(message.event)
-        self._dirty = self._timeline_urgent = True
+        self.feed.add(message.event)
+        self.refresh_flags.event()
 
     def on_alert_raised(self, message: AlertRaised) -> None:
-        """Toast and bell within a tick, even while frozen or under the help: an alert must
-        never wait for the display.
-
-        Alerts raised together (a site going dark) make one toast, not a wall of them: they
-        are collected until the next refresh tick, which toasts whatever it is showing.
-        """
-        self._pending_alerts.append(message.alert)
-        self._alerts_dirty = True
-
-    def _toast_alerts(self) -> None:
-        alerts, self._pending_alerts = self._pending_alerts, []
-        if not alerts:
-            return
-        named = TOAST_LINES if self.size.width >= WIDE_TOASTS else 1  # a toast hides things
-        lines = []
-        for alert in alerts[:named]:
-            words, _ = sentence(alert.event, brief=True)
-            where = f"{safe(alert.event.site, 40)}: " if self.multi_site else ""
-            lines.append(where + words)
-        if len(alerts) > named:
-            lines.append(f"… and {len(alerts) - named} more (see Alerts)")
-        severe = any(a.event.kind.endswith(("down", "failed")) for a in alerts)
-        title = "ALERT" if len(alerts) == 1 else f"{len(alerts)} ALERTS"
-        self.notify("\n".join(lines), title=title, severity="error" if severe else "warning",
-                    timeout=ALERT_TOAST_S, markup=False)
-        if self.options.bell:
-            self.bell()
+        """Toasted with the others raised by the next refresh tick (ui.toasts)."""
+        self.toasts.add(message.alert)
+        self.refresh_flags.alerts = True
 
     # -- drawing --------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        self._toast_alerts()
+        self.toasts.flush()
         self.render_now()
         self._show_details()
 
@@ -292,14 +213,14 @@ class ConsoleApp(App[int]):
         For pictures of a known state (snapshot tests, screenshots): the result does not
         depend on when the refresh timer last fired.
         """
-        self._toast_alerts()
+        self.toasts.flush()
         self.render_now(force=True)
         self._show_details()
 
     @property
     def drawing(self) -> bool:
         """False while frozen, under a modal or shutting down: then nothing is drawn."""
-        if self._exit or self.frozen or not self.panels or not self.screen_stack:
+        if self.closing or self.frozen or not self.panels or not self.screen_stack:
             return False
         return not isinstance(self.screen, ModalScreen)
 
@@ -307,32 +228,29 @@ class ConsoleApp(App[int]):
         """Redraw what changed (all of it with `force`), unless the display is not visible."""
         if not self.drawing:
             return
+        flags = self.refresh_flags
         now = self.monitor.now()
-        second = now.replace(microsecond=0)
-        new_second = second != self._second
-        self._second = second
+        new_second = flags.new_second(now)
         with self.batch_update():
-            if self._dirty or force or self._snapshot is None:
+            if flags.sites or force or self._snapshot is None:
                 self._snapshot = self.monitor.snapshot()
             snapshot = self._snapshot
-            if self._dirty or force or new_second:
+            if flags.sites or force or new_second:
                 self._show_sites(snapshot, now)
             self._show_header(snapshot, now)
-            if self._new_events:
-                self.event_log.add(self._new_events)
-                self._new_events = []
-            if self._alerts_dirty or force:
-                self._alerts_dirty = False
+            if unlogged := self.feed.take_unlogged():
+                self.event_log.add(unlogged)
+            if flags.take_alerts(force):
                 self.alert_list.show(self.monitor.alerts)
-            # Rounds redraw the timeline at most every TIMELINE_EVERY_S; an event at once.
-            due = time.monotonic() - self._timeline_at >= TIMELINE_EVERY_S
-            if force or self._timeline_urgent or (self._timeline_due and due):
-                self._show_timeline(now)
-        self._dirty = False
+            if flags.take_timeline(force):
+                sites = [self.sites[index].name for index in self._shown_sites()]
+                show_timeline(self.timeline, self.monitor, self.store, sites, self.feed.events,
+                              ZOOMS[self.zoom_index], now)
+        flags.sites = False
 
     def _show_details(self) -> None:
         """The node detail pane follows the engine while it is up (unless frozen)."""
-        if self._exit or self.frozen or not self.screen_stack:
+        if self.closing or self.frozen or not self.screen_stack:
             return
         screen = self.screen
         if isinstance(screen, NodeDetailScreen):
@@ -345,8 +263,8 @@ class ConsoleApp(App[int]):
         self.header.show(HeaderInfo(
             status=snapshot.status, now=now, in_pool=sum(n.in_pool() for n in nodes),
             nodes=len(nodes), unacked=self.monitor.alerts.unacknowledged,
-            slowest_round=self.monitor.slowest_round(),
-            interval=self.monitor.config.defaults.interval, frozen=self.frozen,
+            slowest_round=snapshot.slowest_round, interval=snapshot.interval,
+            lagging=snapshot.lagging, frozen=self.frozen,
             node_filter=self.node_filter, drill=drill.name if drill else None,
             drill_s=(now - drill.started).total_seconds() if drill else 0.0))
 
@@ -360,43 +278,6 @@ class ConsoleApp(App[int]):
 
     def _shown_sites(self) -> list[int]:
         return [self.site_index] if self.tabs_mode else list(range(len(self.sites)))
-
-    def _show_timeline(self, now: datetime) -> None:
-        self._timeline_due = self._timeline_urgent = False
-        self._timeline_at = time.monotonic()
-        shown = self._shown_sites()
-        sources = []
-        for index in shown:
-            site = self.sites[index]
-            keys_ = [f"{site.name}/{node.name}" for node in site.nodes] + [f"{site.name}/vip"]
-            if site.dns_servers:
-                keys_.append(f"{site.name}/dns")
-            for key in keys_:
-                state = self.monitor.states[key]
-                target = state.target
-                expected = target.address if target.kind == "dns" else None
-                sources.append(Source(target.site, target.subject, target.kind, state.ring,
-                                      expected))
-        zoom = ZOOMS[self.zoom_index]
-        headings = len(shown) > 1
-        width = self.timeline.view.fit_labels([s.subject for s in sources], headings=headings)
-        lanes = build_lanes(sources, list(self.events), end=now, seconds=zoom.seconds,
-                            width=width)
-        marks = self._marks_since(now - timedelta(seconds=zoom.seconds), now)
-        covered = {(s.site, s.subject): shaded for s in sources if (shaded := expected_buckets(
-            marks, s.site, s.subject, end=now, seconds=zoom.seconds, width=width))}
-        self.timeline.show(lanes, zoom, headings=headings, expected=covered)
-
-    def _marks_since(self, start: datetime, now: datetime) -> list[MaintenanceMark]:
-        """Maintenance marks that applied in [start, now), for the timeline (none without a
-        history, or when it cannot be read: the picture goes on without them)."""
-        if self.store is None:
-            return []
-        try:
-            return self.store.maintenance(since=start, until=now)
-        except HistoryError as err:
-            log.warning("maintenance marks not read for the timeline: %s", err)
-            return []
 
     # -- terminal ---------------------------------------------------------------------------
 
@@ -462,7 +343,7 @@ class ConsoleApp(App[int]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, NodeFilter):
             self.node_filter = event.value.strip()
-            self._dirty = True
+            self.refresh_flags.sites = True
             self.render_now()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -488,7 +369,7 @@ class ConsoleApp(App[int]):
         index = min(max(self.zoom_index + step, 0), len(ZOOMS) - 1)
         if index != self.zoom_index:
             self.zoom_index = index
-            self._timeline_urgent = True
+            self.refresh_flags.timeline_changed()
             self.render_now()
 
     def action_zoom_in(self) -> None:
@@ -498,20 +379,10 @@ class ConsoleApp(App[int]):
         self._zoom(+1)
 
     def action_ack(self) -> None:
-        alerts = self.alert_list
-        alert_id = alerts.selected_id()
-        if alert_id is None or not self.monitor.acknowledge([alert_id]):
-            self.notify("no unacknowledged alert selected", severity="warning")
-            return
-        self._alerts_dirty = True
-        self.render_now()
-        alerts.select_next_unacked()
+        self.acknowledging.one(self.alert_list)
 
     def action_ack_all(self) -> None:
-        count = self.monitor.acknowledge(None)
-        self.notify(f"{count} alert{'s' if count != 1 else ''} acknowledged")
-        self._alerts_dirty = True
-        self.render_now()
+        self.acknowledging.all()
 
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
@@ -544,10 +415,15 @@ class ConsoleApp(App[int]):
         if isinstance(event.data_table, NodeTable):
             self.action_details()
 
-    def action_details(self) -> None:
+    def _chosen(self) -> tuple[int, str] | None:
+        """The selected node, or None after saying there is none."""
         chosen = self.selected_node()
         if chosen is None:
             self.notify("no node selected", severity="warning")
+        return chosen
+
+    def action_details(self) -> None:
+        if (chosen := self._chosen()) is None:
             return
         index, node = chosen
         site = self.sites[index]
@@ -556,137 +432,33 @@ class ConsoleApp(App[int]):
         self.push_screen(screen)
 
     def action_lb_state(self, state: AdminState) -> None:
-        """Drain / ready the selected node on its site's balancer: only with lb_admin = true,
-        and only once the user said yes."""
-        chosen = self.selected_node()
-        if chosen is None:
-            self.notify("no node selected", severity="warning")
+        """Drain / ready the selected node on its site's balancer (ui.flows.balancer)."""
+        if (chosen := self._chosen()) is None:
             return
         index, node = chosen
         site = self.sites[index]
-        if site.lb is None:
-            self.notify(f"{safe(site.name, 40)} has no balancer configured ([sites.lb])",
-                        severity="warning", markup=False)
+        self.balancing.ask(site.name, node, site.lb, state)
+
+    def action_drill(self) -> None:
+        """Start a drill, or end the running one (ui.flows.drills)."""
+        self.drills.ask()
+
+    def action_maintenance(self) -> None:
+        """Mark the selected node or its site in maintenance, or clear a mark
+        (ui.flows.maintenance)."""
+        if (chosen := self._chosen()) is None:
             return
-        if not self.monitor.config.defaults.lb_admin:
-            self.notify("castui is read-only: drain / ready need lb_admin = true in the "
-                        "config's [defaults]", title=f"{state} {safe(node, 40)}",
-                        severity="warning", markup=False)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._set_lb_state(site.name, node, state)
-
-        self.push_screen(ConfirmScreen(lb_question(state, node, site.lb)), answered)
-
-    @work(exit_on_error=False, group="lb")
-    async def _set_lb_state(self, site: str, node: str, state: AdminState) -> None:
-        """The engine talks to the balancer and records the change as an `lb_admin` event."""
-        try:
-            await self.monitor.set_lb_state(site, node, state)
-        except LbError as err:
-            self.notify(safe(err, 300), title=f"{state} {safe(node, 40)} failed",
-                        severity="error", markup=False)
-            return
-        self.notify(f"{safe(node, 40)}: {state} accepted by the balancer", markup=False)
-
-    # -- drills and maintenance: asked here, recorded by the engine -------------------------
+        index, node = chosen
+        self.maintaining.ask(self.sites[index].name, node)
 
     def _changed(self) -> None:
         """Show what a command changed now, not at the next tick."""
-        self._dirty = self._alerts_dirty = True
+        self.refresh_flags.everything()
         self.render_now()
 
-    def _refused(self, what: str, err: Exception) -> None:
-        self.notify(safe(err, 300), title=f"{what} failed", severity="error", markup=False)
-
-    def action_drill(self) -> None:
-        """Start a named drill, or end the running one (perhaps one a previous run left open)
-        once the user said yes."""
-        if self.monitor.store is None:
-            self.notify("drills need the history database", severity="warning")
-            return
-        drill = self.monitor.drill
-        if drill is None:
-            name = default_name(self.monitor.now(), self.options.local_tz)
-            self.push_screen(DrillScreen(name), self._start_drill)
-            return
-        ran = duration((self.monitor.now() - drill.started).total_seconds())
-        who = f", started by {safe(drill.started_by, 40)}" if drill.started_by else ""
-        question = (f"End drill '{safe(drill.name, 60)}' (running {ran}{who})? Its figures "
-                    "stop here.")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._end_drill()
-
-        self.push_screen(ConfirmScreen(question), answered)
-
-    def _start_drill(self, name: str | None) -> None:
-        if name is None:
-            return
-        try:
-            self.monitor.start_drill(name)
-        except HistoryError as err:
-            self._refused("drill", err)
-            return
-        self.notify(f"drill '{safe(name, 60)}' started", markup=False)
-        self._changed()
-
-    def _end_drill(self) -> None:
-        try:
-            drill = self.monitor.end_drill()
-        except HistoryError as err:
-            self._refused("drill", err)
-            return
-        if drill is not None:
-            lasted = duration((self.monitor.now() - drill.started).total_seconds())
-            self.notify(f"drill '{safe(drill.name, 60)}' ended after {lasted}", markup=False)
-        self._changed()
-
-    def action_maintenance(self) -> None:
-        """Mark the selected node or its site in maintenance, or clear a mark."""
-        chosen = self.selected_node()
-        if chosen is None:
-            self.notify("no node selected", severity="warning")
-            return
-        if self.monitor.store is None:
-            self.notify("maintenance marks need the history database", severity="warning")
-            return
-        index, node = chosen
-        site = self.sites[index].name
-        now = self.monitor.now()
-        try:
-            marks = [m for m in self.monitor.maintenance()
-                     if m.site.casefold() == site.casefold() and m.until() > now]
-        except HistoryError as err:
-            self._refused("maintenance", err)
-            return
-
-        def answered(request: MaintRequest | None) -> None:
-            if request is not None:
-                self._maintenance(site, request)
-
-        self.push_screen(MaintScreen(site, node, marks, now), answered)
-
-    def _maintenance(self, site: str, request: MaintRequest) -> None:
-        target = safe(site if request.node is None else f"{site}/{request.node}", 80)
-        try:
-            if request.action == "clear":
-                cleared = self.monitor.clear_maintenance(site, request.node)
-                said = (f"maintenance of {target} cleared" if cleared
-                        else f"{target} had no maintenance mark to clear")
-            else:
-                mark = self.monitor.set_maintenance(site, request.node, request.seconds,
-                                                    request.reason)
-                until = until_text(mark.until(), self.monitor.now(), short=False)
-                said = f"{target} in maintenance until {until} UTC"
-        except (HistoryError, ValueError) as err:
-            self._refused("maintenance", err)
-            return
-        self.notify(said, markup=False)
-        self._changed()
+    def _alerts_changed(self) -> None:
+        self.refresh_flags.alerts = True
+        self.render_now()
 
     def action_save_svg(self) -> None:
         stamp = self.monitor.now().strftime("%Y%m%dT%H%M%SZ")

@@ -13,7 +13,8 @@ from typing import Any
 
 from castui.engine.monitor import Monitor
 from castui.history.store import EventStore
-from castui.ui.app import ConsoleApp, ConsoleOptions
+from castui.ui.app import ConsoleApp
+from castui.ui.options import ConsoleOptions
 
 
 async def run_console_async(monitor: Monitor, *, store: EventStore | None = None,

@@ -7,7 +7,6 @@ shown first, so nobody sets a second one by mistake, and a clear button appears 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
@@ -19,7 +18,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from castui.engine.monitor import MAX_MAINTENANCE
+from castui.engine.maintenance import (
+    MAX_MAINTENANCE,
+    REASON_MAX,
+    MaintenanceError,
+    MarksAt,
+    TooLong,
+    check_span,
+)
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import parse_span
@@ -27,23 +33,24 @@ from castui.ui.palette import pal
 from castui.ui.words import safe, until_text
 
 DEFAULT_SPAN = "45m"
-REASON_MAX = 200
 
 
 def read_span(text: str) -> tuple[float | None, str]:
-    """(seconds, "") for `90s`, `45m`, `2h`, `1h30m`, or (None, why not)."""
+    """(seconds, "") for `90s`, `45m`, `2h`, `1h30m`, or (None, why not): the engine's limits,
+    checked here too so the dialog can say so before it closes."""
     shown = safe(text.strip(), 20) or "nothing"
-    too_long = f"at most {MAX_MAINTENANCE.days} days: {shown} is longer"
     try:
         span = parse_span(text.strip().lower())
     except ValueError:  # years of it
-        return None, too_long
+        span = timedelta.max
     if span is None:
         return None, f"not a duration: {shown} (use 90s, 45m, 2h, 1h30m)"
-    if span <= timedelta(0):
-        return None, "the duration must be more than 0s"
-    if span > MAX_MAINTENANCE:
-        return None, too_long
+    try:
+        check_span(span)
+    except TooLong:
+        return None, f"at most {MAX_MAINTENANCE.days} days: {shown} is longer"
+    except MaintenanceError as err:
+        return None, str(err)
     return span.total_seconds(), ""
 
 
@@ -76,15 +83,13 @@ class MaintScreen(ModalScreen[MaintRequest | None]):
         Binding("escape", "cancel", "Cancel", tooltip="change nothing"),
     ]
 
-    def __init__(self, site: str, node: str, marks: Sequence[MaintenanceMark],
-                 now: datetime) -> None:
+    def __init__(self, site: str, node: str, marks: MarksAt, now: datetime) -> None:
         super().__init__()
         self.site = site
         self.node = node
         self.now = now
-        self.node_marks = [m for m in marks if m.node is not None
-                           and m.node.casefold() == node.casefold()]
-        self.site_marks = [m for m in marks if m.node is None]
+        self.node_marks = list(marks.node)
+        self.site_marks = list(marks.site)
 
     def compose(self) -> ComposeResult:
         node, site = safe(self.node, 40), safe(self.site, 40)

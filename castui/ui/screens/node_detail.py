@@ -22,20 +22,9 @@ from textual.widgets import Static
 
 from castui.config.model import Balancer
 from castui.engine.snapshot import CheckView, SiteView, TargetView
+from castui.ui.cells import LB_NAMES, check_cell, check_facts, lb_cell, mark_cell, pool_cell
 from castui.ui.palette import pal
-from castui.ui.words import (
-    LB_NAMES,
-    check_cell,
-    check_facts,
-    duration,
-    gap,
-    latency,
-    lb_cell,
-    mark_cell,
-    pool_cell,
-    safe,
-    since,
-)
+from castui.ui.words import duration, gap, latency, safe, since
 
 #: Width of the labels in front of the node's own lines.
 LABEL = 9

@@ -18,7 +18,8 @@ from textual.widgets import DataTable
 from castui.model.alerts import Alert
 from castui.model.events import ALL_SITES
 from castui.ui.palette import pal
-from castui.ui.words import clock, safe, sentence
+from castui.ui.sentences import sentence
+from castui.ui.words import clock, safe
 
 #: Who acknowledged an alert, at most, in the wide ack column.
 ACKED_BY = 7

@@ -11,8 +11,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from castui.model.events import Event
+from castui.ui.sentences import event_line
 from castui.ui.widgets.lines import text_strip
-from castui.ui.words import event_line
 
 #: Events kept on screen; older ones stay in the history database.
 MAX_LINES = 1000

@@ -27,6 +27,8 @@ class HeaderInfo:
     unacked: int
     slowest_round: float | None
     interval: float
+    #: The engine's verdict that rounds overrun the interval (`poll_lagging`).
+    lagging: bool = False
     frozen: bool = False
     node_filter: str = ""
     #: The drill running (perhaps one a previous run started) and for how long, in seconds.
@@ -89,10 +91,10 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
         parts.append((Text("poll –", style="dim"), _POLL))
     else:
         pace = f"{_seconds(info.slowest_round)}/{_interval(info.interval)}"
-        if info.slowest_round <= info.interval:
-            parts.append((Text(f"poll {pace}", style=p.good), _POLL))
-        else:
+        if info.lagging:
             parts.append((Text(f"poll LAGGING {pace}", style=p.alarm), _KEEP))
+        else:
+            parts.append((Text(f"poll {pace}", style=p.good), _POLL))
     if info.node_filter:
         parts.append((Text(f"filter “{safe(info.node_filter, 30)}”", style=p.warn), _KEEP))
     return parts

@@ -21,10 +21,11 @@ from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
 from castui.model.status import Status
 from castui.model.text import listing
+from castui.ui.cells import pool_cell
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable
-from castui.ui.words import STATUS_GLYPH, badge, gap, latency, pool_cell, safe, until_text
+from castui.ui.words import STATUS_GLYPH, badge, gap, latency, safe, until_text
 
 #: Rows a panel needs besides its node rows and info lines: border (2), table header (1).
 CHROME_ROWS = 3
@@ -50,12 +51,12 @@ def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
         line.append("→ …", style=p.muted)
         return line
     answers = {server: tuple(addrs) for server, addrs in dns.answers.items()}
-    distinct = set(answers.values())
-    groups = [("", next(iter(distinct)))] if len(distinct) == 1 else list(answers.items())
-    for server, addrs in groups:
-        good = vip in addrs
+    # One group when every resolver says the same, else one per resolver (named).
+    same = len(set(answers.values())) == 1
+    for server, addrs in list(answers.items())[:1] if same else answers.items():
+        good = dns.matches_vip[server]  # the engine's verdict on this answer
         gap(line)
-        if server:
+        if not same:
             line.append(safe(server, 40), style="bold")
             gap(line)
         line.append("→")
@@ -176,11 +177,10 @@ def clients_line(view: SiteView) -> Text | None:
             part.append(f"{safe(name, 24)} {count}", style=p.warn if count else p.muted)
         parts.append(part)
     if view.skew is not None:
-        skewed = f"load skewed: {view.skew}" in view.reasons  # the engine's verdict
         part = Text("load", style="bold", end="")
         gap(part)
-        part.append(("⚠ " if skewed else "") + safe(view.skew, 200),
-                    style=p.warn if skewed else p.muted)
+        part.append(("⚠ " if view.skewed else "") + safe(view.skew, 200),
+                    style=p.warn if view.skewed else p.muted)
         parts.append(part)
     if not parts:
         return None

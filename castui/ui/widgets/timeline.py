@@ -1,17 +1,16 @@
 """The failover timeline: a strip per node, VIP and DNS name, drawn line by line (Line API).
 
-Lanes come ready-made from castui.engine.timeline; this widget only turns marks into glyphs,
-caches one strip per row and scrolls. Every state has its own glyph as well as its colour, so
-the picture reads the same without colour (NO_COLOR, a monochrome terminal, a printout). Time a
-maintenance mark covered is drawn in the calm colour: its drops were expected.
+Lanes come ready-made from castui.engine.timeline, with the buckets a maintenance mark covered;
+this widget only turns marks into glyphs, caches one strip per row and scrolls. Every state has
+its own glyph as well as its colour, so the picture reads the same without colour (NO_COLOR, a
+monochrome terminal, a printout). Time a maintenance mark covered is drawn in the calm colour:
+its drops were expected.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from itertools import groupby
 
 from rich.text import Text
@@ -21,19 +20,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from castui.engine.timeline import Lane, Mark, Zoom
-from castui.model.marks import MaintenanceMark
+from castui.engine.timeline import Expected, Lane, Mark, Zoom
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
-from castui.ui.words import (
-    MARK_GLYPH,
-    MARK_SHORT,
-    MARK_WORDS,
-    duration,
-    gap,
-    safe,
-    subject_name,
-)
+from castui.ui.words import MARK_GLYPH, MARK_SHORT, MARK_WORDS, duration, gap, safe, subject_name
 
 LABEL_MAX = 16
 
@@ -46,29 +36,7 @@ class SiteRow:
 Row = SiteRow | Lane
 
 
-#: Which buckets of a lane a maintenance mark covered (empty: none).
-Expected = tuple[bool, ...]
 _CALM_MARKS = frozenset({Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT})
-
-
-def expected_buckets(marks: Sequence[MaintenanceMark], site: str, subject: str, *,
-                     end: datetime, seconds: float, width: int) -> Expected:
-    """For each of `width` buckets ending at `end`, whether a mark covered `subject` then
-    (the mark's own rule: a site mark covers its VIP and DNS name too)."""
-    if width <= 0:
-        return ()
-    start = end - timedelta(seconds=seconds)
-    size = seconds / width
-    out = [False] * width
-    for mark in marks:
-        begin, until = max(mark.starts, start), min(mark.until(), end)
-        if begin >= until or not mark.covers(site, subject, begin):
-            continue
-        first = int((begin - start).total_seconds() / size)
-        last = math.ceil((until - start).total_seconds() / size) - 1
-        for bucket in range(max(first, 0), min(last, width - 1) + 1):
-            out[bucket] = True
-    return tuple(out) if any(out) else ()
 
 
 def lane_text(buckets: Sequence[Mark], expected: Expected = ()) -> Text:
