@@ -382,3 +382,130 @@ async def test_token_never_logged(token: str, agent_log: pytest.LogCaptureFixtur
     assert token not in logged
     assert token not in out + err
     assert all(token not in str(record.args) for record in agent_log.records)
+
+
+# -- protocol strictness -------------------------------------------------------------------------
+
+
+async def test_http2_request_line_and_ambiguous_length_refused(token: str) -> None:
+    """Only HTTP/1.0 and 1.1 are spoken; a request framed two ways (request smuggling's tool)
+    is refused, not read one of the two ways."""
+    auth = f"Authorization: Bearer {token}\r\nHost: agent\r\n"
+    async with running_agent(token, rate=100, burst=100) as agent:
+        http2 = await raw_exchange(agent.host, agent.port,
+                                   f"GET /healthz HTTP/2.0\r\n{auth}\r\n".encode())
+        http12 = await raw_exchange(agent.host, agent.port,
+                                    f"GET /healthz HTTP/1.2\r\n{auth}\r\n".encode())
+        both = await raw_exchange(agent.host, agent.port,
+                                  f"GET /healthz HTTP/1.1\r\n{auth}Content-Length: 5\r\n"
+                                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n".encode())
+        fine = await raw_exchange(agent.host, agent.port,
+                                  f"GET /healthz HTTP/1.0\r\n{auth}\r\n".encode())
+    assert http2.startswith(b"HTTP/1.1 400 ")
+    assert http12.startswith(b"HTTP/1.1 400 ")
+    assert both.startswith(b"HTTP/1.1 400 ")
+    assert fine.startswith(b"HTTP/1.1 200 ")
+
+
+# -- idle connections never starve new ones ------------------------------------------------------
+
+#: Connections the agent holds at once, and per client address (docs/agent.md).
+SLOTS, PER_CLIENT = 64, 8
+
+
+async def hold_idle(source: str, agent: AgentServer) -> tuple[asyncio.StreamReader,
+                                                              asyncio.StreamWriter]:
+    """A connection from `source` that sends half a request head and then nothing (the agent
+    may already have refused it: its reader then shows the close)."""
+    reader, writer = await asyncio.open_connection(agent.host, agent.port,
+                                                   local_addr=(source, 0))
+    with contextlib.suppress(ConnectionError):
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: agent\r\n")
+        await writer.drain()
+    return reader, writer
+
+
+async def closed_unanswered(reader: asyncio.StreamReader, within: float = 5) -> bool:
+    """True once the agent closes (or resets) the connection without a word."""
+    try:
+        return await asyncio.wait_for(reader.read(), within) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def finish_request(token: str, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> bytes:
+    """Complete a held request and read the answer: proof the connection was still served."""
+    writer.write(f"Authorization: Bearer {token}\r\n\r\n".encode())
+    await writer.drain()
+    return await asyncio.wait_for(reader.read(), 5)
+
+
+@contextlib.asynccontextmanager
+async def idle_flood(agent: AgentServer, sources: list[str], each: int) -> AsyncIterator[
+        list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
+    """`each` idle connections from every source, opened in order; all closed on exit."""
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(each):
+            for source in sources:
+                held.append(await hold_idle(source, agent))
+        yield held
+    finally:
+        for _, writer in held:
+            writer.transport.abort()
+
+
+async def test_idle_connections_do_not_starve_a_new_client(token: str) -> None:
+    """90 idle connections from one attacker's 9 addresses (past every address's cap, and
+    past the 64 slots) do not keep another client out: it is served at once, not after the
+    10 s head timeout."""
+    block = loopback_block()
+    attacker, monitor = block.take(SLOTS // PER_CLIENT + 1), block.addr(200)
+    async with running_agent(token, rate=1000, burst=1000) as agent, \
+            idle_flood(agent, attacker, PER_CLIENT + 2), client(monitor, retries=0) as http:
+        http.timeout = httpx.Timeout(2)
+        served = await http.get(f"{agent.url}/healthz", headers=bearer(token))
+        assert served.status_code == 200
+
+
+async def test_oldest_idle_connection_dropped_first(token: str) -> None:
+    block = loopback_block()
+    sources = block.take(SLOTS // PER_CLIENT)
+    async with running_agent(token, rate=1000, burst=1000) as agent, \
+            idle_flood(agent, sources, PER_CLIENT) as held, client(block.addr(200)) as http:
+        served = await http.get(f"{agent.url}/healthz", headers=bearer(token))
+        assert served.status_code == 200
+        oldest, second, newest = held[0], held[1], held[-1]
+        assert await closed_unanswered(oldest[0])
+        assert (await finish_request(token, *second)).startswith(b"HTTP/1.1 200 ")
+        assert (await finish_request(token, *newest)).startswith(b"HTTP/1.1 200 ")
+
+
+async def test_client_at_its_cap_cannot_displace_others(token: str) -> None:
+    """A client at its per-client cap (8) is refused before the global limit is looked at:
+    its 64 further connections are each closed unanswered, and none pushes out another
+    client's connection, nor one of its own."""
+    block = loopback_block()
+    others, greedy = block.take(SLOTS // PER_CLIENT - 1), block.addr(100)
+    async with running_agent(token, rate=1000, burst=1000) as agent, \
+            idle_flood(agent, others, PER_CLIENT) as held, \
+            idle_flood(agent, [greedy], PER_CLIENT) as own, \
+            idle_flood(agent, [greedy], SLOTS) as refused:
+        for reader, _ in refused:
+            assert await closed_unanswered(reader)
+        assert (await finish_request(token, *held[0])).startswith(b"HTTP/1.1 200 ")
+        assert (await finish_request(token, *own[0])).startswith(b"HTTP/1.1 200 ")
+
+
+async def test_request_body_must_follow_its_head_promptly(token: str) -> None:
+    """Once the head is read, the body gets a much shorter idle time than the 10 s head limit."""
+    async with running_agent(token) as agent:
+        reader, writer = await asyncio.open_connection(agent.host, agent.port)
+        try:
+            writer.write(f"GET /healthz HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}"
+                         "\r\nContent-Length: 10\r\n\r\n".encode())
+            await writer.drain()
+            assert await closed_unanswered(reader, within=5)
+        finally:
+            writer.close()

@@ -2,8 +2,10 @@
 
 One request per connection, parsed by h11 (as the lab's servers do); answers are rendered here
 from fixed text, so nothing a client sends is ever echoed. Every resource a client can hold is
-bounded: request head size and time (slowloris), body size, connections in total and per
-address, requests per address (token bucket), and the size of the answer.
+bounded: request head size and time (slowloris), the idle time between head and body, body
+size, connections per address and in total, requests per address (token bucket), and the size
+of the answer. Idle connections never starve new ones: a client at its own cap is refused, and
+when every slot is taken the oldest connection still waiting for its request is dropped.
 
 Nothing a client sends reaches the log except its address: methods and paths are logged only
 when they are ones we know, so a token pasted into a URL (or anywhere else) is never written.
@@ -45,12 +47,15 @@ MAX_BODY_BYTES = 1024
 MAX_RESPONSE_BYTES = 64 * 1024
 #: The whole request head (and the TLS handshake) must arrive within this many seconds.
 HEADER_TIMEOUT = 10.0
+#: Once the head is read, the rest of the request (its small body) must follow within this.
+BODY_TIMEOUT = 2.0
 WRITE_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_CLIENT = 8
 #: Bounds of a bypass-count query (the RPC ports and 443; a balancer's few addresses).
 MAX_DIRECT_PORTS = 16
 MAX_VIA = 32
+_VERSIONS = frozenset({b"1.0", b"1.1"})
 #: After refusing a request we did not read to its end, drain this much for this long, so the
 #: client reads our answer instead of a connection reset.
 _LINGER_BYTES = 64 * 1024
@@ -78,6 +83,14 @@ class _Answer:
 def _error(status: int, message: str, *headers: tuple[str, str],
            linger: bool = False) -> _Answer:
     return _Answer(status, {"error": message}, headers, linger)
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    client: str
+    writer: asyncio.StreamWriter
+    #: Still waiting for its request: the kind of connection that may be dropped for a new one.
+    idle: bool = True
 
 
 class _Refused(Exception):
@@ -120,7 +133,8 @@ class AgentServer:
         self._limiter = RateLimiter(rate, burst)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
+        #: Open connections, oldest first (dicts keep insertion order).
+        self._connections: dict[asyncio.StreamWriter, _Connection] = {}
         self._per_client: dict[str, int] = {}
 
     @property
@@ -145,7 +159,7 @@ class AgentServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        await drop_clients(self._writers, self._tasks)
+        await drop_clients(self._connections, self._tasks)
         if server is not None:
             await server.wait_closed()
 
@@ -159,27 +173,49 @@ class AgentServer:
     # -- one connection ------------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Admit a connection: the per-client cap first (a client at its cap can displace
+        nobody), then the global one, making room by dropping the oldest idle connection."""
         client = _client_address(writer)
-        if (len(self._writers) >= MAX_CONNECTIONS
-                or self._per_client.get(client, 0) >= MAX_CONNECTIONS_PER_CLIENT):
+        if self._per_client.get(client, 0) >= MAX_CONNECTIONS_PER_CLIENT:
             writer.transport.abort()
             return
-        self._writers.add(writer)
+        if len(self._connections) >= MAX_CONNECTIONS:
+            oldest = next((conn for conn in self._connections.values() if conn.idle), None)
+            if oldest is None:  # every slot is busy answering: those end within WRITE_TIMEOUT
+                writer.transport.abort()
+                return
+            self._release(oldest)
+            oldest.writer.transport.abort()
+            log.debug("%s: idle connection dropped for a new one", clean(oldest.client, 60))
+        conn = _Connection(client, writer)
+        self._connections[writer] = conn
         self._per_client[client] = self._per_client.get(client, 0) + 1
-        task = asyncio.create_task(self._serve(client, reader, writer), name="castui-agent")
+        task = asyncio.create_task(self._serve(conn, reader), name="castui-agent")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, client: str, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
+    def _release(self, conn: _Connection) -> None:
+        """Stop counting `conn` (once, whether it ended or was dropped)."""
+        if self._connections.pop(conn.writer, None) is None:
+            return
+        left = self._per_client.get(conn.client, 1) - 1
+        if left > 0:
+            self._per_client[conn.client] = left
+        else:
+            self._per_client.pop(conn.client, None)
+
+    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
+        client, writer = conn.client, conn.writer
         wait = self._limiter.take(client)
         request: _Request | None = None
         try:
             try:
-                async with asyncio.timeout(self.header_timeout):
-                    request = await _read_request(reader)
+                async with asyncio.timeout(self.header_timeout) as deadline:
+                    request = await _read_request(reader, deadline)
+                conn.idle = False
                 answer = await self._answer(request, wait, client)
             except _Refused as refused:
+                conn.idle = False
                 answer = refused.answer
             body = _encode(answer.doc)
             head_only = request is not None and request.method == "HEAD"
@@ -190,17 +226,12 @@ class AgentServer:
             if answer.linger:
                 await _linger(reader, writer)
         except (OSError, TimeoutError):  # ssl.SSLError is an OSError
-            pass  # the client left, or went quiet before its request was complete
+            pass  # the client left, went quiet before its request was complete, or was dropped
         finally:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            self._writers.discard(writer)
-            left = self._per_client.get(client, 1) - 1
-            if left > 0:
-                self._per_client[client] = left
-            else:
-                self._per_client.pop(client, None)
+            self._release(conn)
 
     async def _answer(self, request: _Request, wait: float, client: str) -> _Answer:
         """Rate limit, then token, then method, then route: nothing is told to a client
@@ -293,8 +324,12 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> obj
     raise _Refused(_error(400, "malformed request", linger=True))
 
 
-async def _read_request(reader: asyncio.StreamReader) -> _Request:
-    """A complete request: head and (small, discarded) body; _Refused if it is not one."""
+async def _read_request(reader: asyncio.StreamReader, deadline: asyncio.Timeout) -> _Request:
+    """A complete request: head and (small, discarded) body; _Refused if it is not one.
+
+    Once the head is in, `deadline` is brought forward to BODY_TIMEOUT from now (never later):
+    a client that sent a head and went quiet holds its slot for seconds, not the head's ten.
+    """
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     try:
         event = await _next_event(conn, reader)
@@ -303,12 +338,19 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request:
         head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
         if head > MAX_HEADER_BYTES:  # h11's own bound is on what arrives incomplete
             raise _Refused(_error(431, "request head too large", linger=True))
+        if event.http_version not in _VERSIONS:
+            raise _Refused(_error(400, "only HTTP/1.0 and HTTP/1.1 are served", linger=True))
         path, _, query = event.target.decode("ascii", "replace").partition("?")
         request = _Request(event.method.decode("ascii", "replace").upper(), path,
                            list(event.headers), query)
         lengths = request.header(b"content-length")
+        if lengths and request.header(b"transfer-encoding"):  # framed two ways: smuggling
+            raise _Refused(_error(400, "both Content-Length and Transfer-Encoding",
+                                  linger=True))
         if lengths and int(lengths[0]) > MAX_BODY_BYTES:
             raise _Refused(_error(413, "request body too large", linger=True))
+        when = asyncio.get_running_loop().time() + BODY_TIMEOUT
+        deadline.reschedule(min(when, deadline.when() or when))
         size = 0
         while not isinstance(event, h11.EndOfMessage):
             event = await _next_event(conn, reader)
