@@ -2,7 +2,6 @@
 
 from castui.config.loader import ConfigError, load_config, parse_config
 from castui.config.model import (
-    DEFAULT_POOL_CHECKS,
     PORT_NAMES,
     PROFILES,
     Config,
@@ -16,7 +15,6 @@ from castui.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_POOL_CHECKS",
     "PORT_NAMES",
     "PROFILES",
     "Config",
