@@ -12,7 +12,6 @@ import pytest
 import trustme
 
 from castui.config import (
-    DEFAULT_POOL_CHECKS,
     ConfigError,
     Defaults,
     DnsServer,
@@ -120,7 +119,7 @@ def test_defaults_apply_when_omitted() -> None:
     assert config.defaults.interval == 2.0
     assert config.defaults.timeout == 1.5
     assert (config.defaults.rise, config.defaults.fall) == (2, 3)
-    assert config.defaults.pool_checks == DEFAULT_POOL_CHECKS
+    assert config.defaults.pool_checks is None  # each site's profile decides
     (site,) = config.sites
     assert site.profile == "exchange2010"
     assert site.ports == Ports(epm=135, https=443, http=80, mapi=None, ab=None)
@@ -316,8 +315,8 @@ BAD_CONFIGS = [
      "sites[0].dns_servers[0]", "port 'dns' in '10.1.0.10:dns' is not a number"),
     ("dns-server-bad-brackets", minimal(site='dns_servers = ["[fd00::53]53"]'),
      "sites[0].dns_servers[0]", "is not [address]:port"),
-    ("bad-profile", minimal(site='profile = "exchange2016"'), "sites[0].profile",
-     "unknown profile 'exchange2016'"),
+    ("bad-profile", minimal(site='profile = "exchange2007"'), "sites[0].profile",
+     "unknown profile 'exchange2007'"),
     ("duplicate-node-names", minimal(tail='[[sites.nodes]]\nname = "cas1"\naddress = "10.1.0.22"'),
      "sites[0].nodes[1].name", "duplicate node name 'cas1' (also sites[0].nodes[0].name)"),
     ("duplicate-site-names", minimal(tail=SECOND_SITE.format(site="").replace("Site-B", "Site-A")),

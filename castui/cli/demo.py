@@ -37,6 +37,9 @@ from castui.model.events import Event
 from castui.model.text import clean
 
 DEFAULT_SCENARIO = "maintenance"
+#: The default drill per profile where it differs: 2016+ estates go through Exchange's own
+#: maintenance (server components), which is what their operators run.
+PROFILE_SCENARIO = {"exchange2016": "exchange-maintenance"}
 
 
 def add_parser(sub: Any) -> None:
@@ -58,7 +61,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.steady and args.scenario is not None:
         return fail("--steady and --scenario exclude each other")
-    scenario = None if args.steady else (args.scenario or DEFAULT_SCENARIO)
+    scenario = None if args.steady else (
+        args.scenario or PROFILE_SCENARIO.get(args.profile, DEFAULT_SCENARIO))
     console = not args.no_console and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         # Under the console, lab lines would scribble over the screen; its event list shows

@@ -50,6 +50,7 @@ from castui.lab.scenario import (
     load_scenario,
     resolve_scenario,
 )
+from castui.model.exchange import PROFILES
 from castui.model.text import clean
 from castui.model.times import utcnow
 
@@ -106,8 +107,9 @@ def add_estate_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after S seconds (default: until Ctrl-C or SIGTERM)")
     p.add_argument("--control", metavar="ADDR", default=None,
                    help="control API address, loopback only (default NET.0.1:20099)")
-    p.add_argument("--profile", choices=("exchange2010", "exchange2013"),
-                   default="exchange2010", help="what the CAS nodes answer like")
+    p.add_argument("--profile", choices=PROFILES, default="exchange2010",
+                   help="what the CAS nodes answer like: exchange2010, exchange2013, or "
+                        "exchange2016 (2016, 2019 and Subscription Edition)")
     ports = p.add_mutually_exclusive_group()
     ports.add_argument("--real-ports", action="store_true",
                        help="Exchange's own ports 135/443/80 and DNS 53 (root only)")

@@ -2,7 +2,6 @@
 
 from castui.config.loader import load_config, parse_config
 from castui.config.model import (
-    DEFAULT_POOL_CHECKS,
     PORT_NAMES,
     PROFILES,
     Config,
@@ -17,7 +16,6 @@ from castui.config.model import (
 from castui.config.reader import ConfigError
 
 __all__ = [
-    "DEFAULT_POOL_CHECKS",
     "PORT_NAMES",
     "PROFILES",
     "Config",

@@ -12,8 +12,6 @@ from castui.model.exchange import Profile as Profile
 #: Port names a site or node may set in its `ports` table.
 PORT_NAMES: tuple[str, ...] = ("epm", "https", "http", "mapi", "ab")
 
-#: Checks whose failure takes a node out of the pool unless `pool_checks` says otherwise.
-DEFAULT_POOL_CHECKS: tuple[str, ...] = ("epm", "https", "owa")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +56,9 @@ class Defaults:
     ca_file: Path | None = None
     tls_verify: bool = True
     max_concurrency: int = 256
-    pool_checks: tuple[str, ...] = DEFAULT_POOL_CHECKS
+    #: Checks whose failure takes a node out of the pool; None: the site profile's default
+    #: (castui.model.exchange.PROFILE_POOL_CHECKS).
+    pool_checks: tuple[str, ...] | None = None
     retention_days: int = 30
     cert_warn_days: int = 30
     dns_ttl_max: int = 300

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from castui.config.model import Config, DnsServer, Ports, Site
-from castui.model.exchange import HTTP_CHECKS, HttpExpectation
+from castui.model.exchange import (
+    HTTP_CHECKS,
+    HTTPS_ONLY,
+    NAMES_FRONTEND,
+    PROFILE_POOL_CHECKS,
+    HttpExpectation,
+)
 
 CheckKind = Literal["tcp", "http", "dns", "epm", "tls", "agent", "sample"]
 #: info checks (the node agent, VIP sampling) are shown but never change a node's state.
@@ -86,7 +92,11 @@ def _endpoint_checks(site: Site, ports: Ports, pool_checks: tuple[str, ...],
     def role(name: str) -> Role:
         return "pool" if name in pool_checks else "service"
 
-    tcp = [CheckSpec(name, "tcp", role(name), port=port) for name, port in ports.tcp_checks()]
+    # HTTPS-only estates (2016+) have no endpoint mapper or RPC ports to check.
+    rpc = site.profile not in HTTPS_ONLY
+    tcp = [CheckSpec(name, "tcp", role(name), port=port) for name, port in ports.tcp_checks()
+           if rpc or name in ("https", "http")]
+    map_rpc = map_rpc and rpc
     pinned = tuple((name, port) for name, port in (("EMSMDB", ports.mapi), ("NSPI", ports.ab))
                    if port is not None)
     deep = [CheckSpec("epmap", "epm", role("epmap"), port=ports.epm, pinned=pinned)] \
@@ -105,9 +115,9 @@ def direct_ports(ports: Ports) -> tuple[int, ...]:
 
 def build_targets(config: Config) -> list[Target]:
     """Every target of the estate, site by site: nodes first, then the VIP, then DNS."""
-    pool_checks = config.defaults.pool_checks
     targets: list[Target] = []
     for site in config.sites:
+        pool_checks = config.defaults.pool_checks or PROFILE_POOL_CHECKS[site.profile]
         for node in site.nodes:
             names = tuple(dict.fromkeys((*((node.fqdn,) if node.fqdn else ()),
                                          *site.service_names)))
@@ -122,7 +132,7 @@ def build_targets(config: Config) -> list[Target]:
         pinned = site.ports.mapi is not None and site.ports.ab is not None
         names = tuple(dict.fromkeys((site.array_fqdn, *site.service_names)))
         # Exchange 2013+ names the answering node in X-FEServer: sample who answers clients.
-        samples = config.defaults.vip_samples if site.profile == "exchange2013" else 0
+        samples = config.defaults.vip_samples if site.profile in NAMES_FRONTEND else 0
         sample = (CheckSpec("vip_sample", "sample", "info", port=site.ports.https,
                             expect=HTTP_CHECKS[site.profile][0], count=samples),) if samples else ()
         targets.append(Target(site.name, "vip", "vip", site.vip, site.array_fqdn,

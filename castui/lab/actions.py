@@ -11,7 +11,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from castui.lab.http import canonical_vdir
+from castui.lab.http import canonical_component, canonical_vdir
+from castui.model.exchange import HUB_TRANSPORT, SERVER_WIDE_OFFLINE
 from castui.model.text import clean
 
 #: Longest action text accepted: an action is a verb and two or three short words.
@@ -27,6 +28,9 @@ class _Verb:
     scope: Scope
     arg: str | None
     help: str
+    #: The argument may be left out (it then means `default`; "" means "every").
+    optional: bool = False
+    default: str = ""
 
 
 #: Every action, in the order `--help` and error messages list them.
@@ -39,12 +43,24 @@ VERBS: dict[str, _Verb] = {
     "drain": _Verb("node", None, "the site VIP sends the node no new connections"),
     "ready": _Verb("node", None, "undo drain"),
     "restore": _Verb("node", None, "undo every fault of the node, and drain"),
+    "offline": _Verb("node", "COMPONENT", "Exchange maintenance: the server component (default "
+                     f"{SERVER_WIDE_OFFLINE}: all) Inactive; its healthcheck pages answer 503",
+                     optional=True, default=SERVER_WIDE_OFFLINE),
+    "draining": _Verb("node", "COMPONENT", f"the server component (default {HUB_TRANSPORT}) "
+                      "Draining, the first step of Exchange maintenance",
+                      optional=True, default=HUB_TRANSPORT),
+    "online": _Verb("node", "COMPONENT", "the server component (default: every one) Active",
+                    optional=True),
     "vip-down": _Verb("site", None, "the site's VIP goes away (connections refused)"),
     "vip-up": _Verb("site", None, "the site's VIP comes back"),
     "switchover": _Verb("site", "TO_SITE", "point the site's array FQDN at TO_SITE's VIP"),
     "switchback": _Verb("site", None, "point the site's array FQDN back at its own VIP"),
     "reset": _Verb("estate", None, "everything healthy again: restore, vip-up, switchback"),
 }
+
+
+#: Verbs that set an Exchange server component's state (Exchange 2013 and later).
+COMPONENT_VERBS = frozenset({"offline", "draining", "online"})
 
 
 class ActionError(ValueError):
@@ -73,7 +89,8 @@ def usage(verb: str) -> str:
     """`fail SITE/NODE VDIR`: how an action is written."""
     spec = VERBS[verb]
     target = {"node": "SITE/NODE", "site": "SITE", "estate": ""}[spec.scope]
-    return " ".join(part for part in (verb, target, spec.arg or "") if part)
+    arg = f"[{spec.arg}]" if spec.optional else spec.arg or ""
+    return " ".join(part for part in (verb, target, arg) if part)
 
 
 def grammar() -> list[tuple[str, str]]:
@@ -121,6 +138,8 @@ def parse_action(text: str) -> Action:
         hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(VERBS)}"
         raise ActionError(f"unknown action {_quote(words[0])} ({hint})")
     wanted = {"node": 1, "site": 1, "estate": 0}[spec.scope] + (spec.arg is not None)
+    if spec.optional and len(words) - 1 == wanted - 1:
+        words.append(spec.default)
     if len(words) - 1 != wanted:
         raise ActionError(f"{verb} takes {wanted} argument{'s' if wanted != 1 else ''}, "
                           f"got {len(words) - 1} (usage: {usage(verb)})")
@@ -132,6 +151,11 @@ def parse_action(text: str) -> Action:
     if spec.arg == "VDIR":
         try:
             arg = canonical_vdir(words[2])
+        except ValueError as exc:
+            raise ActionError(str(exc)) from None
+    elif spec.arg == "COMPONENT" and words[2]:
+        try:
+            arg = canonical_component(words[2])
         except ValueError as exc:
             raise ActionError(str(exc)) from None
     elif spec.arg == "MS":

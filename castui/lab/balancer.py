@@ -16,6 +16,9 @@ Behaviour worth knowing:
 - With no node in rotation the client connection is closed at once: the client sees EOF
   right after connecting (HAProxy in TCP mode does the same), not a refusal.
 - Bytes are spliced both ways; when either side closes, both are closed (no half-close).
+- With `check_path` the health check is a layer-7 one, as Microsoft recommends for Exchange
+  2016 and later: an HTTPS GET of that page (e.g. `/owa/healthcheck.htm`) that must answer 200,
+  so Managed Availability taking a protocol out (ServerWideOffline) takes the node out.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from functools import partial
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 #: How long a naturally ending connection may take to flush before it is cut.
 CLOSE_GRACE = 2.0
+#: Most of a layer-7 check's answer read: the status line is all it judges.
+CHECK_READ_BYTES = 1024
 
 ChangeCallback = Callable[[str, str, str], None]
 
@@ -48,7 +54,7 @@ class LabBalancer:
     def __init__(self, name: str, vip: str, ports: dict[str, int],
                  backends: list[tuple[str, str]], *, check_port: str = "https",
                  inter: float = 2.0, rise: int = 2, fall: int = 3,
-                 connect_timeout: float = 1.0) -> None:
+                 connect_timeout: float = 1.0, check_path: str | None = None) -> None:
         require_loopback(vip)
         for _, address in backends:
             require_loopback(address)
@@ -65,6 +71,11 @@ class LabBalancer:
         self.vip = vip
         self.ports = dict(ports)
         self.check_port = check_port
+        self.check_path = check_path
+        # Balancers check back ends by address and do not verify their certificates.
+        self._check_tls = ssl.create_default_context()
+        self._check_tls.check_hostname = False
+        self._check_tls.verify_mode = ssl.CERT_NONE
         self.inter = inter
         self.connect_timeout = connect_timeout
         self.on_change: ChangeCallback | None = None
@@ -199,8 +210,11 @@ class LabBalancer:
             self._change(node, partial(self._health[node].observe, good))
 
     async def _check(self, node: str) -> bool:
-        """A plain TCP connect to the node's check port, like a hardware balancer's L4 check."""
+        """A plain TCP connect to the node's check port, like a hardware balancer's L4 check;
+        with `check_path`, an HTTPS GET of it that must answer 200."""
         address, port = self._address[node], self.ports[self.check_port]
+        if self.check_path is not None:
+            return await self._check_http(address, port, self.check_path)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setblocking(False)
@@ -210,6 +224,22 @@ class LabBalancer:
             except (OSError, TimeoutError):
                 return False
         return True
+
+    async def _check_http(self, address: str, port: int, path: str) -> bool:
+        writer = None
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(address, port, ssl=self._check_tls)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {address}\r\n"
+                             "Connection: close\r\n\r\n".encode("ascii"))
+                await writer.drain()
+                status = await reader.readline()
+        except (OSError, TimeoutError, ssl.SSLError):
+            return False
+        finally:
+            if writer is not None:
+                writer.transport.abort()
+        return status.split(b" ", 2)[1:2] == [b"200"]
 
     # -- forwarding --------------------------------------------------------------------
 

@@ -43,6 +43,17 @@ at 10: fail Site-A/CAS2 ews
 at 45: restore Site-A/CAS2
 at 70: end
 """,
+    "exchange-maintenance": """\
+# Exchange 2016/2019/SE maintenance on CAS2, as the runbook does it (--profile exchange2016):
+# HubTransport Draining, then ServerWideOffline Inactive (every healthcheck.htm answers 503,
+# so the balancer takes CAS2 out), a patch reboot, and back online.
+at 10: draining Site-A/CAS2 HubTransport
+at 20: offline Site-A/CAS2
+at 40: crash Site-A/CAS2
+at 60: restore Site-A/CAS2
+at 75: online Site-A/CAS2
+at 100: end
+""",
     "cert-mismatch": """\
 # A certificate renewal went wrong on CAS3: HTTPS now serves a certificate for another name.
 # TCP checks still pass, so the VIP keeps it in rotation; castui's HTTPS checks fail.

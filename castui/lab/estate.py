@@ -19,16 +19,20 @@ from types import TracebackType
 from typing import Any
 
 from castui.config import Config, load_config
-from castui.lab.actions import Action, ActionError
+from castui.lab.actions import COMPONENT_VERBS, Action, ActionError
 from castui.lab.balancer import LabBalancer
 from castui.lab.certs import LabCA
 from castui.lab.dns import LabDNS
 from castui.lab.epm import for_node
 from castui.lab.layout import DNS_TTL, LabError, LabLayout, LabTiming, require_privileges
 from castui.lab.node import LabNode
+from castui.model.exchange import NAMES_FRONTEND
 from castui.model.text import clean
 
 log = logging.getLogger(__name__)
+
+#: Profiles whose lab VIP checks at layer 7, as Microsoft's guidance for them says.
+L7_CHECK = {"exchange2016": "/owa/healthcheck.htm"}
 
 #: Where the lab reports what happens by itself (the VIP balancers' own verdicts).
 LogCallback = Callable[[str], None]
@@ -165,7 +169,8 @@ class LabEstate:
         balancer = LabBalancer(
             site.name, site.vip, dict(self.ports.tcp_checks()),
             [(name, node.address) for name, node in site.nodes.items()],
-            inter=t.lb_inter, rise=t.lb_rise, fall=t.lb_fall, connect_timeout=t.lb_timeout)
+            inter=t.lb_inter, rise=t.lb_rise, fall=t.lb_fall, connect_timeout=t.lb_timeout,
+            check_path=L7_CHECK.get(self.layout.profile))
         balancer.on_change = lambda node, before, after: self._balancer_changed(
             site.name, node, before, after)
         site.balancer = balancer
@@ -263,6 +268,9 @@ class LabEstate:
                 raise ActionError(f"{action.verb}: the lab runs without its VIP balancers "
                                   "(--no-balancer)")
         arg = action.arg
+        if action.verb in COMPONENT_VERBS and self.layout.profile not in NAMES_FRONTEND:
+            raise ActionError(f"{action.verb}: {self.layout.profile} has no server component "
+                              "states (Exchange 2013 and later do: --profile exchange2016)")
         if action.verb == "switchover":
             target = self._site(action.arg)
             if target.name == site:
@@ -287,6 +295,7 @@ class LabEstate:
             for site in self.sites.values():
                 for node in site.nodes.values():
                     await self._restore(site, node)
+                    node.set_component(None, "Active")
                 await self._vip(site, up=True)
                 self.dns.set_a(site.array_fqdn, [site.vip])
             return
@@ -321,6 +330,9 @@ class LabEstate:
             else:
                 site.balancer.ready(node.name)
                 self._drained.discard(key)
+        elif verb in ("offline", "draining", "online"):
+            state = {"offline": "Inactive", "draining": "Draining", "online": "Active"}[verb]
+            node.set_component(action.arg or None, state)
         else:  # restore
             await self._restore(site, node)
 
@@ -382,6 +394,8 @@ class LabEstate:
             faults.append(f"slow {node.http.delay_ms}")
         if key in self._mismatched:
             faults.append("cert-mismatch")
+        faults += [f"{state.lower()} {component}"
+                   for component, state in sorted(node.http.components.items())]
         return faults
 
     def describe(self) -> list[str]:

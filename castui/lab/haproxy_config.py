@@ -18,6 +18,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _OWA_CHECK = {
     "exchange2010": "/owa/auth/logon.aspx",
     "exchange2013": "/owa/healthcheck.htm",
+    "exchange2016": "/owa/healthcheck.htm",
 }
 
 

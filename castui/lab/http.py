@@ -17,6 +17,7 @@ from urllib.parse import quote
 import h11
 
 from castui.config.model import Profile
+from castui.model.exchange import COMPONENTS, SERVER_WIDE_OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ VDIR_ALIASES: dict[str, str] = {
     "microsoft-server-activesync": "microsoft-server-activesync",
     "mapi": "mapi",
     "mapihttp": "mapi",
+    "powershell": "powershell",
+}
+
+#: The server component whose state takes each vdir's healthcheck page out of service.
+VDIR_COMPONENT: dict[str, str] = {
+    "owa": "OwaProxy",
+    "ecp": "EcpProxy",
+    "ews": "EwsProxy",
+    "autodiscover": "AutoDiscoverProxy",
+    "rpc": "RpcProxy",
+    "oab": "OabProxy",
+    "microsoft-server-activesync": "ActiveSyncProxy",
+    "mapi": "MapiProxy",
+    "powershell": "RpsProxy",
 }
 
 #: Virtual directories that answer 401 (Windows authentication) to an anonymous client.
@@ -45,14 +60,19 @@ _AUTH_VDIRS: dict[Profile, frozenset[str]] = {
     "exchange2010": frozenset({"ews", "autodiscover", "rpc", "oab",
                                "microsoft-server-activesync"}),
     "exchange2013": frozenset({"ews", "autodiscover", "rpc", "oab",
-                               "microsoft-server-activesync", "mapi"}),
+                               "microsoft-server-activesync", "mapi", "powershell"}),
+    "exchange2016": frozenset({"ews", "autodiscover", "rpc", "oab",
+                               "microsoft-server-activesync", "mapi", "powershell"}),
 }
+#: Profiles whose vdirs have Managed Availability's `/<vdir>/healthcheck.htm`.
+_HEALTHCHECK_PROFILES = frozenset({"exchange2013", "exchange2016"})
 
 _HEALTHCHECK_VDIRS = frozenset(VDIR_ALIASES.values())
 
 _SERVER_HEADER: dict[Profile, str] = {
     "exchange2010": "Microsoft-IIS/7.5",
     "exchange2013": "Microsoft-IIS/8.5",
+    "exchange2016": "Microsoft-IIS/10.0",
 }
 
 _SAFE_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?$")
@@ -99,6 +119,15 @@ _ERROR_TEXT: dict[int, tuple[str, str]] = {
 }
 
 
+def canonical_component(name: str) -> str:
+    """A server component's name in Exchange's spelling (case-insensitive); ValueError if
+    castui does not know it."""
+    found = next((c for c in COMPONENTS if c.lower() == name.strip().lower()), None)
+    if found is None:
+        raise ValueError(f"unknown server component {name!r} (known: {', '.join(COMPONENTS)})")
+    return found
+
+
 def canonical_vdir(name: str) -> str:
     """The vdir a vdir name or check name stands for (case-insensitive); ValueError if none."""
     vdir = VDIR_ALIASES.get(name.strip().strip("/").lower())
@@ -120,10 +149,18 @@ class HttpBehaviour:
     delay_ms: int = 0
     #: Replaces the node name in X-FEServer, X-DiagInfo and the healthcheck body (hostile tests).
     fe_server: str | None = None
+    #: Server components not Active (Set-ServerComponentState): name -> Inactive or Draining.
+    components: dict[str, str] = field(default_factory=dict)
 
     @property
     def server_name(self) -> str:
         return self.name if self.fe_server is None else self.fe_server
+
+    def in_service(self, vdir: str) -> bool:
+        """Whether Managed Availability serves `vdir`'s healthcheck page: its component and
+        ServerWideOffline both Active (Draining is for transport, not for HTTP)."""
+        offline = {name for name, state in self.components.items() if state == "Inactive"}
+        return SERVER_WIDE_OFFLINE not in offline and VDIR_COMPONENT.get(vdir) not in offline
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +216,10 @@ def route(behaviour: HttpBehaviour, target: bytes, host_header: str | None, *,
         hostname = re.sub(r":[0-9]+$", "", host)
         port = "" if behaviour.https_port == 443 else f":{behaviour.https_port}"
         return _redirect(f"https://{hostname}{port}{path}")
-    if (behaviour.profile == "exchange2013" and vdir in _HEALTHCHECK_VDIRS
+    if (behaviour.profile in _HEALTHCHECK_PROFILES and vdir in _HEALTHCHECK_VDIRS
             and lower == f"/{vdir}/healthcheck.htm"):
+        if not behaviour.in_service(vdir):
+            return _error(503)
         return _html(f"200 OK<br/>{behaviour.server_name}")
     if vdir == "owa":
         if lower == "/owa/auth/logon.aspx":
@@ -198,8 +237,11 @@ def _common_headers(behaviour: HttpBehaviour) -> list[tuple[str, str]]:
     headers = [("Server", _SERVER_HEADER[behaviour.profile]),
                ("X-Powered-By", "ASP.NET"),
                ("Date", formatdate(usegmt=True))]
-    if behaviour.profile == "exchange2013":
+    if behaviour.profile in _HEALTHCHECK_PROFILES:
         headers += [("X-FEServer", behaviour.server_name), ("X-DiagInfo", behaviour.server_name)]
+    if behaviour.profile == "exchange2016":  # every 2016+ server is also its own back end
+        headers += [("X-BEServer", behaviour.server_name),
+                    ("X-CalculatedBETarget", behaviour.host.lower())]
     return headers
 
 

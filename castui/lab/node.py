@@ -172,8 +172,21 @@ class LabNode:
             raise ValueError(f"delay must be >= 0 ms, not {ms}")
         self.http.delay_ms = ms
 
+    def set_component(self, component: str | None, state: str) -> None:
+        """Set-ServerComponentState: `component` (Exchange's name) Active, Inactive or Draining.
+        None and Active: every component back to Active, as a clean end of maintenance."""
+        if component is None:
+            if state != "Active":
+                raise ValueError("name the component to make it " + state)
+            self.http.components.clear()
+        elif state == "Active":
+            self.http.components.pop(component, None)
+        else:
+            self.http.components[component] = state
+
     async def restore(self) -> None:
-        """Back to healthy, on the same ports."""
+        """Back to healthy, on the same ports. Server component states are Exchange's own
+        (they survive a reboot): `online` sets them back."""
         self.http.failed_vdirs.clear()
         self.http.delay_ms = 0
         if self._mode != "up":

@@ -9,8 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Profile = Literal["exchange2010", "exchange2013"]
-PROFILES: tuple[Profile, ...] = ("exchange2010", "exchange2013")
+#: exchange2010: Exchange 2010 (RPC over TCP and HTTPS). exchange2013: Exchange 2013.
+#: exchange2016: Exchange 2016, 2019 and Subscription Edition (HTTPS only, MAPI over HTTP).
+Profile = Literal["exchange2010", "exchange2013", "exchange2016"]
+PROFILES: tuple[Profile, ...] = ("exchange2010", "exchange2013", "exchange2016")
+#: Client access over HTTPS only: Outlook has not used RPC over TCP since 2013 and 2016 defaults
+#: to MAPI over HTTP, so no endpoint-mapper or RPC-port checks unless a site asks for them.
+HTTPS_ONLY: frozenset[Profile] = frozenset({"exchange2016"})
+#: The answering CAS names itself in X-FEServer, so VIP sampling can see who answers.
+NAMES_FRONTEND: frozenset[Profile] = frozenset({"exchange2013", "exchange2016"})
 
 BodyRule = Literal["logon_form", "healthcheck", "none"]
 
@@ -43,6 +50,7 @@ _HEALTHCHECK_VDIRS_2013 = (
     ("oab", "OAB"),
     ("eas", "Microsoft-Server-ActiveSync"),
     ("mapihttp", "mapi"),
+    ("powershell", "PowerShell"),
 )
 
 HTTP_CHECKS: dict[Profile, tuple[HttpExpectation, ...]] = {
@@ -51,11 +59,41 @@ HTTP_CHECKS: dict[Profile, tuple[HttpExpectation, ...]] = {
         *(HttpExpectation(name, path, 401, www_authenticate=True)
           for name, path in _AUTH_VDIRS_2010),
     ),
-    "exchange2013": tuple(
+    # Managed Availability answers `/<vdir>/healthcheck.htm` with 200 and a body starting
+    # `200 OK` only while that protocol's component is active. Never `/`: since 2013 CU6 it
+    # answers 302, and balancers that check it mark healthy servers down.
+    **{profile: tuple(
         HttpExpectation(name, f"/{vdir}/healthcheck.htm", 200, body="healthcheck")
-        for name, vdir in _HEALTHCHECK_VDIRS_2013
-    ),
+        for name, vdir in _HEALTHCHECK_VDIRS_2013) for profile in ("exchange2013", "exchange2016")},
 }
+
+#: The checks a layer-7 balancer bases membership on by default, per profile (`pool_checks`
+#: overrides). 2016+: the per-vdir healthchecks of the protocols clients cannot do without;
+#: ecp, oab, rpc and PowerShell are service checks (shown, DEGRADED when failing).
+PROFILE_POOL_CHECKS: dict[Profile, tuple[str, ...]] = {
+    "exchange2010": ("epm", "https", "owa"),
+    "exchange2013": ("epm", "https", "owa"),
+    "exchange2016": ("owa", "ews", "mapihttp", "eas", "autodiscover"),
+}
+
+#: Server components (Get-ServerComponentState) whose state takes a protocol's healthcheck page
+#: out of service, by check name; ServerWideOffline takes every one.
+VDIR_COMPONENTS: dict[str, str] = {
+    "owa": "OwaProxy",
+    "ecp": "EcpProxy",
+    "ews": "EwsProxy",
+    "autodiscover": "AutoDiscoverProxy",
+    "rpc": "RpcProxy",
+    "oab": "OabProxy",
+    "eas": "ActiveSyncProxy",
+    "mapihttp": "MapiProxy",
+    "powershell": "RpsProxy",
+}
+SERVER_WIDE_OFFLINE = "ServerWideOffline"
+HUB_TRANSPORT = "HubTransport"
+#: Every component name castui knows, in Exchange's spelling.
+COMPONENTS: tuple[str, ...] = (SERVER_WIDE_OFFLINE, HUB_TRANSPORT, "FrontendTransport",
+                               *VDIR_COMPONENTS.values())
 
 #: Every check name a profile can produce, for validating `pool_checks`.
 ALL_CHECK_NAMES: frozenset[str] = frozenset(

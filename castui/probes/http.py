@@ -29,8 +29,9 @@ from castui.probes.tcp import strerror
 BODY_LIMIT = 64 * 1024
 
 #: Response headers recorded in `facts["headers"]`; X-FEServer / X-DiagInfo name the CAS that
-#: actually answered on Exchange 2013+ (useful when the check went through a VIP).
-_SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "server")
+#: actually answered on Exchange 2013+ (useful when the check went through a VIP); X-BEServer
+#: and X-CalculatedBETarget the back end a 2016+ front end proxied to.
+_SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "x-beserver", "x-calculatedbetarget", "server")
 _HEADER_LIMIT = 120
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
