@@ -20,7 +20,7 @@ import pytest
 from castui import cli
 from castui.history import EventStore
 from castui.model.events import Event
-from castui.model.times import duration, instant, parse_time
+from castui.model.times import duration, instant, iso, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
 from castui.report.lanes import BUCKETS, State
@@ -39,7 +39,7 @@ def at(seconds: float) -> datetime:
 
 
 def z(seconds: float) -> str:
-    return at(seconds).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(at(seconds))
 
 
 @pytest.fixture
@@ -420,7 +420,7 @@ def test_parse_time_and_formatting(amsterdam: None) -> None:
         "2026-11-21 23:30:05Z (2026-11-22 00:30:05 CET)"
     assert instant(datetime(2026, 7, 1, 8, 0, tzinfo=UTC)) == "2026-07-01 08:00:00Z " \
         "(10:00:00 CEST)"
-    assert [duration(s) for s in (0.85, 6.1, 134, 3725, 200000, None)] == [
+    assert [duration(s, style="precise") for s in (0.85, 6.1, 134, 3725, 200000, None)] == [
         "850 ms", "6.1 s", "2m14s", "1h02m05s", "2d07h33m", "–"]
     assert escape("a|b\nc *d* [x](y) <i> node_down _e_") == \
         r"a\|b c \*d\* \[x\](y) \<i\> node_down \_e\_"

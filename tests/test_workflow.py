@@ -258,7 +258,7 @@ def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     conn.execute("INSERT INTO events (time, epoch, site, subject, kind, detail) VALUES "
                  "(?, ?, 'Site-A', 'CAS1', 'node_down', 'kept')",
-                 (now.isoformat().replace("+00:00", "Z"), now.timestamp()))
+                 (iso(now, "microseconds"), now.timestamp()))
     conn.commit()
     conn.close()
     with EventStore(path) as store:

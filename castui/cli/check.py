@@ -12,6 +12,7 @@ from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
 from castui.model.status import Status
+from castui.model.times import iso
 
 EXIT_UNKNOWN = int(Status.UNKNOWN)
 
@@ -138,6 +139,6 @@ def render_json(snap: EstateSnapshot) -> str:
                             "checks": [c.as_dict() for c in site.dns.target.checks]}
         sites.append(entry)
     doc = {"status": snap.status.name,
-           "time": snap.time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+           "time": iso(snap.time, "seconds"),
            "sites": sites}
     return json.dumps(doc, indent=2)

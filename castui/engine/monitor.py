@@ -426,7 +426,7 @@ def maintenance_event(mark: MaintenanceMark, now: datetime, *, set_: bool,
                       by: str | None = None) -> Event:
     """`maint_set` / `maint_cleared` for `mark`, as the console and `castui maint` record it."""
     subject = mark.node or "site"
-    until = mark.ends.isoformat(timespec="seconds").replace("+00:00", "Z")
+    until = iso(mark.ends, "seconds")
     who = by or mark.set_by
     if set_:
         detail = f"{mark.target} in maintenance until {until} (set by {who}"

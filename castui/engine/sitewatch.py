@@ -20,6 +20,7 @@ from castui.engine.skew import SkewWatch, VipSampling, match_node
 from castui.model.balancer import AdminState, ServerView
 from castui.model.errors import LbError
 from castui.model.events import Event, Kind
+from castui.model.times import iso
 
 
 class SetupError(Exception):
@@ -131,7 +132,7 @@ class SiteWatch:
         changed = now
         if view.last_change_s is not None and 0 <= view.last_change_s < 86400:
             changed = now - timedelta(seconds=view.last_change_s)
-        data = {"changed_at": changed.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        data = {"changed_at": iso(changed),
                 "lb_status": view.status}
         if view.in_rotation:
             return Event(now, self.site.name, node, Kind.LB_UP,

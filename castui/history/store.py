@@ -28,7 +28,7 @@ from castui.model.alerts import Alert
 from castui.model.errors import HistoryError
 from castui.model.events import Event
 from castui.model.marks import Drill, MaintenanceMark
-from castui.model.times import utcnow
+from castui.model.times import iso, utcnow
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -116,7 +116,7 @@ class EventStore:
             raise ValueError("event time must be timezone-aware")
         when = event.time.astimezone(UTC)
         row = (
-            _iso(when),
+            iso(when, "microseconds"),
             when.timestamp(),
             event.site,
             event.subject,
@@ -214,8 +214,9 @@ class EventStore:
         with self._write() as conn:
             running = _open_drill(conn)
             if running is not None:
+                started = iso(running.started, "microseconds")
                 raise HistoryError(f"drill {running.name!r} is still running "
-                                   f"(started {_iso(running.started)}); end it first")
+                                   f"(started {started}); end it first")
             rowid = conn.execute("INSERT INTO drills (name, started, started_by) VALUES (?, ?, ?)",
                                  (name, _epoch(when), by)).lastrowid
         assert rowid is not None
@@ -369,11 +370,6 @@ class EventStore:
         ):
             reason = "permission denied"
         return f"{action} database {self.path}: {' '.join(reason.split())}"
-
-
-def _iso(when: datetime) -> str:
-    """ISO-8601 UTC with microseconds and a `Z`, readable in the sqlite3 shell."""
-    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _epoch(when: datetime) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from castui.model.times import iso
+from castui.model.times import iso, json_seconds
 
 
 class Kind:
@@ -84,7 +84,7 @@ class Event:
             "detail": self.detail,
         }
         if self.duration_s is not None:
-            out["duration_s"] = round(self.duration_s, 3)
+            out["duration_s"] = json_seconds(self.duration_s)
         for key, value in self.data.items():
             out.setdefault(key, value)
         return out

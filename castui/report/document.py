@@ -92,7 +92,7 @@ def _header(report: Report) -> tuple[str, ...]:
         by = f", started by {who}" if who else ""
         lines.append(f"Drill: {clean(window.drill.name, 80)}{by}")
     lines.append(f"From: {instant(window.start)}")
-    end = f"To: {instant(window.end)} ({duration(window.seconds)})"
+    end = f"To: {instant(window.end)} ({duration(window.seconds, style='precise')})"
     if window.running:
         end += " — the drill is still running: reported up to now"
     lines.append(end)
@@ -115,11 +115,11 @@ def _summary(report: Report) -> Table:
         rows.append((
             site.name,
             f"{len(site.drops)} ({dropped})" if site.drops else "0",
-            duration(site.worst_detection_s) if site.worst_detection_s is not None else "–",
+            duration(site.worst_detection_s, style="precise"),
             str(len(vip.outages)),
-            duration(vip.total_s) + (" (ongoing)" if any(o.ongoing for o in vip.outages)
-                                     else ""),
-            duration(vip.longest_s),
+            duration(vip.total_s, style="precise")
+            + (" (ongoing)" if any(o.ongoing for o in vip.outages) else ""),
+            duration(vip.longest_s, style="precise"),
             f"{len(dns)} resolvers ({', '.join(dns)})" if len(dns) > 1
             else f"1 resolver ({dns[0]})" if dns else "no",
         ))
@@ -159,7 +159,7 @@ def _at_start_row(o: OutAtStart) -> tuple[str, ...]:
 
 def _flap_row(f: FlapSpell) -> tuple[str, ...]:
     return (f.node, instant(f.start), "still flapping at end" if f.ongoing else instant(f.end),
-            "–" if f.changes is None else str(f.changes), duration(f.window_s))
+            "–" if f.changes is None else str(f.changes), duration(f.window_s, style="precise"))
 
 
 def _mark_row(m: MaintenanceMark) -> tuple[str, ...]:
@@ -169,7 +169,8 @@ def _mark_row(m: MaintenanceMark) -> tuple[str, ...]:
 
 
 def _dns_row(c: DnsChange) -> tuple[str, ...]:
-    return (c.server, instant(c.time), duration(c.after_s), answers(c.old), answers(c.new))
+    return (c.server, instant(c.time), duration(c.after_s, style="precise"), answers(c.old),
+            answers(c.new))
 
 
 def _drop_row(d: NodeDrop) -> tuple[str, ...]:
@@ -182,10 +183,10 @@ def _drop_row(d: NodeDrop) -> tuple[str, ...]:
         notes.append(d.detail)
     return (
         d.node, _at(d.first_failed, "unknown"), instant(d.declared_out),
-        duration(d.detection_s),
-        _at(d.lb_marked_down, "no balancer event"), duration(d.lb_detection_s),
+        duration(d.detection_s, style="precise"),
+        _at(d.lb_marked_down, "no balancer event"), duration(d.lb_detection_s, style="precise"),
         _at(d.back_in_pool, "still out at end"),
-        duration(d.out_of_pool_s) + (" (ongoing)" if d.ongoing else ""),
+        duration(d.out_of_pool_s, style="precise") + (" (ongoing)" if d.ongoing else ""),
         load_text(d), "; ".join(notes) or "–",
     )
 
@@ -193,7 +194,7 @@ def _drop_row(d: NodeDrop) -> tuple[str, ...]:
 def load_text(drop: NodeDrop) -> str:
     """`balanced at return`, `back in balance after 2m14s`, `still skewed at end`..."""
     if drop.load is LoadStatus.BACK_IN_BALANCE:
-        return f"back in balance after {duration(drop.load_back_s)}"
+        return f"back in balance after {duration(drop.load_back_s, style='precise')}"
     return str(drop.load)
 
 
@@ -201,8 +202,9 @@ def _vip(site: SiteFigures) -> list[Block]:
     vip = site.vip
     blocks: list[Block] = [Heading(3, "VIP: client-visible outages (failed VIP probes)")]
     if vip.outages:
-        blocks.append(Para(f"{len(vip.outages)} outage(s), total {duration(vip.total_s)}, "
-                           f"longest {duration(vip.longest_s)}."))
+        total = duration(vip.total_s, style="precise")
+        longest = duration(vip.longest_s, style="precise")
+        blocks.append(Para(f"{len(vip.outages)} outage(s), total {total}, longest {longest}."))
         blocks.extend(_intervals(vip.outages))
     else:
         blocks.append(Para("No VIP probe failed."))
@@ -215,7 +217,7 @@ def _vip(site: SiteFigures) -> list[Block]:
 def _intervals(spans: tuple[Outage, ...]) -> list[Block]:
     return _bounded(("start", "end", "duration"), spans, lambda o: (
         instant(o.start), "still failing at end" if o.ongoing else instant(o.end),
-        duration(o.duration_s) + (" (ongoing)" if o.ongoing else "")))
+        duration(o.duration_s, style="precise") + (" (ongoing)" if o.ongoing else "")))
 
 
 def _dns(report: Report, site: SiteFigures) -> list[Block]:

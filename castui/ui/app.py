@@ -37,6 +37,7 @@ from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError, LbError
 from castui.model.events import Event
 from castui.model.marks import MaintenanceMark
+from castui.model.times import duration, file_stamp
 from castui.ui import keys
 from castui.ui.messages import AlertRaised, EngineEvent, RoundsDone
 from castui.ui.palette import use_palette
@@ -54,7 +55,7 @@ from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
 from castui.ui.widgets.timeline import TimelinePanel, expected_buckets
-from castui.ui.words import duration, lb_question, safe, sentence, until_text
+from castui.ui.words import lb_question, safe, sentence, until_text
 
 log = logging.getLogger(__name__)
 
@@ -611,7 +612,7 @@ class ConsoleApp(App[int]):
             name = default_name(self.monitor.now(), self.options.local_tz)
             self.push_screen(DrillScreen(name), self._start_drill)
             return
-        ran = duration((self.monitor.now() - drill.started).total_seconds())
+        ran = duration((self.monitor.now() - drill.started).total_seconds(), style="compact")
         who = f", started by {safe(drill.started_by, 40)}" if drill.started_by else ""
         question = (f"End drill '{safe(drill.name, 60)}' (running {ran}{who})? Its figures "
                     "stop here.")
@@ -640,7 +641,7 @@ class ConsoleApp(App[int]):
             self._refused("drill", err)
             return
         if drill is not None:
-            lasted = duration((self.monitor.now() - drill.started).total_seconds())
+            lasted = duration((self.monitor.now() - drill.started).total_seconds(), style="compact")
             self.notify(f"drill '{safe(drill.name, 60)}' ended after {lasted}", markup=False)
         self._changed()
 
@@ -688,7 +689,7 @@ class ConsoleApp(App[int]):
         self._changed()
 
     def action_save_svg(self) -> None:
-        stamp = self.monitor.now().strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp(self.monitor.now())
         try:
             path = self.save_screenshot(f"castui-{stamp}.svg", str(self.options.screenshot_dir))
         except OSError as err:

@@ -1,4 +1,4 @@
-"""The console's wording: events as sentences, durations, check cells, status glyphs.
+"""The console's wording: events as sentences, check cells, status glyphs.
 
 Everything returns rich `Text` built from plain strings, never markup: names, details and DNS
 answers come from the config or the network and must show literally (`[red]` stays `[red]`).
@@ -21,6 +21,7 @@ from castui.model.events import ALL_SITES, Event, Kind
 from castui.model.results import Code
 from castui.model.status import Status
 from castui.model.text import clean
+from castui.model.times import duration, latency
 from castui.ui.palette import pal
 
 #: A glyph per status so the word is not the only cue in a narrow tab.
@@ -65,35 +66,6 @@ def safe(text: object, limit: int = 200) -> str:
     return clean(str(text), limit)
 
 
-def duration(seconds: float | None) -> str:
-    """`45s`, `2m14s`, `1h02m`, `3d04h`: short, and exact enough for a drill report."""
-    if seconds is None:
-        return "?"
-    total = max(round(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def since(then: datetime | None, now: datetime) -> str:
-    """Time since a change, coarse enough not to redraw every second after the first minute."""
-    if then is None:
-        return "–"
-    seconds = max((now - then).total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    return duration(seconds)
-
-
 def clock(when: datetime) -> str:
     return when.strftime("%H:%M:%S")
 
@@ -113,7 +85,8 @@ def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
     """
     who = safe(subject_name(event.subject), 60)
     detail = safe(event.detail, BRIEF if brief else 200)
-    after = f" after {duration(event.duration_s)}" if event.duration_s is not None else ""
+    lasted = duration(event.duration_s, style="compact")
+    after = f" after {lasted}" if event.duration_s is not None else ""
     words, style = _sentence(event, who, detail, after)
     notes = []
     mark = event.data.get("maintenance")
@@ -175,7 +148,8 @@ def _workflow_sentence(event: Event, who: str, detail: str,
     if kind == Kind.VIP_PROBE_FAILED:
         return f"VIP probe failed: {detail.removeprefix('VIP probe failed: ')}", p.bad
     if kind == Kind.VIP_PROBE_OK:
-        lasted = "" if event.duration_s is None else f" after {precise(event.duration_s)}"
+        ran = duration(event.duration_s, style="tenths")
+        lasted = "" if event.duration_s is None else f" after {ran}"
         return f"VIP answering probes again{lasted}", p.good
     if kind == Kind.LB_DOWN:
         return detail, p.warn  # "balancer marked CAS2 DOWN (L4CON)"
@@ -184,7 +158,8 @@ def _workflow_sentence(event: Event, who: str, detail: str,
     if kind == Kind.NODE_FLAPPING:
         return f"{who} flapping: {detail}", p.bad
     if kind == Kind.NODE_FLAPPING_CLEARED:
-        lasted = "" if event.duration_s is None else f" (flapped for {duration(event.duration_s)})"
+        ran = duration(event.duration_s, style="compact")
+        lasted = "" if event.duration_s is None else f" (flapped for {ran})"
         return f"{who} {detail}{lasted}", p.good
     by = safe(data.get("by") or "?", 40)
     if kind == Kind.DRILL_STARTED:
@@ -225,11 +200,6 @@ def until_text(when: datetime, now: datetime, *, short: bool = True) -> str:
     if abs((when - now).total_seconds()) < 86400:
         return utc.strftime("%H:%M")
     return utc.strftime("%d %b" if short else "%d %b %H:%M")
-
-
-def precise(seconds: float) -> str:
-    """`1.2s` under a minute (a probe-timed outage is short), else like `duration`."""
-    return f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
 
 
 def _deep_sentence(event: Event, who: str, detail: str, after: str) -> tuple[str, str]:
@@ -280,22 +250,15 @@ def event_line(event: Event, *, with_site: bool) -> Text:
     return line
 
 
-def latency(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    if ms >= 1000:
-        return f"{ms / 1000:.1f}s"
-    return f"{max(round(ms), 1)}ms" if ms >= 0.5 else "<1ms"
-
-
 def check_cell(check: CheckView) -> Text:
     """One check in a table cell: `✓ 3ms`, `✗ 503`, `✗ TOUT`, `·` before its first result."""
     if check.ok is None:
         return Text("·", style=pal().muted)
     if check.ok:
+        took = latency(check.latency_ms, style="compact")
         if check.warning:  # passes, but deserves a look (a certificate expiring soon)
-            return Text(f"⚠ {latency(check.latency_ms)}", style=pal().warn)
-        return Text(f"✓ {latency(check.latency_ms)}", style=pal().good)
+            return Text(f"⚠ {took}", style=pal().warn)
+        return Text(f"✓ {took}", style=pal().good)
     status = check.facts.get("status")
     if check.code == Code.L7STS and isinstance(status, int):
         word = str(status)

@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
+from castui.model.times import since
 from castui.ui.words import (
     check_cell,
     failing_summary,
@@ -25,7 +26,6 @@ from castui.ui.words import (
     mark_cell,
     pool_cell,
     safe,
-    since,
 )
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
