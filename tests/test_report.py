@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from castui import cli
+from castui.engine.timeline import BUCKETS, Mark
 from castui.history import EventStore
 from castui.model.events import Event
 from castui.model.times import duration, instant, iso, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
-from castui.report.lanes import BUCKETS, State
 from castui.report.plot import MAX_LANES, draw_svg, time_ticks
 from castui.report.render_json import render_json
 from castui.report.render_md import escape, render_md
@@ -219,11 +219,11 @@ def test_lanes_cover_the_window_and_stay_bounded() -> None:
     report = measure(_window(), events)
     lanes = {lane.subject: lane for lane in report.lanes}
     cas1 = lanes["CAS1"].spans
-    assert [(s.start, s.end, s.state) for s in cas1] == [
-        (T, at(1), State.OUT), (at(1), END, State.IN_POOL)]
+    assert [(s.start, s.end, s.mark) for s in cas1] == [
+        (T, at(1), Mark.OUT), (at(1), END, Mark.IN_POOL)]
     cas2 = lanes["CAS2"].spans
     assert len(cas2) <= BUCKETS
-    assert any(s.state is State.OUT for s in cas2)
+    assert any(s.mark is Mark.OUT for s in cas2)
     assert cas2[0].start == T and cas2[-1].end == END
 
 

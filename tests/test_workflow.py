@@ -16,13 +16,13 @@ import pytest
 
 from castui.config import parse_config
 from castui.engine.monitor import MARKS_REFRESH_S, Monitor
+from castui.engine.timeline import Mark
 from castui.history import EventStore, HistoryError
 from castui.model.alerts import Alert
 from castui.model.events import Event, Kind
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.times import iso
 from castui.report import Window, choose_window, collect, measure
-from castui.report.lanes import State
 from tests.support.ui_estate import FrozenClock
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
@@ -217,8 +217,8 @@ def test_a_drill_report_shows_the_nodes_already_out_and_the_quiet_ones(rig: Rig)
     assert site.drops == ()
     (out,) = site.out_at_start
     assert (out.node, out.since, out.back_in_pool) == ("CAS2", down.time, None)
-    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
-    assert lanes == {"CAS1": [State.IN_POOL], "CAS2": [State.OUT]}
+    lanes = {lane.subject: [span.mark for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS1": [Mark.IN_POOL], "CAS2": [Mark.OUT]}
     assert report.lanes[0].spans[0].start == drill.started
 
 
@@ -237,8 +237,8 @@ def test_odd_pool_pictures_are_skipped_not_guessed(rig: Rig) -> None:
 
     report = measure(window, [event], [], [])
 
-    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
-    assert lanes == {"CAS5": [State.OUT], "CAS6": [State.IN_POOL]}
+    lanes = {lane.subject: [span.mark for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS5": [Mark.OUT], "CAS6": [Mark.IN_POOL]}
     (out,) = report.sites[0].out_at_start
     assert (out.node, out.since) == ("CAS5", start)  # out since at least the drill's start
     assert measure(window, [Event(start, "*", "drill", Kind.DRILL_STARTED, "drill",

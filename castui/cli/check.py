@@ -11,7 +11,7 @@ from typing import Any
 from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
-from castui.model.status import Status
+from castui.model.status import Status, severity
 from castui.model.times import iso
 
 EXIT_UNKNOWN = int(Status.UNKNOWN)
@@ -104,8 +104,7 @@ def _site_line(site: SiteView, defaults: Defaults) -> str:
 
 def render_text(snap: EstateSnapshot, defaults: Defaults) -> str:
     """One Nagios line per site, the most severe first, so the status line shows the worst."""
-    order = {Status.CRITICAL: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
-    sites = sorted(snap.sites, key=lambda s: order[s.status])
+    sites = sorted(snap.sites, key=lambda s: severity(s.status), reverse=True)
     return "\n".join(_site_line(site, defaults) for site in sites)
 
 

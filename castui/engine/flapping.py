@@ -13,11 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from castui.model.events import Event, Kind
+from castui.model.events import NODE_CHANGES, Event, Kind
 from castui.model.times import duration
-
-#: The node state changes that count.
-CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED})
 
 
 @dataclass(slots=True)
@@ -41,7 +38,7 @@ class FlapWatch:
 
     def observe(self, event: Event) -> Event | None:
         """Count `event` if it is a state change; `node_flapping` when this one tips it over."""
-        if event.kind not in CHANGES or event.data.get("at_start"):
+        if event.kind not in NODE_CHANGES or event.data.get("at_start"):
             return None
         node = self._nodes.setdefault((event.site, event.subject), _Node())
         node.times.append(event.time)

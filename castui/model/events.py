@@ -50,6 +50,9 @@ class Kind:
     NOTIFY_FAILED = "notify_failed"
 
 
+#: The kinds that change a node's pool state (what flapping counts, what gives a node a lane).
+NODE_CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED})
+
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"

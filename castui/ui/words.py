@@ -30,8 +30,6 @@ STATUS_GLYPH = {Status.OK: "●", Status.WARNING: "▲", Status.CRITICAL: "✖",
 #: Timeline glyphs and colours: each state reads by its shape alone (NO_COLOR, monochrome).
 MARK_GLYPH = {Mark.IN_POOL: "━", Mark.TRANSITIONAL: "▒", Mark.DEGRADED: "~", Mark.OUT: "█",
               Mark.UNKNOWN: "·"}
-MARK_WORDS = {Mark.IN_POOL: "in pool", Mark.TRANSITIONAL: "transitional",
-              Mark.DEGRADED: "degraded", Mark.OUT: "out of pool", Mark.UNKNOWN: "unknown"}
 MARK_SHORT = {Mark.IN_POOL: "in", Mark.TRANSITIONAL: "trans", Mark.DEGRADED: "degr",
               Mark.OUT: "out", Mark.UNKNOWN: "unkn"}
 

@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from castui.engine.timeline import Lane, Mark, Zoom
+from castui.engine.timeline import MARK_WORDS, Lane, Mark, Zoom
 from castui.model.marks import MaintenanceMark
 from castui.model.times import duration
 from castui.ui.palette import pal
@@ -29,7 +29,6 @@ from castui.ui.widgets.lines import TextLines, text_strip
 from castui.ui.words import (
     MARK_GLYPH,
     MARK_SHORT,
-    MARK_WORDS,
     gap,
     safe,
     subject_name,
