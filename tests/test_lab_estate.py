@@ -14,7 +14,8 @@ import pytest
 from castui.config import load_config
 from castui.lab.actions import ActionError, parse_action
 from castui.lab.certs import LabCA
-from castui.lab.estate import LabEstate, ca_path_for
+from castui.lab.config_file import ca_path_for
+from castui.lab.estate import LabEstate
 from castui.lab.haproxy_config import render_haproxy_config
 from castui.lab.layout import (
     DEFAULT_PORTS,

@@ -15,7 +15,7 @@ from typing import TypeVar
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import duration, instant, zone_label
-from castui.report.measure import (
+from castui.report.figures import (
     AlertEntry,
     DnsChange,
     FlapSpell,

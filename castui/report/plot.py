@@ -18,8 +18,8 @@ from typing import Any
 
 from castui.engine.timeline import MARK_WORDS, MAX_SPANS, Mark
 from castui.model.times import zone_label
+from castui.report.figures import Report
 from castui.report.lanes import Lane
-from castui.report.measure import Report
 
 #: Lanes drawn at most; the title says how many more there were.
 MAX_LANES = 60

@@ -13,7 +13,7 @@ from typing import Any
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import iso, json_seconds
-from castui.report.measure import (
+from castui.report.figures import (
     AlertEntry,
     DnsChange,
     FlapSpell,
