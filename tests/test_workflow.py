@@ -23,6 +23,7 @@ from castui.model.events import Event, Kind
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.times import iso
 from castui.report import Window, choose_window, collect, measure
+from tests.support.net import wait_for_sync
 from tests.support.ui_estate import FrozenClock
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
@@ -121,10 +122,8 @@ def test_a_mark_set_by_another_process_is_seen_within_the_refresh(rig: Rig,
     rig.monitor.maintenance()  # read once: the cache is fresh now
     with EventStore(tmp_path / "history.sqlite3") as other:  # `castui maint set`, elsewhere
         other.set_maintenance("site-a", "cas2", T0, T0 + timedelta(hours=1), by="bob")
-    deadline = time.monotonic() + MARKS_REFRESH_S + 2
-    while rig.monitor.maintenance_for("Site-A", "CAS2", rig.clock()) is None:
-        assert time.monotonic() < deadline, "the mark never reached the monitor"
-        time.sleep(0.05)
+    wait_for_sync(lambda: rig.monitor.maintenance_for("Site-A", "CAS2", rig.clock()) is not None,
+                  MARKS_REFRESH_S + 2, what="the mark to reach the monitor")
     rig.round("CAS2", False, 2)
     assert rig.alerts == []  # names match ignoring case, as in AD
 
@@ -284,11 +283,12 @@ def test_another_process_starting_a_drill_is_seen_and_an_unreadable_history_is_s
     rig.monitor.maintenance()
     with EventStore(tmp_path / "history.sqlite3") as other:  # `castui watch --drill` elsewhere
         other.start_drill("elsewhere", T0, "bob")
-    deadline = time.monotonic() + MARKS_REFRESH_S + 2
-    while rig.monitor.drill is None or rig.monitor.drill.name != "elsewhere":
-        assert time.monotonic() < deadline, "the other drill never reached the monitor"
-        rig.monitor.maintenance()
-        time.sleep(0.05)
+
+    def seen() -> bool:
+        rig.monitor.maintenance()  # re-reads the history once its refresh is due
+        return rig.monitor.drill is not None and rig.monitor.drill.name == "elsewhere"
+
+    wait_for_sync(seen, MARKS_REFRESH_S + 2, what="the other drill to reach the monitor")
     rig.monitor.set_maintenance("Site-A", "CAS1", 600)
     assert [m.target for m in rig.monitor.maintenance()] == ["Site-A/CAS1"]
     rig.store.close()  # the history goes away under a running console
