@@ -1,4 +1,4 @@
-"""The console's wording: events in sentences, durations, check cells, the header line."""
+"""The console's wording: events in sentences, check cells, the header line."""
 
 from __future__ import annotations
 
