@@ -37,6 +37,7 @@ from castui.lab.layout import SitePlan
 from castui.model.events import Kind
 from castui.model.marks import Drill, Recorder
 from tests.support.lab import FAST, layout
+from tests.support.net import wait_for_sync
 from tests.test_cli import CASTUI, castui
 from tests.test_workflow import T0, Rig
 
@@ -229,10 +230,8 @@ def test_a_dead_pid_and_a_zombie_are_gone() -> None:
     child = psutil.Popen([sys.executable, "-c", "pass"])
     started = datetime.fromtimestamp(child.create_time(), UTC)
     dead = Recorder(child.pid, socket.gethostname(), started, NOW)
-    deadline = time.monotonic() + 20
-    while child.status() != psutil.STATUS_ZOMBIE:  # exited, not reaped yet
-        assert time.monotonic() < deadline, "the child never exited"
-        time.sleep(0.02)
+    wait_for_sync(lambda: child.status() == psutil.STATUS_ZOMBIE, 20,  # exited, not reaped
+                  what="the child to exit")
     assert drill_state(_drill(dead), NOW) is DrillState.RECORDER_GONE
     child.wait(10)
     assert drill_state(_drill(dead), NOW) is DrillState.RECORDER_GONE

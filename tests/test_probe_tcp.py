@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from castui.probes import Code, Error, tcp_probe
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_for
 
 ADDRESS = "127.0.7.1"
 CLOSED_ADDRESS = "127.0.7.2"
@@ -128,9 +128,7 @@ async def test_cancelled_probe_closes_its_socket(blackholed_port: int) -> None:
     fds_before = me.num_fds()
     tasks = [asyncio.create_task(tcp_probe(BLACKHOLE_ADDRESS, blackholed_port, 5.0))
              for _ in range(20)]
-    await asyncio.sleep(0)  # let them start and register their sockets
-    await asyncio.sleep(0)
-    assert me.num_fds() > fds_before
+    await wait_for(lambda: me.num_fds() > fds_before, 5, what="the probes' sockets to open")
     for task in tasks:
         task.cancel()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)

@@ -19,13 +19,13 @@ import pytest
 
 from castui import cli
 from castui.engine.drills import this_recorder
+from castui.engine.timeline import BUCKETS, Mark
 from castui.history import EventStore
 from castui.model.events import Event
 from castui.model.marks import Drill, Recorder
-from castui.model.times import duration, instant, parse_time
+from castui.model.times import duration, instant, iso, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
-from castui.report.lanes import BUCKETS, State
 from castui.report.plot import MAX_LANES, draw_svg, time_ticks
 from castui.report.render_html import render_html
 from castui.report.render_json import render_json
@@ -42,7 +42,7 @@ def at(seconds: float) -> datetime:
 
 
 def z(seconds: float) -> str:
-    return at(seconds).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(at(seconds))
 
 
 @pytest.fixture
@@ -222,11 +222,11 @@ def test_lanes_cover_the_window_and_stay_bounded() -> None:
     report = measure(_window(), events)
     lanes = {lane.subject: lane for lane in report.lanes}
     cas1 = lanes["CAS1"].spans
-    assert [(s.start, s.end, s.state) for s in cas1] == [
-        (T, at(1), State.OUT), (at(1), END, State.IN_POOL)]
+    assert [(s.start, s.end, s.mark) for s in cas1] == [
+        (T, at(1), Mark.OUT), (at(1), END, Mark.IN_POOL)]
     cas2 = lanes["CAS2"].spans
     assert len(cas2) <= BUCKETS
-    assert any(s.state is State.OUT for s in cas2)
+    assert any(s.mark is Mark.OUT for s in cas2)
     assert cas2[0].start == T and cas2[-1].end == END
 
 
@@ -464,7 +464,7 @@ def test_a_node_found_out_when_castui_resumed_went_out_unobserved() -> None:
     assert drop.unobserved and drop.first_failed is None and drop.detection_s is None
     assert drop.declared_out == at(61) and drop.ongoing
     (lane,) = [lane for lane in report.lanes if lane.subject == "CAS1"]
-    assert [(s.start, s.state) for s in lane.spans] == [(T, State.IN_POOL), (at(61), State.OUT)]
+    assert [(s.start, s.mark) for s in lane.spans] == [(T, Mark.IN_POOL), (at(61), Mark.OUT)]
     assert "went out while not observed" in render_md(report, None)
     assert json.loads(render_json(report))["sites"][0]["node_drops"][0]["unobserved"] is True
 
@@ -499,7 +499,7 @@ def test_parse_time_and_formatting(amsterdam: None) -> None:
         "2026-11-21 23:30:05Z (2026-11-22 00:30:05 CET)"
     assert instant(datetime(2026, 7, 1, 8, 0, tzinfo=UTC)) == "2026-07-01 08:00:00Z " \
         "(10:00:00 CEST)"
-    assert [duration(s) for s in (0.85, 6.1, 134, 3725, 200000, None)] == [
+    assert [duration(s, style="precise") for s in (0.85, 6.1, 134, 3725, 200000, None)] == [
         "850 ms", "6.1 s", "2m14s", "1h02m05s", "2d07h33m", "–"]
     assert escape("a|b\nc *d* [x](y) <i> node_down _e_") == \
         r"a\|b c \*d\* \[x\](y) \<i\> node_down \_e\_"

@@ -15,7 +15,7 @@ from castui.ui import ConsoleApp, ConsoleOptions
 from castui.ui.screens.confirm import ConfirmScreen
 from tests.support.estate import estate
 from tests.support.procs import require_binary
-from tests.support.ui_estate import toasts, until
+from tests.support.ui_estate import cell, toasts, until
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def test_drain_and_ready_go_through_haproxy_after_a_yes_and_are_events(
 
         def lb(node: str) -> str:
             """The balancer's word for `node` (after `≠` when castui disagrees)."""
-            return str(app.panels[0].table.get_cell(node, "lb")).removeprefix("≠ ")
+            return cell(app, 0, node, "lb").removeprefix("≠ ")
 
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: app.panels[0].table.row_count == 3

@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from castui.history import EventStore
 from castui.model.events import Kind
-from castui.ui import ConsoleApp
 from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
 from tests.support.ui_estate import (
@@ -28,7 +25,9 @@ from tests.support.ui_estate import (
     WIDE,
     Driver,
     app_for,
+    cell,
     deep_trouble,
+    drawn,
     new_deep_driver,
     new_driver,
     screen_text,
@@ -51,19 +50,6 @@ def driver(tmp_path: Path) -> Iterator[Driver]:
         yield deep_driver(tmp_path, store)
 
 
-async def started(app: ConsoleApp, pilot: Pilot[Any]) -> None:
-    """Until the picture is complete: the tables drawn, the panels grown to their lines."""
-    await until(pilot, lambda: all(panel.table.row_count for panel in app.panels
-                                   if panel.display), PROMPT, "the node tables")
-    await until(pilot, lambda: all(panel.outer_size.height == panel.rows_needed
-                                   for panel in app.panels if panel.display),
-                PROMPT, "the panels laid out")
-
-
-def cell(app: ConsoleApp, site: int, node: str, column: str) -> str:
-    return str(app.panels[site].table.get_cell(node, column))
-
-
 def admin_events(driver: Driver) -> list[str]:
     assert driver.monitor.store is not None
     return [e.detail for e in driver.monitor.store.events(limit=1000) if e.kind == Kind.LB_ADMIN]
@@ -72,7 +58,7 @@ def admin_events(driver: Driver) -> list[str]:
 async def test_a_broken_hygiene_rule_has_a_line_with_what_was_found(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         await until(pilot, lambda: "hygiene ⚠ split:" in screen_text(app), PROMPT,
                     "the hygiene line")
         line = next(row for row in screen_text(app).splitlines() if "hygiene ⚠" in row)
@@ -97,7 +83,7 @@ async def test_a_broken_hygiene_rule_has_a_line_with_what_was_found(driver: Driv
 async def test_the_balancer_column_beside_castuis_verdict(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         assert cell(app, 0, "CAS1", "lb") == "UP"
         assert cell(app, 0, "CAS2", "lb") == "≠ DRAIN"  # castui sees it UP
         assert cell(app, 0, "CAS2", "pool") == "━ UP"
@@ -121,7 +107,7 @@ async def test_a_site_without_a_balancer_has_no_balancer_column() -> None:
     steady(driver)
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         keys = [str(column.value) for column in app.panels[0].table.columns]
         assert "lb" not in keys and keys[:3] == ["node", "pool", "since"]
 
@@ -129,11 +115,10 @@ async def test_a_site_without_a_balancer_has_no_balancer_column() -> None:
 async def test_a_certificate_warning_is_marked_in_its_cell(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
-        table = app.panels[1].table  # Site-B has room for a column per check
-        assert not table.compact
-        assert str(table.get_cell("CAS4", "c:tls")).startswith("⚠ ")
-        assert str(table.get_cell("CAS5", "c:tls")).startswith("✓ ")
+        await drawn(app, pilot, laid_out=True)
+        assert not app.panels[1].table.compact  # Site-B has room for a column per check
+        assert cell(app, 1, "CAS4", "c:tls").startswith("⚠ ")
+        assert cell(app, 1, "CAS5", "c:tls").startswith("✓ ")
         assert app.panels[0].table.compact  # Site-A's 16 checks fold into one column
         assert cell(app, 0, "CAS2", "checks") == "✓ all 16, ⚠ tls"
 
@@ -142,7 +127,7 @@ async def test_enter_on_a_node_shows_every_check_and_the_balancers_view(
         driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         await pilot.press("down")
         assert app.selected_node() == (0, "CAS2")
         await pilot.press("enter")
@@ -181,7 +166,7 @@ async def test_enter_on_a_node_shows_every_check_and_the_balancers_view(
 async def test_a_click_on_the_selected_row_opens_its_details(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         table = app.panels[1].table
         table.focus()
         await pilot.click(table, offset=(3, 2))  # CAS5's row: selects it
@@ -195,7 +180,7 @@ async def test_a_click_on_the_selected_row_opens_its_details(driver: Driver) -> 
 async def test_drain_without_lb_admin_only_says_what_it_needs(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         app.clear_notifications()
         await pilot.press("down", "d")
         await until(pilot, lambda: any("lb_admin = true" in t for t in toasts(app)), PROMPT,
@@ -212,7 +197,7 @@ async def test_drain_asks_first_and_no_changes_nothing(tmp_path: Path) -> None:
         driver = deep_driver(tmp_path, store, lb_admin=True)
         app = app_for(driver)
         async with app.run_test(size=WIDE, notifications=True) as pilot:
-            await started(app, pilot)
+            await drawn(app, pilot, laid_out=True)
             app.clear_notifications()
             await pilot.press("down", "down", "d")  # CAS3
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), PROMPT,
@@ -240,7 +225,7 @@ async def test_a_balancer_refusing_the_change_is_an_error_toast(tmp_path: Path) 
         driver = deep_driver(tmp_path, store, lb_admin=True)
         app = app_for(driver)
         async with app.run_test(size=WIDE, notifications=True) as pilot:
-            await started(app, pilot)
+            await drawn(app, pilot, laid_out=True)
             await pilot.press("down", "enter")  # from the detail pane too
             await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), PROMPT,
                         "the detail pane")
@@ -267,7 +252,7 @@ async def test_no_part_of_our_lines_loses_its_separator_in_an_svg_viewer(
     DataTable's own padded headers and time cells, and the footer's keys."""
     app = app_for(driver)
     async with app.run_test(size=size) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot, laid_out=True)
         app.catch_up()
         await pilot.pause()
         offenders = svg_blank_led(app.export_screenshot())

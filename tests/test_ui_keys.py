@@ -6,13 +6,12 @@ does is checked without a network; the lab tests (test_ui_lab.py) do the same on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 
 from castui.engine.snapshot import CheckView, TargetView
 from castui.history import EventStore
@@ -30,6 +29,8 @@ from tests.support.ui_estate import (
     WIDE,
     Driver,
     app_for,
+    cell,
+    drawn,
     new_driver,
     node_out,
     refused,
@@ -48,17 +49,8 @@ def driver(tmp_path: Path) -> Iterator[Driver]:
         yield driver
 
 
-async def started(app: ConsoleApp, pilot: Pilot[Any]) -> None:
-    """Wait until the first picture is on screen."""
-    await until(pilot, lambda: app.panels[0].table.row_count > 0, PROMPT, "the node table")
-
-
 def svgs_in(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.svg"))
-
-
-def pool_cell(app: ConsoleApp, site: int, node: str) -> str:
-    return str(app.panels[site].table.get_cell(node, "pool"))
 
 
 def rows(app: ConsoleApp, site: int) -> list[str]:
@@ -67,32 +59,34 @@ def rows(app: ConsoleApp, site: int) -> list[str]:
 
 
 class Renders:
-    """Counts the refresh ticks that got as far as drawing."""
+    """Counts the refresh ticks, and the site panels they drew."""
 
     def __init__(self, app: ConsoleApp) -> None:
         self.ticks = 0
         self.drawn = 0
         self._render = app.render_now
-        self._show_sites = app._show_sites
         app.render_now = self.render_now  # type: ignore[method-assign]
-        app._show_sites = self.show_sites  # type: ignore[method-assign]
+        for panel in app.panels:
+            panel.show = self._counted(panel.show)  # type: ignore[method-assign]
 
     def render_now(self, *, force: bool = False) -> None:
         self.ticks += 1
         self._render(force=force)
 
-    def show_sites(self, *args: Any) -> None:
-        self.drawn += 1
-        self._show_sites(*args)
+    def _counted(self, show: Callable[..., None]) -> Callable[..., None]:
+        def counted(*args: Any) -> None:
+            self.drawn += 1
+            show(*args)
+        return counted
 
 
 @pytest.mark.parametrize("key", ["q", "ctrl+q"])
 async def test_q_and_ctrl_q_quit(driver: Driver, key: str) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press(key)
-        await until(pilot, lambda: app._exit, PROMPT, "the app to exit")
+        await until(pilot, lambda: app.return_code is not None, PROMPT, "the app to exit")
     assert app.return_code == 0
 
 
@@ -100,7 +94,7 @@ async def test_tab_shift_tab_and_digits_switch_site_when_sites_are_tabs(
         driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         assert app.tabs_mode, "two sites do not fit in 24 lines: tabs"
         a, b = app.panels
         assert (a.display, b.display) == (True, False)
@@ -126,7 +120,7 @@ async def test_tab_shift_tab_and_digits_switch_site_when_sites_are_tabs(
 async def test_site_keys_move_between_sites_shown_together(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         assert not app.tabs_mode
         assert all(panel.display for panel in app.panels)
         await pilot.press("2")
@@ -138,14 +132,14 @@ async def test_site_keys_move_between_sites_shown_together(driver: Driver) -> No
 async def test_slash_filters_nodes_and_escape_clears(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("slash")
         box = app.query_one(NodeFilter)
         assert box.display and app.focused is box
         await pilot.press("c", "a", "s", "2")
         assert rows(app, 0) == ["CAS2"] and rows(app, 1) == []
         await pilot.press("q")  # typed into the filter, not a quit
-        assert not app._exit and box.value == "cas2q"
+        assert app.return_code is None and box.value == "cas2q"
         await pilot.press("backspace", "enter")
         assert not box.display and app.focused is app.panels[0].table
         assert rows(app, 0) == ["CAS2"]
@@ -159,7 +153,7 @@ async def test_slash_filters_nodes_and_escape_clears(driver: Driver) -> None:
 async def test_t_focuses_the_timeline_and_plus_minus_zoom_it(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         panel = app.query_one(TimelinePanel)
         await until(pilot, lambda: "5 min" in str(panel.border_title), PROMPT, "timeline")
         await pilot.press("t")
@@ -175,7 +169,7 @@ async def test_t_focuses_the_timeline_and_plus_minus_zoom_it(driver: Driver) -> 
 async def test_a_acknowledges_the_selected_alert_and_capital_a_all(driver: Driver) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         assert "no alerts" in screen_text(app)
         node_out(driver)  # CAS2 leaves the pool, CAS4 degrades: two alerts
         await until(pilot, lambda: "2 alerts unacked" in screen_text(app), PROMPT,
@@ -208,37 +202,40 @@ async def test_a_acknowledges_the_selected_alert_and_capital_a_all(driver: Drive
 async def test_p_freezes_the_display_while_polling_continues(driver: Driver) -> None:
     app = app_for(driver, refresh_s=0.05)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         renders = Renders(app)
         await pilot.press("p")
         await until(pilot, lambda: "FROZEN" in screen_text(app), PROMPT, "FROZEN shown")
         driver.faults["Site-A/CAS1"] = refused
         driver.run(10)
         assert driver.monitor.states["Site-A/CAS1"].state == "down"  # polling went on
-        drawn = renders.drawn
+        before = renders.drawn
         await until(pilot, lambda: renders.ticks >= 5, PROMPT, "five refresh ticks")
-        assert renders.drawn == drawn
-        assert "UP" in pool_cell(app, 0, "CAS1")
+        assert renders.drawn == before
+        assert "UP" in cell(app, 0, "CAS1", "pool")
         await pilot.press("p")
-        await until(pilot, lambda: "DOWN" in pool_cell(app, 0, "CAS1"), PROMPT,
+        await until(pilot, lambda: "DOWN" in cell(app, 0, "CAS1", "pool"), PROMPT,
                     "the picture catching up")
         assert "FROZEN" not in screen_text(app)
 
 
-async def test_r_asks_the_engine_to_probe_now(driver: Driver) -> None:
+async def test_r_asks_the_engine_to_probe_now(driver: Driver,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[bool] = []
+    monkeypatch.setattr(driver.monitor, "probe_now", lambda: asked.append(True))
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("r")
         await until(pilot, lambda: any("re-probing" in t for t in toasts(app)), PROMPT,
                     "the re-probe toast")
-        assert driver.monitor.schedule.waking  # the live effect is in test_ui_lab.py
+        assert asked == [True]  # the live effect is in test_ui_lab.py
 
 
 async def test_s_saves_an_svg_screenshot(driver: Driver, tmp_path: Path) -> None:
     app = app_for(driver, screenshot_dir=tmp_path)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("s")
         (saved,) = svgs_in(tmp_path)
         assert saved.name == "castui-20261121T080400Z.svg"
@@ -250,7 +247,7 @@ async def test_s_saves_an_svg_screenshot(driver: Driver, tmp_path: Path) -> None
 async def test_question_mark_lists_every_key_and_pauses_drawing(driver: Driver) -> None:
     app = app_for(driver, refresh_s=0.05)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
@@ -266,7 +263,7 @@ async def test_question_mark_lists_every_key_and_pauses_drawing(driver: Driver) 
         assert renders.drawn == 0  # nothing drawn under the modal
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
-        await until(pilot, lambda: "DOWN" in pool_cell(app, 1, "CAS5"), PROMPT,
+        await until(pilot, lambda: "DOWN" in cell(app, 1, "CAS5", "pool"), PROMPT,
                     "the picture catching up")
         await pilot.press("question_mark", "question_mark")
         assert not isinstance(app.screen, HelpScreen)
@@ -276,7 +273,7 @@ async def test_tables_change_cell_by_cell_and_hidden_sites_are_not_drawn(
         driver: Driver) -> None:
     app = app_for(driver, refresh_s=0.05)
     async with app.run_test(size=SMALL) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         driver.run(10)  # away from a minute boundary of the "since" column
         renders = Renders(app)
         await until(pilot, lambda: renders.drawn >= 1, PROMPT, "the picture caught up")
@@ -294,8 +291,8 @@ async def test_tables_change_cell_by_cell_and_hidden_sites_are_not_drawn(
             panel.table.update_cell = spy  # type: ignore[method-assign]
             panel.table.clear = lambda *a, **k: cleared.append(1)  # type: ignore[method-assign]
         driver.run(2)  # one more identical round: nothing to change
-        drawn = renders.drawn
-        await until(pilot, lambda: renders.drawn > drawn, PROMPT, "a redraw")
+        before = renders.drawn
+        await until(pilot, lambda: renders.drawn > before, PROMPT, "a redraw")
         assert updates == []
         driver.faults["Site-A/CAS2"] = {"owa": refused}
         driver.faults["Site-B/CAS4"] = refused
@@ -304,7 +301,7 @@ async def test_tables_change_cell_by_cell_and_hidden_sites_are_not_drawn(
         assert set(updates) == {("CAS2", "pool"), ("CAS2", "checks")}
         assert cleared == []  # Site-B is a hidden tab: its CAS4 was not redrawn (updates)
         await pilot.press("2")
-        await until(pilot, lambda: "UP 2/3" in pool_cell(app, 1, "CAS4"), PROMPT,
+        await until(pilot, lambda: "UP 2/3" in cell(app, 1, "CAS4", "pool"), PROMPT,
                     "Site-B drawn when shown")
 
 
@@ -313,13 +310,13 @@ async def test_no_color_says_it_with_glyphs_bold_and_reverse(
     monkeypatch.setenv("NO_COLOR", "1")
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         assert app.no_color
         node_out(driver)
-        await until(pilot, lambda: "DOWN" in pool_cell(app, 0, "CAS2"), PROMPT, "CAS2 down")
-        cell = app.panels[0].table.get_cell("CAS2", "pool")
-        assert cell.plain == "█ DOWN" and "reverse" in str(cell.style)
-        assert "red" not in str(cell.style)
+        await until(pilot, lambda: "DOWN" in cell(app, 0, "CAS2", "pool"), PROMPT, "CAS2 down")
+        shown = app.panels[0].table.get_cell("CAS2", "pool")
+        assert shown.plain == "█ DOWN" and "reverse" in str(shown.style)
+        assert "red" not in str(shown.style)
         await until(pilot, lambda: "█" in screen_text(app).split("CAS2 ·")[-1][:100], PROMPT,
                     "the outage drawn with its glyph")
 
@@ -329,7 +326,7 @@ async def test_bell_option_rings_once_per_batch_of_alerts(driver: Driver) -> Non
     rings: list[int] = []
     app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         assert rings == []
         node_out(driver)
         await until(pilot, lambda: bool(toasts(app)), PROMPT, "the alert toast")

@@ -25,7 +25,7 @@ from castui.lab.layout import LabTiming
 from castui.ui import ConsoleApp, ConsoleOptions, run_console_async
 from tests.support.lab import SLACK, running_lab
 from tests.support.net import wait_for
-from tests.support.ui_estate import screen_text, toasts, until
+from tests.support.ui_estate import cell, screen_text, toasts, until
 
 SIZE = (160, 48)
 #: The lab, the engine and the console share one loop (and the machine other tests): a pace
@@ -97,7 +97,7 @@ async def test_a_node_crash_reaches_toast_table_and_timeline_in_time(
 
         def on_screen() -> bool:
             return (any("CAS2 out of pool" in t for t in toasts(app))
-                    and "DOWN" in str(app.panels[0].table.get_cell("CAS2", "pool"))
+                    and "DOWN" in cell(app, 0, "CAS2", "pool")
                     and lane(app, "CAS2")[-1] is Mark.OUT)
 
         await until(live.pilot, on_screen, live.detection_bound(),

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import termios
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import psutil
 import pytest
 
 from castui.ui.terminal import terminal_gone
+from tests.support.net import wait_for_sync
 from tests.support.ui_estate import CONFIG
 
 DRAWN_WITHIN = 30.0
@@ -68,13 +68,12 @@ class Console:
             self.output.extend(data)
 
     def wait_drawn(self) -> None:
-        deadline = time.monotonic() + DRAWN_WITHIN
-        while b"Site-A" not in self.output:
+        def drawn() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"console exited early: {bytes(self.output)[-500:]!r}")
-            if time.monotonic() > deadline:
-                raise AssertionError("console did not draw in time")
-            time.sleep(0.05)
+            return b"Site-A" in self.output
+
+        wait_for_sync(drawn, DRAWN_WITHIN, interval=0.05, what="the console to draw")
 
     def hang_up(self) -> None:
         """The terminal goes away, as when sshd loses the client."""

@@ -1,4 +1,4 @@
-"""The console's wording: events in sentences, durations, check cells, the header line."""
+"""The console's wording: events in sentences, check cells, the header line."""
 
 from __future__ import annotations
 
@@ -22,22 +22,8 @@ from castui.ui.sentences import event_line, sentence
 from castui.ui.widgets.alert_list import ack_cell
 from castui.ui.widgets.header import HeaderInfo, header_line
 from castui.ui.widgets.site_panel import vip_line
-from castui.ui.words import duration, since
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0s"), (45.4, "45s"), (134, "2m14s"), (3600 + 125, "1h02m"), (3 * 86400 + 4 * 3600,
-                                                                        "3d04h"), (None, "?")])
-def test_durations_are_short_and_exact_enough(seconds: float | None, text: str) -> None:
-    assert duration(seconds) == text
-
-
-def test_time_since_a_change_coarsens_after_a_minute() -> None:
-    assert since(T0, T0 + timedelta(seconds=42.9)) == "42s"
-    assert since(T0, T0 + timedelta(seconds=600)) == "10m"
-    assert since(None, T0) == "–"
 
 
 @pytest.mark.parametrize(("event", "words"), [

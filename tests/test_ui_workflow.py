@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -40,7 +39,9 @@ from tests.support.ui_estate import (
     Driver,
     FrozenClock,
     app_for,
+    cell,
     config,
+    drawn,
     new_driver,
     new_monitor,
     node_out,
@@ -65,16 +66,8 @@ def driver(store: EventStore) -> Driver:
     return driver
 
 
-async def started(app: ConsoleApp, pilot: Pilot[Any]) -> None:
-    await until(pilot, lambda: app.panels[0].table.row_count > 0, PROMPT, "the node table")
-
-
 def event_lines(app: ConsoleApp) -> list[str]:
     return [line.plain for line in app.event_log.lines]
-
-
-def cell(app: ConsoleApp, site: int, node: str, column: str) -> str:
-    return str(app.panels[site].table.get_cell(node, column))
 
 
 async def field(pilot: Pilot[Any], selector: str, text: str) -> None:
@@ -92,7 +85,7 @@ async def test_m_starts_a_named_drill_and_m_again_ends_it_after_a_yes(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("m")
         assert isinstance(app.screen, DrillScreen)
         name_box = app.screen.query_one("#drill-name", Input)
@@ -134,7 +127,7 @@ async def test_a_drill_left_open_by_an_earlier_run_shows_at_start_and_m_ends_it(
     steady(driver)
     app = app_for(driver)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await until(pilot, lambda: "DRILL failover-q4 04:00" in screen_text(app), PROMPT,
                     "the open drill in the header")
         await until(pilot, lambda: "drill 'failover-q4' resumed by alice: not observed for "
@@ -158,7 +151,7 @@ async def test_a_drill_a_live_castui_records_is_shown_and_left_to_it(
     store.start_drill("from-watch", driver.clock(), "bob", this_recorder(driver.clock()))
     app = app_for(driver)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await until(pilot, lambda: "DRILL from-watch" in screen_text(app), PROMPT,
                     "the drill in the header")
     assert [e.kind for e in store.events() if e.kind.startswith("drill_")] == []
@@ -168,7 +161,7 @@ async def test_the_drill_modal_refuses_an_empty_name_and_escape_starts_nothing(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=SMALL) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("m", "backspace", "space", "enter")
         assert isinstance(app.screen, DrillScreen)  # still asking
         await until(pilot, lambda: "a drill needs a name" in screen_text(app), PROMPT,
@@ -182,13 +175,13 @@ async def test_a_drill_another_castui_started_is_a_message_not_a_traceback(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         # `castui watch --drill` in another process, alive (this test's process stands in).
         store.start_drill("from-watch", driver.clock(), "bob", this_recorder(driver.clock()))
         await pilot.press("m", "enter")
         await until(pilot, lambda: any("drill 'from-watch' is still running" in t
                                        for t in toasts(app)), PROMPT, "the refusal")
-        assert not app._exit and [d.name for d in store.drills()] == ["from-watch"]
+        assert app.return_code is None and [d.name for d in store.drills()] == ["from-watch"]
 
 
 # -- maintenance -------------------------------------------------------------------------------
@@ -198,7 +191,7 @@ async def test_M_marks_the_selected_node_and_its_crash_is_expected_not_an_alert(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("down", "M")  # CAS2
         assert isinstance(app.screen, MaintScreen)
         assert "No maintenance mark on CAS2 or Site-A" in screen_text(app)
@@ -221,16 +214,19 @@ async def test_M_marks_the_selected_node_and_its_crash_is_expected_not_an_alert(
             PROMPT, "the drop shown as expected")
         assert "DOWN" in cell(app, 0, "CAS2", "pool")
         assert driver.monitor.alerts.unacknowledged == 0 and len(driver.monitor.alerts) == 0
-        await pilot.pause(2 * app.options.refresh_s)  # a tick that would have toasted it
-        assert toasts(app) == []
-        assert "no alerts" in screen_text(app)
+        await until(pilot, lambda: "no alerts" in screen_text(app), PROMPT, "no alerts")
+        # A drop nobody expected: its toast comes after any the expected one would have made.
+        driver.faults["Site-B/CAS4"] = refused
+        driver.run(20)
+        await until(pilot, lambda: toasts(app) != [], PROMPT, "the toast for CAS4")
+        assert [("CAS4" in t, "CAS2" in t) for t in toasts(app)] == [(True, False)]
 
 
 async def test_M_marks_a_whole_site_and_clears_it_again(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("M")
         await field(pilot, "#maint-span", "1h30m")
         await pilot.click("#maint-site")
@@ -256,7 +252,7 @@ async def test_M_refuses_a_bad_duration_with_a_message(driver: Driver,
                                                        store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=SMALL) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         await pilot.press("M")
         for typed, said in (("soon", "not a duration: soon (use 90s, 45m, 2h, 1h30m)"),
                             ("0s", "the duration must be more than 0s"),
@@ -275,18 +271,16 @@ async def test_a_mark_set_from_another_process_shows_within_seconds(
         driver: Driver, store: EventStore) -> None:
     app = app_for(driver, refresh_s=0.1)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         now = driver.clock()
         store.set_maintenance("Site-A", "CAS3", now, now + timedelta(minutes=45), by="bob")
 
         def shown() -> bool:
+            driver.round()  # the engine keeps probing meanwhile
             return app.panels[0].table.marks and cell(app, 0, "CAS3", "mark") == "MAINT 08:49"
 
-        deadline = time.monotonic() + 5.0  # the engine re-reads marks once a second
-        while not shown():
-            assert time.monotonic() < deadline, "the mark from `castui maint` never showed"
-            driver.round()  # the engine keeps probing meanwhile
-            await pilot.pause(0.1)
+        # The engine re-reads marks once a second.
+        await until(pilot, shown, 5.0, "the mark from `castui maint`", interval=0.1)
 
 
 # -- acknowledgements, flapping, the bell -----------------------------------------------------
@@ -295,7 +289,7 @@ async def test_a_mark_set_from_another_process_shows_within_seconds(
 async def test_acknowledgements_survive_a_restart(driver: Driver, store: EventStore) -> None:
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         node_out(driver)  # two alerts: CAS2 out of the pool, then CAS4 degraded
         await until(pilot, lambda: "2 alerts unacked" in screen_text(app), PROMPT, "alerts")
         await pilot.press("a")  # the newest: CAS4
@@ -305,7 +299,7 @@ async def test_acknowledgements_survive_a_restart(driver: Driver, store: EventSt
     again = new_driver(store, driver.clock)  # a new Monitor on the same history file
     app = app_for(again)
     async with app.run_test(size=WIDE) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
         alerts = app.query_one(AlertList)
         await until(pilot, lambda: alerts.row_count == 2, PROMPT, "the stored alerts listed")
         assert str(alerts.get_cell(str(newest), "ack")) == "✓ alice 08:04"
@@ -320,7 +314,7 @@ async def test_a_flapping_node_raises_one_flapping_toast_not_one_per_bounce(
         driver: Driver) -> None:
     app = app_for(driver, refresh_s=0.05)
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        await started(app, pilot)
+        await drawn(app, pilot)
 
         alerts = app.query_one(AlertList)
 
@@ -344,8 +338,13 @@ async def test_a_flapping_node_raises_one_flapping_toast_not_one_per_bounce(
         for _ in range(3):
             await bounce()
         assert len(driver.monitor.alerts) == 3  # the bounces go on, the alerts do not
-        await pilot.pause(3 * app.options.refresh_s)  # ticks that would have toasted more
-        assert toasts(app) == shown
+        # A drop elsewhere: its toast comes after any the bounces would have made.
+        driver.faults["Site-A/CAS1"] = refused
+        driver.run(6)
+        await until(pilot, lambda: len(toasts(app)) > len(shown), PROMPT, "the toast for CAS1")
+        now = toasts(app)
+        (extra,) = [t for t in now if t not in shown]
+        assert len(now) == len(shown) + 1 and "CAS1" in extra and "CAS4" not in extra
         assert cell(app, 1, "CAS4", "mark") == "FLAP"
         assert any(line.endswith("CAS4 back in pool after 4s (flapping)")
                    for line in event_lines(app))
@@ -364,7 +363,7 @@ async def test_bell_notifiers_ring_the_console_bell(store: EventStore) -> None:
     notifying = asyncio.create_task(monitor.dispatcher.run())  # what Monitor.run starts
     try:
         async with app.run_test(size=WIDE) as pilot:
-            await started(app, pilot)
+            await drawn(app, pilot)
             node_out(driver)
             await until(pilot, lambda: len(rings) == 2, PROMPT, "a ring per alert")
     finally:

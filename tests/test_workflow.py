@@ -16,13 +16,14 @@ import pytest
 
 from castui.config import parse_config
 from castui.engine.monitor import MARKS_REFRESH_S, Monitor
+from castui.engine.timeline import Mark
 from castui.history import EventStore, HistoryError
 from castui.model.alerts import Alert
 from castui.model.events import Event, Kind
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.times import iso
 from castui.report import Window, choose_window, collect, measure
-from castui.report.lanes import State
+from tests.support.net import wait_for_sync
 from tests.support.ui_estate import FrozenClock
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
@@ -130,10 +131,8 @@ def test_a_mark_set_by_another_process_is_seen_within_the_refresh(rig: Rig,
     rig.monitor.maintenance()  # read once: the cache is fresh now
     with EventStore(tmp_path / "history.sqlite3") as other:  # `castui maint set`, elsewhere
         other.set_maintenance("site-a", "cas2", T0, T0 + timedelta(hours=1), by="bob")
-    deadline = time.monotonic() + MARKS_REFRESH_S + 2
-    while rig.monitor.maintenance_for("Site-A", "CAS2", rig.clock()) is None:
-        assert time.monotonic() < deadline, "the mark never reached the monitor"
-        time.sleep(0.05)
+    wait_for_sync(lambda: rig.monitor.maintenance_for("Site-A", "CAS2", rig.clock()) is not None,
+                  MARKS_REFRESH_S + 2, what="the mark to reach the monitor")
     rig.round("CAS2", False, 2)
     assert rig.alerts == []  # names match ignoring case, as in AD
 
@@ -250,8 +249,8 @@ def test_a_drill_report_shows_the_nodes_already_out_and_the_quiet_ones(rig: Rig)
     assert site.drops == ()
     (out,) = site.out_at_start
     assert (out.node, out.since, out.back_in_pool) == ("CAS2", down.time, None)
-    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
-    assert lanes == {"CAS1": [State.IN_POOL], "CAS2": [State.OUT]}
+    lanes = {lane.subject: [span.mark for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS1": [Mark.IN_POOL], "CAS2": [Mark.OUT]}
     assert report.lanes[0].spans[0].start == drill.started
 
 
@@ -270,8 +269,8 @@ def test_odd_pool_pictures_are_skipped_not_guessed(rig: Rig) -> None:
 
     report = measure(window, [event], [], [])
 
-    lanes = {lane.subject: [span.state for span in lane.spans] for lane in report.lanes}
-    assert lanes == {"CAS5": [State.OUT], "CAS6": [State.IN_POOL]}
+    lanes = {lane.subject: [span.mark for span in lane.spans] for lane in report.lanes}
+    assert lanes == {"CAS5": [Mark.OUT], "CAS6": [Mark.IN_POOL]}
     (out,) = report.sites[0].out_at_start
     assert (out.node, out.since) == ("CAS5", start)  # out since at least the drill's start
     assert measure(window, [Event(start, "*", "drill", Kind.DRILL_STARTED, "drill",
@@ -291,7 +290,7 @@ def test_a_version_1_history_is_upgraded_in_place(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     conn.execute("INSERT INTO events (time, epoch, site, subject, kind, detail) VALUES "
                  "(?, ?, 'Site-A', 'CAS1', 'node_down', 'kept')",
-                 (now.isoformat().replace("+00:00", "Z"), now.timestamp()))
+                 (iso(now, "microseconds"), now.timestamp()))
     conn.commit()
     conn.close()
     with EventStore(path) as store:
@@ -317,11 +316,12 @@ def test_another_process_starting_a_drill_is_seen_and_an_unreadable_history_is_s
     rig.monitor.maintenance()
     with EventStore(tmp_path / "history.sqlite3") as other:  # `castui watch --drill` elsewhere
         other.start_drill("elsewhere", T0, "bob")
-    deadline = time.monotonic() + MARKS_REFRESH_S + 2
-    while rig.monitor.drill is None or rig.monitor.drill.name != "elsewhere":
-        assert time.monotonic() < deadline, "the other drill never reached the monitor"
-        rig.monitor.maintenance()
-        time.sleep(0.05)
+
+    def seen() -> bool:
+        rig.monitor.maintenance()  # re-reads the history once its refresh is due
+        return rig.monitor.drill is not None and rig.monitor.drill.name == "elsewhere"
+
+    wait_for_sync(seen, MARKS_REFRESH_S + 2, what="the other drill to reach the monitor")
     rig.monitor.set_maintenance("Site-A", "CAS1", 600)
     assert [m.target for m in rig.monitor.maintenance()] == ["Site-A/CAS1"]
     rig.store.close()  # the history goes away under a running console

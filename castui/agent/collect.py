@@ -9,7 +9,6 @@ service that vanished) is reported as such and never hides the others. A snapsho
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import sys
 import time
@@ -20,6 +19,7 @@ import psutil
 
 from castui import __version__
 from castui.model.text import clean
+from castui.model.times import iso, utcnow
 
 #: EPM, HTTPS, HTTP, the static RPC and address-book ports usual on CAS arrays, IMAP(S), POP(S).
 DEFAULT_PORTS: tuple[int, ...] = (135, 443, 80, 59531, 59532, 143, 993, 110, 995)
@@ -187,7 +187,7 @@ class Collector:
         doc: dict[str, Any] = {
             "agent": "castui", "version": __version__, "host": self._host,
             "platform": sys.platform,
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "time": iso(utcnow(), "seconds"),
         }
         doc["connections"] = _guard(errors, "connections",
                                     lambda: count_connections(self.ports, self.addresses, rows))

@@ -11,8 +11,9 @@ from typing import Any
 from castui.cli.common import load_or_report, make_monitor
 from castui.config import Defaults
 from castui.engine.snapshot import CheckView, EstateSnapshot, SiteView, TargetView
-from castui.model.status import Status
+from castui.model.status import Status, severity
 from castui.model.text import listing
+from castui.model.times import iso
 
 EXIT_UNKNOWN = int(Status.UNKNOWN)
 #: Nagios keeps 4 KiB of a plugin's first line and 8 KiB of its whole output by default:
@@ -135,8 +136,7 @@ def _fit(text: str, perf: list[str], room: int) -> str:
 def render_text(snap: EstateSnapshot, defaults: Defaults) -> str:
     """One Nagios line per site, the most severe first, so the status line shows the worst;
     the first line within FIRST_LINE_BYTES, the whole within OUTPUT_BYTES (`+N more sites`)."""
-    order = {Status.CRITICAL: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
-    sites = sorted(snap.sites, key=lambda s: order[s.status])
+    sites = sorted(snap.sites, key=lambda s: severity(s.status), reverse=True)
     lines: list[str] = []
     left = OUTPUT_BYTES
     for index, site in enumerate(sites):
@@ -182,6 +182,6 @@ def render_json(snap: EstateSnapshot) -> str:
                             "checks": [c.as_dict() for c in site.dns.target.checks]}
         sites.append(entry)
     doc = {"status": snap.status.name,
-           "time": snap.time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+           "time": iso(snap.time, "seconds"),
            "sites": sites}
     return json.dumps(doc, indent=2)

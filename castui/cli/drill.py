@@ -100,7 +100,8 @@ def _end(store: EventStore, name: str) -> int:
     drill, event = end_drill(store, newest, current_user(), utcnow())
     store.record(event)
     assert drill.ended is not None
-    line = (f"ended drill {name!r} after {duration((drill.ended - drill.started).total_seconds())}"
+    lasted = duration((drill.ended - drill.started).total_seconds(), style="precise")
+    line = (f"ended drill {name!r} after {lasted}"
             f" (started {instant(drill.started)} by {clean(drill.started_by, 40) or 'unknown'})")
     if "gap_start" in event.data:
         since = datetime.fromisoformat(str(event.data["gap_start"]))

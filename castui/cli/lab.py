@@ -52,7 +52,7 @@ from castui.lab.scenario import (
 )
 from castui.model.exchange import PROFILES
 from castui.model.text import clean
-from castui.model.times import utcnow
+from castui.model.times import iso, utcnow
 
 EXIT_USAGE = 2
 #: `castui lab ctl`: the lab could not be reached.
@@ -169,7 +169,7 @@ def build_setup(args: argparse.Namespace, scenario_name: str | None,
 
 
 def stamp() -> str:
-    return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(utcnow())
 
 
 def say(text: str) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from castui.history import EventStore, HistoryError, default_db_path
-from castui.model.times import parse_time, utcnow
+from castui.model.times import file_stamp, parse_time, utcnow
 from castui.report import Report, ReportError, Window, choose_window, collect
 from castui.report.render_html import render_html
 from castui.report.render_json import render_json
@@ -102,11 +101,7 @@ def slug(window: Window) -> str:
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", window.drill.name).strip("-.")[:60]
         if name:
             return name
-    return _stamp(window.start)
-
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y%m%dT%H%M%SZ")
+    return file_stamp(window.start)
 
 
 def _fail(message: str) -> int:

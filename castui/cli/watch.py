@@ -19,6 +19,7 @@ from castui.history import HistoryError, default_db_path
 from castui.metrics import MetricsError, MetricsServer
 from castui.model.events import Event
 from castui.model.text import clean
+from castui.model.times import duration, iso
 
 EXIT_USAGE = 2
 
@@ -49,10 +50,10 @@ def drill_name(text: str) -> str:
 def format_event(event: Event, fmt: str) -> str:
     if fmt == "jsonl":
         return json.dumps({**event.as_dict(), "alert": is_alert(event)}, separators=(",", ":"))
-    stamp = event.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = iso(event.time)
     line = f"{stamp} {event.site} {event.subject} {event.kind}: {event.detail}"
     if event.duration_s is not None:
-        line += f" (after {event.duration_s:.1f} s)"
+        line += f" (after {duration(event.duration_s, style='seconds')})"
     return line
 
 

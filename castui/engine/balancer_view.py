@@ -15,6 +15,7 @@ from typing import Any
 
 from castui.model.balancer import ServerView
 from castui.model.events import Event, Kind
+from castui.model.times import duration
 
 #: castui states a node should (not) receive new clients in; "unknown" is no verdict at all.
 _SHOULD_ROUTE = frozenset({"up"})
@@ -73,7 +74,7 @@ class LbComparison:
                      data=_data(castui_state, lb_view))
 
     def _disagreement(self, castui_state: str, view: ServerView, lasted: float) -> str:
-        ours = f"castui sees it {castui_state.upper()} for {lasted:.0f} s"
+        ours = f"castui sees it {castui_state.upper()} for {duration(lasted, style='whole')}"
         if view.in_rotation:
             return f"balancer still routes to {self.node} ({_verdict(view)}), {ours}"
         if view.admin:

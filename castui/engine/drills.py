@@ -108,7 +108,8 @@ def start_or_resume(store: HistoryStore, name: str, me: Recorder, by: str,
     gap = (now - since).total_seconds()
     return drill, Event(
         now, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_RESUMED,
-        f"drill {clean(name, 60)!r} resumed by {by}: not observed for {duration(gap)} "
+        f"drill {clean(name, 60)!r} resumed by {by}: not observed for "
+        f"{duration(gap, style='precise')} "
         f"({_who(open_.recorder)} gone, last seen {iso(since)})", duration_s=gap,
         data={"drill": name, "by": by, **_gap(open_, since, now)})
 
@@ -127,7 +128,8 @@ def end_drill(store: HistoryStore, drill: Drill, by: str, now: datetime, *,
     detail = f"drill {clean(drill.name, 60)!r} ended by {by}"
     data: dict[str, Any] = {"drill": drill.name, "by": by}
     if since is not None:
-        detail += (f"; not observed for the last {duration((ended.ended - since).total_seconds())}"
+        missed = duration((ended.ended - since).total_seconds(), style="precise")
+        detail += (f"; not observed for the last {missed}"
                    f" ({_who(drill.recorder)} gone, last seen {iso(since)})")
         data.update(_gap(drill, since, ended.ended))
     return ended, Event(ended.ended, ALL_SITES, SUBJECT_DRILL, Kind.DRILL_ENDED, detail,
@@ -151,7 +153,8 @@ def _held(drill: Drill, now: datetime) -> str:
     assert recorder is not None  # a drill with no recorder is never held
     ago = max((now - recorder.seen).total_seconds(), 0.0)
     return (f"drill {clean(drill.name, 60)!r} is being recorded by castui "
-            f"{clean(recorder.describe(), 100)} (last seen {duration(ago)} ago); stop that "
+            f"{clean(recorder.describe(), 100)} (last seen {duration(ago, style='precise')} "
+            "ago); stop that "
             f"castui, or end the drill with: castui drill end {_arg(drill.name)}")
 
 
@@ -167,7 +170,8 @@ def _other_open(drill: Drill, gone: bool, now: datetime) -> str:
     assert recorder is not None
     ago = max((now - recorder.seen).total_seconds(), 0.0)
     return (f"drill {name!r} is still running (recorded by castui "
-            f"{clean(recorder.describe(), 100)}, last seen {duration(ago)} ago); end it "
+            f"{clean(recorder.describe(), 100)}, last seen {duration(ago, style='precise')} "
+            "ago); end it "
             f"first with: castui drill end {arg}")
 
 

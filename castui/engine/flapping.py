@@ -14,10 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from castui.model.events import Event, Kind
-
-#: The node state changes that count.
-CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED})
+from castui.model.events import NODE_CHANGES, Event, Kind
+from castui.model.times import duration
 
 
 @dataclass(slots=True)
@@ -41,7 +39,7 @@ class FlapWatch:
 
     def observe(self, event: Event) -> Event | None:
         """Count `event` if it is a state change; `node_flapping` when this one tips it over."""
-        if event.kind not in CHANGES or event.data.get("at_start"):
+        if event.kind not in NODE_CHANGES or event.data.get("at_start"):
             return None
         node = self._nodes.setdefault((event.site, event.subject), _Node())
         if node.times and node.times[-1] == event.time:
@@ -52,10 +50,11 @@ class FlapWatch:
         if node.flapping_since is not None or len(node.times) < self.changes:
             return None
         node.flapping_since = node.times[0]
+        within = duration((event.time - node.times[0]).total_seconds(), style="words")
+        quiet = duration(self.quiet.total_seconds(), style="words")
         return Event(event.time, event.site, event.subject, Kind.NODE_FLAPPING,
-                     f"{len(node.times)} state changes in "
-                     f"{_span((event.time - node.times[0]).total_seconds())}; further changes "
-                     f"raise no alert until it is stable for {_span(self.quiet.total_seconds())}",
+                     f"{len(node.times)} state changes in {within}; further changes "
+                     f"raise no alert until it is stable for {quiet}",
                      data={"changes": len(node.times),
                            "window_s": self.window.total_seconds()})
 
@@ -71,12 +70,6 @@ class FlapWatch:
         found.flapping_since = None
         found.times.clear()
         return Event(now, site, node, Kind.NODE_FLAPPING_CLEARED,
-                     f"stable for {_span(self.quiet.total_seconds())}, no longer flapping",
+                     f"stable for {duration(self.quiet.total_seconds(), style='words')}, "
+                     "no longer flapping",
                      duration_s=lasted)
-
-
-def _span(seconds: float) -> str:
-    whole = round(seconds)
-    if whole < 120:
-        return f"{whole} s"
-    return f"{whole // 60} min" if whole % 60 == 0 else f"{whole // 60} min {whole % 60} s"

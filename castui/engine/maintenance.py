@@ -18,6 +18,7 @@ from castui.engine.history_port import HistoryStore
 from castui.model.events import Event, Kind
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
+from castui.model.times import iso
 
 #: Longer than this is not maintenance but an outage somebody forgot.
 MAX_MAINTENANCE = timedelta(days=7)
@@ -138,7 +139,7 @@ def maintenance_event(mark: MaintenanceMark, now: datetime, *, set_: bool,
                       by: str | None = None) -> Event:
     """`maint_set` / `maint_cleared` for `mark`, as every front-end records it."""
     subject = mark.node or "site"
-    until = mark.ends.isoformat(timespec="seconds").replace("+00:00", "Z")
+    until = iso(mark.ends, "seconds")
     who = by or mark.set_by
     if set_:
         detail = f"{mark.target} in maintenance until {until} (set by {who}"

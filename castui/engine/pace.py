@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from castui.model.events import ALL_SITES, SUBJECT_POLL, Event, Kind
+from castui.model.times import duration, json_seconds
 
 
 class PollPace:
@@ -42,18 +43,19 @@ class PollPace:
         lags = slowest is not None and slowest > self.interval
         if lags == self.lagging:
             return None
-        pace = {"round_s": None if slowest is None else round(slowest, 3),
+        interval = duration(self.interval, style="interval")
+        pace = {"round_s": json_seconds(slowest),
                 "interval_s": self.interval}
         if lags:
             assert slowest is not None
             self._lagging_since = now
             return Event(now, ALL_SITES, SUBJECT_POLL, Kind.POLL_LAGGING,
-                         f"rounds overrun the {self.interval:.3g}s interval: {key} took "
-                         f"{slowest:.2f}s", data={**pace, "target": key})
+                         f"rounds overrun the {interval} interval: {key} took "
+                         f"{duration(slowest, style='poll')}", data={**pace, "target": key})
         since, self._lagging_since = self._lagging_since, None
         assert since is not None
-        said = f", slowest {slowest:.2f}s" if slowest is not None else ""
+        said = f", slowest {duration(slowest, style='poll')}" if slowest is not None else ""
         return Event(now, ALL_SITES, SUBJECT_POLL, Kind.POLL_CAUGHT_UP,
-                     f"rounds within the {self.interval:.3g}s interval again{said}",
+                     f"rounds within the {interval} interval again{said}",
                      duration_s=(now - since).total_seconds(), data=pace)
 

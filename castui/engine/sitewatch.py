@@ -22,6 +22,7 @@ from castui.model.balancer import AdminState, ServerView
 from castui.model.errors import LbError
 from castui.model.events import Event, Kind
 from castui.model.text import clean
+from castui.model.times import iso
 
 #: The longest "why the balancer cannot be read" (it quotes the balancer's reply).
 LB_ERROR_LIMIT = 300
@@ -146,7 +147,7 @@ class SiteWatch:
         changed = now
         if view.last_change_s is not None and 0 <= view.last_change_s < 86400:
             changed = now - timedelta(seconds=view.last_change_s)
-        data = {"changed_at": changed.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        data = {"changed_at": iso(changed),
                 "lb_status": view.status}
         if view.in_rotation:
             return Event(now, self.site.name, node, Kind.LB_UP,

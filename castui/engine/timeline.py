@@ -1,10 +1,17 @@
-"""The failover timeline: for each node, VIP and DNS name, a strip of buckets over a window.
+"""The failover timeline, for the console and the drill report alike: what state each node,
+VIP and DNS name was in, when.
 
-Pure functions, no I/O: the console draws what they return and tests check them without a
-screen. Two sources meet here. The in-memory ring of each target (one sample per round) is
-exact but short and lost on restart; the history events are sparse but survive a restart.
-Before a target's oldest ring sample the events paint the picture, after it the ring does.
-A bucket shows the worst state seen in it, so a short outage never vanishes at 24 h zoom.
+One table says which state each event leaves its subject in (and which it found it in), one
+table which state wins when several share a bucket, so the console's strips and the report's
+picture can never tell the same night two ways. Pure functions, no I/O.
+
+The console (`build_lanes`) draws a strip of buckets per target. Two sources meet there: the
+in-memory ring of each target (one sample per round) is exact but short and lost on restart;
+the history events are sparse but survive a restart. Before a target's oldest ring sample the
+events paint the picture, after it the ring does. The report (`event_spans`, `to_spans`,
+`fold`) draws exact spans from the window's events alone, folded into buckets only when there
+are too many to draw. Either way a bucket shows the worst state seen in it, so a short outage
+never vanishes at 24 h zoom.
 """
 
 from __future__ import annotations
@@ -21,18 +28,28 @@ from castui.model.marks import MaintenanceMark
 
 
 class Mark(StrEnum):
-    """What one bucket of a lane shows."""
+    """What a stretch of a lane shows."""
 
     UNKNOWN = "unknown"
     IN_POOL = "in_pool"
     TRANSITIONAL = "transitional"
     DEGRADED = "degraded"
     OUT = "out"
+    #: A DNS resolver's answer, named by the span's label: a fact, not a verdict (the report's
+    #: DNS lanes; the console judges the answer against the VIP instead).
+    ANSWER = "answer"
 
 
 #: Which mark wins when several fall in one bucket: the one an operator must not miss.
-_SEVERITY = {Mark.UNKNOWN: 0, Mark.IN_POOL: 1, Mark.TRANSITIONAL: 2, Mark.DEGRADED: 3,
-             Mark.OUT: 4}
+SEVERITY = {Mark.UNKNOWN: 0, Mark.ANSWER: 1, Mark.IN_POOL: 1, Mark.TRANSITIONAL: 2,
+            Mark.DEGRADED: 3, Mark.OUT: 4}
+#: A mark in words, the same on the console and in the report's legend.
+MARK_WORDS = {Mark.IN_POOL: "in pool", Mark.TRANSITIONAL: "transitional",
+              Mark.DEGRADED: "degraded", Mark.OUT: "out of pool", Mark.UNKNOWN: "unknown",
+              Mark.ANSWER: "DNS answer"}
+#: Spans per report lane before the lane is folded into buckets, and how many buckets then.
+MAX_SPANS = 400
+BUCKETS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +98,30 @@ def mark_of(state: str, status_text: str) -> Mark:
     return _STATE_MARKS.get(state, Mark.UNKNOWN)
 
 
-_EVENT_MARKS = {
-    Kind.NODE_DOWN: Mark.OUT, Kind.VIP_DOWN: Mark.OUT, Kind.DNS_FAILED: Mark.OUT,
-    Kind.NODE_UP: Mark.IN_POOL, Kind.VIP_UP: Mark.IN_POOL, Kind.DNS_RECOVERED: Mark.IN_POOL,
-    Kind.NODE_RECOVERED: Mark.IN_POOL, Kind.NODE_DEGRADED: Mark.DEGRADED,
+#: What each state-changing event says: the mark its subject had before it, and after it.
+_CHANGES: dict[str, tuple[Mark, Mark]] = {
+    Kind.NODE_DOWN: (Mark.IN_POOL, Mark.OUT), Kind.NODE_UP: (Mark.OUT, Mark.IN_POOL),
+    Kind.NODE_DEGRADED: (Mark.IN_POOL, Mark.DEGRADED),
+    Kind.NODE_RECOVERED: (Mark.DEGRADED, Mark.IN_POOL),
+    Kind.VIP_DOWN: (Mark.IN_POOL, Mark.OUT), Kind.VIP_UP: (Mark.OUT, Mark.IN_POOL),
+    Kind.DNS_FAILED: (Mark.IN_POOL, Mark.OUT), Kind.DNS_RECOVERED: (Mark.OUT, Mark.IN_POOL),
     # A monitor starting: a subject without an "out at start" event was found in the pool.
-    Kind.MONITOR_STARTED: Mark.IN_POOL,
+    Kind.MONITOR_STARTED: (Mark.UNKNOWN, Mark.IN_POOL),
 }
 
 
 def event_mark(event: Event, expected: str | None = None) -> Mark | None:
-    """The state an event leaves its subject in; None for events that say nothing of it."""
+    """The state an event leaves its subject in; None for events that say nothing of it.
+
+    A `dns_changed` says something only against `expected`, the address the answer must hold.
+    """
     if event.kind == Kind.DNS_CHANGED:
         new = event.data.get("new")
         if expected is None or not isinstance(new, list):
             return None
         return Mark.IN_POOL if expected in new else Mark.OUT
-    return _EVENT_MARKS.get(event.kind)
+    change = _CHANGES.get(event.kind)
+    return None if change is None else change[1]
 
 
 Point = tuple[datetime, Mark]
@@ -174,7 +198,7 @@ def bucketize(points: Sequence[Point], *, end: datetime, seconds: float,
         # a mark superseded at once still shows in its own bucket.
         last = width - 1 if nxt is None or nxt > end else math.ceil(position(nxt)) - 1
         for b in range(first, min(max(last, first), width - 1) + 1):
-            if _SEVERITY[mark] > _SEVERITY[out[b]]:
+            if SEVERITY[mark] > SEVERITY[out[b]]:
                 out[b] = mark
     return tuple(out)
 
@@ -218,3 +242,80 @@ def expected_buckets(marks: Sequence[MaintenanceMark], site: str, subject: str, 
         for bucket in range(max(first, 0), min(last, width - 1) + 1):
             out[bucket] = True
     return tuple(out) if any(out) else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of a report lane; `label` names a DNS answer."""
+
+    start: datetime
+    end: datetime
+    mark: Mark
+    label: str = ""
+
+
+def event_spans(events: Iterable[Event], *, start: datetime, end: datetime) -> tuple[Span, ...]:
+    """One subject's state from `start` to `end`, from its events (oldest first) alone.
+
+    The first event also tells the state before it; with no event the subject was in pool.
+    """
+    points: list[Point] = []
+    for event in events:
+        change = _CHANGES.get(event.kind)
+        if change is None:
+            continue
+        before, after = change
+        if not points:  # a drop found at start (`at_start`) was out all along
+            out_all_along = after is Mark.OUT and event.data.get("at_start") is True
+            points.append((start, Mark.OUT if out_all_along else before))
+        points.append((max(event.time, start), after))
+    if not points:
+        points.append((start, Mark.IN_POOL))
+    return fold(to_spans(points, end), start=start, end=end)
+
+
+def to_spans(points: Sequence[Point], end: datetime,
+             labels: Sequence[str] | None = None) -> list[Span]:
+    """Change points (with a label each, or none) as spans up to `end`, equal neighbours
+    merged; a point superseded at its own instant leaves no span."""
+    spans: list[Span] = []
+    for i, (start, mark) in enumerate(points):
+        stop = points[i + 1][0] if i + 1 < len(points) else end
+        label = labels[i] if labels is not None else ""
+        if spans and spans[-1].mark == mark and spans[-1].label == label:
+            spans[-1] = Span(spans[-1].start, stop, mark, label)
+        elif stop > start or (i + 1 == len(points) and not spans):
+            spans.append(Span(start, max(stop, start), mark, label))
+    return spans
+
+
+def fold(spans: Sequence[Span], *, start: datetime, end: datetime) -> tuple[Span, ...]:
+    """At most MAX_SPANS spans: beyond that, BUCKETS fixed buckets showing their worst mark.
+
+    The console's `bucketize` folds points into a strip of cells that may show a point of no
+    length; this folds spans that keep their exact times, for a picture drawn to scale.
+    """
+    seconds = (end - start).total_seconds()
+    if len(spans) <= MAX_SPANS or seconds <= 0:
+        return tuple(spans)
+    step = timedelta(seconds=seconds / BUCKETS)
+    out: list[Span] = []
+    i = 0
+    for b in range(BUCKETS):
+        lo = start + step * b
+        hi = end if b == BUCKETS - 1 else lo + step
+        worst: Span | None = None
+        while i < len(spans) and spans[i].end <= lo:
+            i += 1
+        j = i
+        while j < len(spans) and spans[j].start < hi:
+            if worst is None or SEVERITY[spans[j].mark] > SEVERITY[worst.mark]:
+                worst = spans[j]
+            j += 1
+        if worst is None:
+            continue
+        if out and out[-1].mark == worst.mark and out[-1].label == worst.label:
+            out[-1] = Span(out[-1].start, hi, worst.mark, worst.label)
+        else:
+            out.append(Span(lo, hi, worst.mark, worst.label))
+    return tuple(out)

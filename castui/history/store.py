@@ -33,7 +33,7 @@ from castui.model.alerts import Alert
 from castui.model.errors import HistoryError
 from castui.model.events import Event
 from castui.model.marks import Drill, MaintenanceMark, Recorder
-from castui.model.times import utcnow
+from castui.model.times import iso, utcnow
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -121,7 +121,7 @@ class EventStore:
             raise ValueError("event time must be timezone-aware")
         when = event.time.astimezone(UTC)
         row = (
-            _iso(when),
+            iso(when, "microseconds"),
             when.timestamp(),
             event.site,
             event.subject,
@@ -351,11 +351,6 @@ class EventStore:
         ):
             reason = "permission denied"
         return f"{action} database {self.path}: {' '.join(reason.split())}"
-
-
-def _iso(when: datetime) -> str:
-    """ISO-8601 UTC with microseconds and a `Z`, readable in the sqlite3 shell."""
-    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _epoch(when: datetime) -> float:

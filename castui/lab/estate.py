@@ -1,9 +1,9 @@
 """A whole simulated Exchange estate: CAS nodes per site, a VIP per site, a CA and a DNS zone.
 
 This is what `castui lab` and `castui demo` run (the layout is castui.lab.layout's). The
-estate writes the castui config that describes it, so `castui check` and `watch` run against
-it unchanged, and it applies the actions of the lab grammar (castui.lab.actions), one at a
-time.
+estate writes the castui config that describes it (castui.lab.config_file), so `castui check`
+and `watch` run against it unchanged, and it applies the actions of the lab grammar
+(castui.lab.actions), one at a time.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,10 +20,12 @@ from castui.config import Config, load_config
 from castui.lab.actions import COMPONENT_VERBS, Action, ActionError
 from castui.lab.balancer import LabBalancer
 from castui.lab.certs import LabCA
+from castui.lab.config_file import ca_path_for, config_text
 from castui.lab.dns import LabDNS
 from castui.lab.epm import for_node
 from castui.lab.layout import DNS_TTL, LabError, LabLayout, LabTiming, require_privileges
 from castui.lab.node import LabNode
+from castui.lab.site import LabSite
 from castui.model.exchange import NAMES_FRONTEND
 from castui.model.text import clean
 
@@ -36,36 +36,6 @@ L7_CHECK = {"exchange2016": "/owa/healthcheck.htm"}
 
 #: Where the lab reports what happens by itself (the VIP balancers' own verdicts).
 LogCallback = Callable[[str], None]
-
-
-@dataclass(slots=True)
-class LabSite:
-    """One running site: its nodes (in order), its VIP balancer, its array name."""
-
-    name: str
-    array_fqdn: str
-    vip: str
-    nodes: dict[str, LabNode]
-    balancer: LabBalancer | None = None
-    contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = []
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def ca_path_for(config_path: Path) -> Path:
-    """Where the lab CA goes for a config at `config_path`: `lab.toml` -> `lab.ca.pem`."""
-    return config_path.with_name(config_path.stem + ".ca.pem")
 
 
 class LabEstate:
@@ -196,35 +166,9 @@ class LabEstate:
 
     def config_text(self, ca_file: str) -> str:
         """The castui TOML describing this estate (the ports as bound, once started)."""
-        t = self.timing
-        ports = self.ports
-        dns = f"{self.dns.address}:{self.dns.port}"
-        lines = [
-            "# castui configuration for the castui lab estate (written by castui lab).",
-            "[defaults]",
-            f"interval = {t.interval!r}",
-            f"timeout = {t.timeout!r}",
-            f"rise = {t.rise}",
-            f"fall = {t.fall}",
-            f"ca_file = {_toml_string(ca_file)}",
-        ]
-        for site in self.sites.values():
-            lines += [
-                "", "[[sites]]",
-                f"name = {_toml_string(site.name)}",
-                f"array_fqdn = {_toml_string(site.array_fqdn)}",
-                f"vip = {_toml_string(site.vip)}",
-                f"dns_servers = [{_toml_string(dns)}]",
-                f"profile = {_toml_string(self.layout.profile)}",
-                f"ports = {{ epm = {ports.epm}, https = {ports.https}, http = {ports.http}, "
-                f"mapi = {ports.mapi}, ab = {ports.ab} }}",
-            ]
-            for node in site.nodes.values():
-                lines += ["", "[[sites.nodes]]",
-                          f"name = {_toml_string(node.name)}",
-                          f"address = {_toml_string(node.address)}",
-                          f"fqdn = {_toml_string(node.fqdn or '')}"]
-        return "\n".join(lines) + "\n"
+        return config_text(self.sites.values(), timing=self.timing, ports=self.ports,
+                           profile=self.layout.profile,
+                           dns=f"{self.dns.address}:{self.dns.port}", ca_file=ca_file)
 
     def write_config(self, path: Path) -> Path:
         """Write the castui config to `path` and the lab CA next to it (`NAME.ca.pem`)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from castui.model.times import iso
+from castui.model.times import iso, json_seconds
 
 
 class Kind:
@@ -60,6 +60,9 @@ class Kind:
 #: printed line and history row.
 EVENT_DETAIL_LIMIT = 1000
 
+#: The kinds that change a node's pool state (what flapping counts, what gives a node a lane).
+NODE_CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED})
+
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"
 SUBJECT_DNS = "dns"
@@ -99,7 +102,7 @@ class Event:
             "detail": self.detail,
         }
         if self.duration_s is not None:
-            out["duration_s"] = round(self.duration_s, 3)
+            out["duration_s"] = json_seconds(self.duration_s)
         for key, value in self.data.items():
             out.setdefault(key, value)
         return out

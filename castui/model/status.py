@@ -24,6 +24,11 @@ class Status(IntEnum):
 _SEVERITY = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITICAL: 3}
 
 
+def severity(status: Status) -> int:
+    """How bad `status` is, for ordering: CRITICAL > WARNING > UNKNOWN > OK."""
+    return _SEVERITY[status]
+
+
 def worst(statuses: Iterable[Status]) -> Status:
-    """The most severe status (CRITICAL > WARNING > UNKNOWN > OK); OK for none."""
-    return max(statuses, key=_SEVERITY.__getitem__, default=Status.OK)
+    """The most severe status; OK for none."""
+    return max(statuses, key=severity, default=Status.OK)

@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 
+from castui.model import times
 from castui.model.results import Code, Error, ProbeResult
 
 #: SO_LINGER on, 0 s: close with a RST and leave no TIME_WAIT behind (HAProxy does the same),
@@ -31,11 +32,6 @@ _UNREACHABLE = {
     errno.ENETDOWN: "network down",
     errno.EADDRNOTAVAIL: "address not available",
 }
-
-
-def format_ms(ms: float) -> str:
-    """Latency the way details show it: 0.4 ms, 12.3 ms, 250 ms."""
-    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
 
 
 def strerror(err: int) -> str:
@@ -106,8 +102,9 @@ async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
         latency = (time.monotonic() - t0) * 1000
         if err == 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-            return ProbeResult(True, Code.L4OK, f"connected in {format_ms(latency)}",
-                               latency, None, facts, started)
+            took = times.latency(latency, style="detail")
+            return ProbeResult(True, Code.L4OK, f"connected in {took}", latency, None, facts,
+                               started)
         error, detail = refusal(err)
         return ProbeResult(False, Code.L4CON, detail, latency, error, facts, started)
     except TimeoutError:

@@ -11,7 +11,8 @@ from castui.engine.drills import last_seen, recorder_gone
 from castui.history import EventStore
 from castui.model.marks import Drill
 from castui.report.facts import Window
-from castui.report.measure import Report, measure
+from castui.report.figures import Report
+from castui.report.measure import measure
 
 #: Events read for one report. A drill is minutes to hours; this is weeks of a busy estate.
 EVENT_LIMIT = 200_000

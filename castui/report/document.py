@@ -15,8 +15,7 @@ from typing import TypeVar
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import duration, instant, zone_label
-from castui.report.gaps import Gap
-from castui.report.measure import (
+from castui.report.figures import (
     AlertEntry,
     DnsChange,
     FlapSpell,
@@ -27,6 +26,7 @@ from castui.report.measure import (
     Report,
     SiteFigures,
 )
+from castui.report.gaps import Gap
 
 #: Rows per table in Markdown and HTML: a change record needs the story, JSON has every row.
 MAX_ROWS = 200
@@ -93,7 +93,7 @@ def _header(report: Report) -> tuple[str, ...]:
         by = f", started by {who}" if who else ""
         lines.append(f"Drill: {clean(window.drill.name, 80)}{by}")
     lines.append(f"From: {instant(window.start)}")
-    end = f"To: {instant(window.end)} ({duration(window.seconds)})"
+    end = f"To: {instant(window.end)} ({duration(window.seconds, style='precise')})"
     if window.unobserved_since is not None:
         end += " — the drill is still open but its recorder is gone: reported up to now"
     elif window.running:
@@ -103,7 +103,7 @@ def _header(report: Report) -> tuple[str, ...]:
     lines.append(f"Local time: {' / '.join(sorted(zones))}")
     lines.append(f"Generated: {instant(report.generated)}")
     if report.gaps:
-        lines.append(f"Not observed: {duration(report.not_observed_s)} in "
+        lines.append(f"Not observed: {duration(report.not_observed_s, style='precise')} in "
                      f"{len(report.gaps)} gap(s), while castui was not recording the drill "
                      "(see Not observed)")
     if report.events_truncated:
@@ -128,14 +128,15 @@ def _gaps(report: Report) -> list[Block]:
 
 def _gap_row(g: Gap) -> tuple[str, ...]:
     return (instant(g.start), "still not observed at end" if g.ongoing else instant(g.end),
-            duration(g.duration_s) + (" (ongoing)" if g.ongoing else ""), g.why)
+            duration(g.duration_s, style="precise") + (" (ongoing)" if g.ongoing else ""), g.why)
 
 
 def _quiet(report: Report, text: str) -> str:
     """`text` (nothing happened), qualified when part of the window was not observed."""
     if not report.gaps:
         return text
-    return f"{text[:-1]} while castui observed ({duration(report.not_observed_s)} not observed)."
+    missed = duration(report.not_observed_s, style="precise")
+    return f"{text[:-1]} while castui observed ({missed} not observed)."
 
 
 def _summary(report: Report) -> Table:
@@ -148,11 +149,11 @@ def _summary(report: Report) -> Table:
         rows.append((
             site.name,
             f"{len(site.drops)} ({dropped})" if site.drops else "0",
-            duration(site.worst_detection_s) if site.worst_detection_s is not None else "–",
+            duration(site.worst_detection_s, style="precise"),
             str(len(vip.outages)),
-            duration(vip.total_s) + (" (ongoing)" if any(o.ongoing for o in vip.outages)
-                                     else ""),
-            duration(vip.longest_s),
+            duration(vip.total_s, style="precise")
+            + (" (ongoing)" if any(o.ongoing for o in vip.outages) else ""),
+            duration(vip.longest_s, style="precise"),
             f"{len(dns)} resolvers ({', '.join(dns)})" if len(dns) > 1
             else f"1 resolver ({dns[0]})" if dns else "no",
         ))
@@ -192,7 +193,7 @@ def _at_start_row(o: OutAtStart) -> tuple[str, ...]:
 
 def _flap_row(f: FlapSpell) -> tuple[str, ...]:
     return (f.node, instant(f.start), "still flapping at end" if f.ongoing else instant(f.end),
-            "–" if f.changes is None else str(f.changes), duration(f.window_s))
+            "–" if f.changes is None else str(f.changes), duration(f.window_s, style="precise"))
 
 
 def _mark_row(m: MaintenanceMark) -> tuple[str, ...]:
@@ -202,7 +203,8 @@ def _mark_row(m: MaintenanceMark) -> tuple[str, ...]:
 
 
 def _dns_row(c: DnsChange) -> tuple[str, ...]:
-    return (c.server, instant(c.time), duration(c.after_s), answers(c.old), answers(c.new))
+    return (c.server, instant(c.time), duration(c.after_s, style="precise"), answers(c.old),
+            answers(c.new))
 
 
 def _drop_row(d: NodeDrop) -> tuple[str, ...]:
@@ -217,10 +219,10 @@ def _drop_row(d: NodeDrop) -> tuple[str, ...]:
         notes.append(d.detail)
     return (
         d.node, _at(d.first_failed, "unknown"), instant(d.declared_out),
-        duration(d.detection_s),
-        _at(d.lb_marked_down, "no balancer event"), duration(d.lb_detection_s),
+        duration(d.detection_s, style="precise"),
+        _at(d.lb_marked_down, "no balancer event"), duration(d.lb_detection_s, style="precise"),
         _at(d.back_in_pool, "still out at end"),
-        duration(d.out_of_pool_s) + (" (ongoing)" if d.ongoing else ""),
+        duration(d.out_of_pool_s, style="precise") + (" (ongoing)" if d.ongoing else ""),
         load_text(d), "; ".join(notes) or "–",
     )
 
@@ -228,7 +230,7 @@ def _drop_row(d: NodeDrop) -> tuple[str, ...]:
 def load_text(drop: NodeDrop) -> str:
     """`balanced at return`, `back in balance after 2m14s`, `still skewed at end`..."""
     if drop.load is LoadStatus.BACK_IN_BALANCE:
-        return f"back in balance after {duration(drop.load_back_s)}"
+        return f"back in balance after {duration(drop.load_back_s, style='precise')}"
     return str(drop.load)
 
 
@@ -236,8 +238,9 @@ def _vip(report: Report, site: SiteFigures) -> list[Block]:
     vip = site.vip
     blocks: list[Block] = [Heading(3, "VIP: client-visible outages (failed VIP probes)")]
     if vip.outages:
-        blocks.append(Para(f"{len(vip.outages)} outage(s), total {duration(vip.total_s)}, "
-                           f"longest {duration(vip.longest_s)}."))
+        total = duration(vip.total_s, style="precise")
+        longest = duration(vip.longest_s, style="precise")
+        blocks.append(Para(f"{len(vip.outages)} outage(s), total {total}, longest {longest}."))
         blocks.extend(_intervals(vip.outages))
     else:
         blocks.append(Para(_quiet(report, "No VIP probe failed.")))
@@ -250,7 +253,7 @@ def _vip(report: Report, site: SiteFigures) -> list[Block]:
 def _intervals(spans: tuple[Outage, ...]) -> list[Block]:
     return _bounded(("start", "end", "duration"), spans, lambda o: (
         instant(o.start), "still failing at end" if o.ongoing else instant(o.end),
-        duration(o.duration_s) + (" (ongoing)" if o.ongoing else "")))
+        duration(o.duration_s, style="precise") + (" (ongoing)" if o.ongoing else "")))
 
 
 def _dns(report: Report, site: SiteFigures) -> list[Block]:

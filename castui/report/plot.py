@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from castui.engine.timeline import MARK_WORDS, MAX_SPANS, Mark
 from castui.model.times import zone_label
-from castui.report.lanes import MAX_SPANS, Lane, State
-from castui.report.measure import Report
+from castui.report.figures import Report
+from castui.report.lanes import Lane
 
 #: Lanes drawn at most; the title says how many more there were.
 MAX_LANES = 60
@@ -28,10 +29,10 @@ WIDTH_IN = 11.0
 LANE_IN = 0.34
 
 #: (face colour, hatch) per state; lightness alone tells them apart in greyscale.
-STYLE: dict[State, tuple[str, str]] = {
-    State.IN_POOL: ("#b8e0b0", ""),
-    State.DEGRADED: ("#e8a33d", "\\\\\\"),
-    State.OUT: ("#7f1d1d", ""),
+STYLE: dict[Mark, tuple[str, str]] = {
+    Mark.IN_POOL: ("#b8e0b0", ""),
+    Mark.DEGRADED: ("#e8a33d", "\\\\\\"),
+    Mark.OUT: ("#7f1d1d", ""),
 }
 FAILING = ("#f26b4f", "xxxx")
 MAINTENANCE = ("#e3e8f4", "////")
@@ -118,13 +119,13 @@ def _lane(ax: Any, lane: Lane, y: float, origin: datetime, span: float,
     if lane.maintenance:
         ax.broken_barh(ranges(lane.maintenance), (y - 0.45, 0.9), facecolors=MAINTENANCE[0],
                        hatch=MAINTENANCE[1], edgecolor="#4a5d8a", linewidth=0.4, zorder=1)
-    for state in (State.IN_POOL, State.DEGRADED, State.OUT):
-        pairs = [(s.start, s.end) for s in lane.spans if s.state is state]
+    for mark in (Mark.IN_POOL, Mark.DEGRADED, Mark.OUT):
+        pairs = [(s.start, s.end) for s in lane.spans if s.mark is mark]
         if pairs:
-            face, hatch = STYLE[state]
+            face, hatch = STYLE[mark]
             ax.broken_barh(ranges(pairs), (y - 0.3, 0.6), facecolors=face, hatch=hatch,
                            edgecolor=EDGE, linewidth=0.3, zorder=2)
-    for answer in (s for s in lane.spans if s.state is State.ANSWER):
+    for answer in (s for s in lane.spans if s.mark is Mark.ANSWER):
         shade = shades.setdefault(answer.label, DNS_SHADES[len(shades) % len(DNS_SHADES)])
         (x, width), = ranges([(answer.start, answer.end)])
         ax.broken_barh([(x, width)], (y - 0.3, 0.6), facecolors=shade, edgecolor=EDGE,
@@ -166,9 +167,9 @@ def _legend(gaps: bool) -> list[Any]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles: list[Any] = [Patch(facecolor=STYLE[s][0], hatch=STYLE[s][1], edgecolor=EDGE,
-                                label=str(s)) for s in (State.IN_POOL, State.DEGRADED,
-                                                        State.OUT)]
+    handles: list[Any] = [Patch(facecolor=STYLE[m][0], hatch=STYLE[m][1], edgecolor=EDGE,
+                                label=MARK_WORDS[m]) for m in (Mark.IN_POOL, Mark.DEGRADED,
+                                                               Mark.OUT)]
     handles += [
         Patch(facecolor=FAILING[0], hatch=FAILING[1], edgecolor="black",
               label="VIP probe failing (clients)"),

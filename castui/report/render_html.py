@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from castui.report.document import Heading, Items, Para, Picture, Table, build, title
-from castui.report.measure import Report
+from castui.report.figures import Report
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 78em;

@@ -12,9 +12,8 @@ from typing import Any
 
 from castui.model.marks import MaintenanceMark
 from castui.model.text import clean
-from castui.model.times import iso
-from castui.report.gaps import Gap
-from castui.report.measure import (
+from castui.model.times import iso, json_seconds
+from castui.report.figures import (
     AlertEntry,
     DnsChange,
     FlapSpell,
@@ -24,6 +23,7 @@ from castui.report.measure import (
     Report,
     SiteFigures,
 )
+from castui.report.gaps import Gap
 
 FORMAT = "castui-report/1"
 
@@ -36,8 +36,8 @@ def render_json(report: Report) -> str:
         "generated": iso(report.generated),
         "window": {
             "start": iso(window.start), "end": iso(window.end),
-            "duration_s": _s(window.seconds), "running": window.running,
-            "not_observed_s": _s(report.not_observed_s),
+            "duration_s": json_seconds(window.seconds), "running": window.running,
+            "not_observed_s": json_seconds(report.not_observed_s),
             "drill": None if drill is None else {
                 "name": clean(drill.name, 80), "started_by": clean(drill.started_by, 80),
                 "started": iso(drill.started), "ended": _t(drill.ended)},
@@ -56,17 +56,18 @@ def _site(site: SiteFigures) -> dict[str, Any]:
         "name": site.name,
         "summary": {
             "nodes_dropped": len(site.drops),
-            "worst_detection_s": _s(site.worst_detection_s),
+            "worst_detection_s": json_seconds(site.worst_detection_s),
             "vip_outages": len(site.vip.outages),
-            "vip_outage_total_s": _s(site.vip.total_s),
-            "vip_outage_longest_s": _s(site.vip.longest_s),
+            "vip_outage_total_s": json_seconds(site.vip.total_s),
+            "vip_outage_longest_s": json_seconds(site.vip.longest_s),
             "dns_resolvers_changed": list(site.resolvers_changed),
         },
         "node_drops": [_drop(d) for d in site.drops],
         "out_at_start": [_at_start(o) for o in site.out_at_start],
         "vip": {
             "outages": [_interval(o) for o in site.vip.outages],
-            "total_s": _s(site.vip.total_s), "longest_s": _s(site.vip.longest_s),
+            "total_s": json_seconds(site.vip.total_s),
+            "longest_s": json_seconds(site.vip.longest_s),
             "castui_down": [_interval(o) for o in site.vip.down_spells],
         },
         "dns_changes": [_dns(c) for c in site.dns_changes],
@@ -78,10 +79,11 @@ def _site(site: SiteFigures) -> dict[str, Any]:
 def _drop(d: NodeDrop) -> dict[str, Any]:
     return {
         "node": d.node, "first_failed": _t(d.first_failed), "declared_out": iso(d.declared_out),
-        "detection_s": _s(d.detection_s), "lb_marked_down": _t(d.lb_marked_down),
-        "lb_detection_s": _s(d.lb_detection_s), "back_in_pool": _t(d.back_in_pool),
-        "out_of_pool_s": _s(d.out_of_pool_s), "ongoing": d.ongoing, "expected": d.expected,
-        "flapping": d.flapping, "load": str(d.load), "load_back_s": _s(d.load_back_s),
+        "detection_s": json_seconds(d.detection_s), "lb_marked_down": _t(d.lb_marked_down),
+        "lb_detection_s": json_seconds(d.lb_detection_s), "back_in_pool": _t(d.back_in_pool),
+        "out_of_pool_s": json_seconds(d.out_of_pool_s), "ongoing": d.ongoing,
+        "expected": d.expected,
+        "flapping": d.flapping, "load": str(d.load), "load_back_s": json_seconds(d.load_back_s),
         "detail": d.detail, "unobserved": d.unobserved,
     }
 
@@ -91,18 +93,18 @@ def _at_start(o: OutAtStart) -> dict[str, Any]:
 
 
 def _interval(o: Outage) -> dict[str, Any]:
-    return {"start": iso(o.start), "end": iso(o.end), "duration_s": _s(o.duration_s),
+    return {"start": iso(o.start), "end": iso(o.end), "duration_s": json_seconds(o.duration_s),
             "ongoing": o.ongoing}
 
 
 def _dns(c: DnsChange) -> dict[str, Any]:
     return {"server": c.server, "time": iso(c.time), "old": list(c.old), "new": list(c.new),
-            "after_s": _s(c.after_s)}
+            "after_s": json_seconds(c.after_s)}
 
 
 def _flap(f: FlapSpell) -> dict[str, Any]:
     return {"node": f.node, "start": iso(f.start), "end": iso(f.end), "ongoing": f.ongoing,
-            "changes": f.changes, "window_s": _s(f.window_s)}
+            "changes": f.changes, "window_s": json_seconds(f.window_s)}
 
 
 def _mark(m: MaintenanceMark) -> dict[str, Any]:
@@ -117,13 +119,9 @@ def _alert(a: AlertEntry) -> dict[str, Any]:
 
 
 def _gap(g: Gap) -> dict[str, Any]:
-    return {"start": iso(g.start), "end": iso(g.end), "duration_s": _s(g.duration_s),
+    return {"start": iso(g.start), "end": iso(g.end), "duration_s": json_seconds(g.duration_s),
             "ongoing": g.ongoing, "why": g.why}
 
 
 def _t(when: datetime | None) -> str | None:
     return None if when is None else iso(when)
-
-
-def _s(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)

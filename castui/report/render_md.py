@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from castui.report.document import Heading, Items, Para, Picture, Table, build
-from castui.report.measure import Report
+from castui.report.figures import Report
 
 #: CommonMark reads a backslash before punctuation as the literal character. Escaping these
 #: keeps text from the network from becoming code, emphasis, links (no `[`), raw HTML, entities

@@ -36,6 +36,7 @@ from castui.engine.timeline import ZOOMS
 from castui.history.store import EventStore
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError
+from castui.model.times import file_stamp
 from castui.ui import keys
 from castui.ui.feed import EngineFeed
 from castui.ui.flows.alerts import AcknowledgeFlow
@@ -461,7 +462,7 @@ class ConsoleApp(App[int]):
         self.render_now()
 
     def action_save_svg(self) -> None:
-        stamp = self.monitor.now().strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp(self.monitor.now())
         try:
             path = self.save_screenshot(f"castui-{stamp}.svg", str(self.options.screenshot_dir))
         except OSError as err:

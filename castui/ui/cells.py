@@ -18,8 +18,9 @@ from castui.engine.snapshot import CheckView, TargetView
 from castui.engine.timeline import Mark, mark_of
 from castui.model.balancer import AdminState
 from castui.model.results import Code
+from castui.model.times import latency
 from castui.ui.palette import pal
-from castui.ui.words import MARK_GLYPH, fit, latency, safe, until_text
+from castui.ui.words import MARK_GLYPH, fit, safe, until_text
 
 _SHORT_CODES = {Code.L4CON: "CON", Code.L6RSP: "TLS", Code.L7RSP: "RSP", Code.DNSNX: "NX",
                 Code.DNSFAIL: "FAIL"}
@@ -30,9 +31,10 @@ def check_cell(check: CheckView) -> Text:
     if check.ok is None:
         return Text("·", style=pal().muted)
     if check.ok:
+        took = latency(check.latency_ms, style="compact")
         if check.warning:  # passes, but deserves a look (a certificate expiring soon)
-            return Text(f"⚠ {latency(check.latency_ms)}", style=pal().warn)
-        return Text(f"✓ {latency(check.latency_ms)}", style=pal().good)
+            return Text(f"⚠ {took}", style=pal().warn)
+        return Text(f"✓ {took}", style=pal().good)
     status = check.facts.get("status")
     if check.code == Code.L7STS and isinstance(status, int):
         word = str(status)

@@ -13,8 +13,9 @@ from rich.text import Text
 from castui.engine.timeline import Mark
 from castui.model.events import ALL_SITES, Event, Kind
 from castui.model.marks import mark_target
+from castui.model.times import duration
 from castui.ui.palette import pal
-from castui.ui.words import clock, duration, gap, precise, safe, subject_name, until_text
+from castui.ui.words import clock, gap, safe, subject_name, until_text
 
 #: Length of an event's details in a toast.
 BRIEF = 28
@@ -30,7 +31,8 @@ def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
     """
     who = safe(subject_name(event.subject), 60)
     detail = safe(event.detail, BRIEF if brief else 200)
-    after = f" after {duration(event.duration_s)}" if event.duration_s is not None else ""
+    lasted = duration(event.duration_s, style="compact")
+    after = f" after {lasted}" if event.duration_s is not None else ""
     words, style = _sentence(event, who, detail, after)
     notes = []
     mark = event.data.get("maintenance")
@@ -92,7 +94,8 @@ def _workflow_sentence(event: Event, who: str, detail: str,
     if kind == Kind.VIP_PROBE_FAILED:
         return f"VIP probe failed: {detail.removeprefix('VIP probe failed: ')}", p.bad
     if kind == Kind.VIP_PROBE_OK:
-        lasted = "" if event.duration_s is None else f" after {precise(event.duration_s)}"
+        ran = duration(event.duration_s, style="tenths")
+        lasted = "" if event.duration_s is None else f" after {ran}"
         return f"VIP answering probes again{lasted}", p.good
     if kind == Kind.LB_DOWN:
         return detail, p.warn  # "balancer marked CAS2 DOWN (L4CON)"
@@ -101,14 +104,16 @@ def _workflow_sentence(event: Event, who: str, detail: str,
     if kind == Kind.NODE_FLAPPING:
         return f"{who} flapping: {detail}", p.bad
     if kind == Kind.NODE_FLAPPING_CLEARED:
-        lasted = "" if event.duration_s is None else f" (flapped for {duration(event.duration_s)})"
+        ran = duration(event.duration_s, style="compact")
+        lasted = "" if event.duration_s is None else f" (flapped for {ran})"
         return f"{who} {detail}{lasted}", p.good
     by = safe(data.get("by") or "?", 40)
     if kind == Kind.DRILL_STARTED:
         return f"drill '{safe(data.get('drill', ''), 60)}' started by {by}", p.calm
     if kind == Kind.DRILL_RESUMED:
+        missed = duration(event.duration_s or 0.0, style="compact")
         return (f"drill '{safe(data.get('drill', ''), 60)}' resumed by {by}: not observed for "
-                f"{duration(event.duration_s or 0.0)} (its recorder was gone)"), p.warn
+                f"{missed} (its recorder was gone)"), p.warn
     if kind == Kind.DRILL_ENDED:
         text = f"drill '{safe(data.get('drill', ''), 60)}' ended by {by}{after}"
         if "gap_start" in data:  # ended after its recorder died: the end was not watched

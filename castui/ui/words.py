@@ -1,4 +1,4 @@
-"""The console's words: status and timeline glyphs, safe text, durations and clock times.
+"""The console's words: status and timeline glyphs, safe text and clock times.
 
 Everything returns plain strings or rich `Text` built from them, never markup: names, details
 and DNS answers come from the config or the network and must show literally (`[red]` stays
@@ -23,8 +23,6 @@ STATUS_GLYPH = {Status.OK: "●", Status.WARNING: "▲", Status.CRITICAL: "✖",
 #: Timeline glyphs and colours: each state reads by its shape alone (NO_COLOR, monochrome).
 MARK_GLYPH = {Mark.IN_POOL: "━", Mark.TRANSITIONAL: "▒", Mark.DEGRADED: "~", Mark.OUT: "█",
               Mark.UNKNOWN: "·"}
-MARK_WORDS = {Mark.IN_POOL: "in pool", Mark.TRANSITIONAL: "transitional",
-              Mark.DEGRADED: "degraded", Mark.OUT: "out of pool", Mark.UNKNOWN: "unknown"}
 MARK_SHORT = {Mark.IN_POOL: "in", Mark.TRANSITIONAL: "trans", Mark.DEGRADED: "degr",
               Mark.OUT: "out", Mark.UNKNOWN: "unkn"}
 
@@ -69,35 +67,6 @@ def fit(text: object, cells: int) -> str:
     return "".join(out) + "…"
 
 
-def duration(seconds: float | None) -> str:
-    """`45s`, `2m14s`, `1h02m`, `3d04h`: short, and exact enough for a drill report."""
-    if seconds is None:
-        return "?"
-    total = max(round(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def since(then: datetime | None, now: datetime) -> str:
-    """Time since a change, coarse enough not to redraw every second after the first minute."""
-    if then is None:
-        return "–"
-    seconds = max((now - then).total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    return duration(seconds)
-
-
 def clock(when: datetime) -> str:
     return when.strftime("%H:%M:%S")
 
@@ -116,14 +85,3 @@ def until_text(when: datetime, now: datetime, *, short: bool = True) -> str:
     return utc.strftime("%d %b" if short else "%d %b %H:%M")
 
 
-def precise(seconds: float) -> str:
-    """`1.2s` under a minute (a probe-timed outage is short), else like `duration`."""
-    return f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
-
-
-def latency(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    if ms >= 1000:
-        return f"{ms / 1000:.1f}s"
-    return f"{max(round(ms), 1)}ms" if ms >= 0.5 else "<1ms"

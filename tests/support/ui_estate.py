@@ -8,7 +8,8 @@ latency, time and event is identical on every run and the screen can be compared
 from __future__ import annotations
 
 import dataclasses
-import io
+import html
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.cells import cell_len
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -439,24 +440,57 @@ DEEP_PICTURES: dict[str, Callable[[Driver], None]] = {"deep_trouble": deep_troub
 
 
 def screen_text(app: App[Any]) -> str:
-    """The screen as plain text, exactly as composed (what `export_screenshot` draws)."""
+    """The screen as plain text, exactly as composed: read back from the SVG screenshot Textual
+    exports (its public way to show the composed screen), one line per terminal row."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True,
-                      force_terminal=True, color_system=None, legacy_windows=False,
-                      safe_box=False)
-    console.print(app.screen._compositor.render_update(
-        full=True, screen_stack=app._background_screens))
-    return console.export_text()
+    rows: list[list[tuple[int, str]]] = [[] for _ in range(height)]
+    for x, row, text in _SVG_TEXT.findall(app.export_screenshot()):
+        rows[int(row)].append((round(float(x) / _SVG_CHAR_WIDTH), _svg_unescape(text)))
+    lines = []
+    for parts in rows:
+        line = ""
+        for column, text in sorted(parts):
+            line += " " * (column - cell_len(line)) + text
+        lines.append(line + " " * (width - cell_len(line)))
+    return "\n".join(lines)
+
+
+#: A run of text in Rich's SVG export: its x in pixels, its terminal row, its text.
+_SVG_TEXT = re.compile(r'<text [^>]*\bx="([^"]+)"[^>]*clip-path="url\(#[^)]*-line-(\d+)\)"'
+                       r"[^>]*>([^<]*)</text>")
+#: Rich draws a cell 0.61 of its 20-pixel font size wide.
+_SVG_CHAR_WIDTH = 20 * 0.61
+
+
+def _svg_unescape(text: str) -> str:
+    """Rich writes spaces as &#160; and ends each row with its newline."""
+    return html.unescape(text).replace("\xa0", " ").replace("\n", "")
 
 
 async def until(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float,
-                what: str) -> None:
+                what: str, *, interval: float = 0.02) -> None:
     """Let the app run until `predicate` holds; AssertionError naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await pilot.pause(0.02)
+        await pilot.pause(interval)
+
+
+async def drawn(app: ConsoleApp, pilot: Pilot[Any], *, laid_out: bool = False) -> None:
+    """Until the first picture is on screen: every shown site's node table filled and, with
+    `laid_out`, every panel grown to the lines it needs."""
+    await until(pilot, lambda: all(panel.table.row_count for panel in app.panels
+                                   if panel.display), PROMPT, "the node tables")
+    if laid_out:
+        await until(pilot, lambda: all(panel.outer_size.height == panel.rows_needed
+                                       for panel in app.panels if panel.display),
+                    PROMPT, "the panels laid out")
+
+
+def cell(app: ConsoleApp, site: int, node: str, column: str) -> str:
+    """What the node table of the `site`-th panel shows for `node` in `column`."""
+    return str(app.panels[site].table.get_cell(node, column))
 
 
 def toasts(app: App[Any]) -> list[str]:

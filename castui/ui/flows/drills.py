@@ -10,10 +10,11 @@ from textual.app import App
 
 from castui.engine.monitor import Monitor
 from castui.model.errors import HistoryError
+from castui.model.times import duration
 from castui.ui.flows.base import Flow
 from castui.ui.screens.confirm import ConfirmScreen
 from castui.ui.screens.drill import DrillScreen, default_name
-from castui.ui.words import duration, safe
+from castui.ui.words import safe
 
 
 class DrillFlow(Flow):
@@ -31,7 +32,7 @@ class DrillFlow(Flow):
             name = default_name(self.monitor.now(), self.local_tz)
             self.app.push_screen(DrillScreen(name), self._start)
             return
-        ran = duration((self.monitor.now() - drill.started).total_seconds())
+        ran = duration((self.monitor.now() - drill.started).total_seconds(), style="compact")
         who = f", started by {safe(drill.started_by, 40)}" if drill.started_by else ""
         question = (f"End drill '{safe(drill.name, 60)}' (running {ran}{who})? Its figures "
                     "stop here.")
@@ -60,7 +61,8 @@ class DrillFlow(Flow):
             self.refused("drill", err)
             return
         if drill is not None:
-            lasted = duration((self.monitor.now() - drill.started).total_seconds())
+            lasted = duration((self.monitor.now() - drill.started).total_seconds(),
+                              style="compact")
             self.app.notify(f"drill '{safe(drill.name, 60)}' ended after {lasted}",
                             markup=False)
         self.changed()

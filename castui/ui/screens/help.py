@@ -13,10 +13,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from castui.engine.timeline import Mark
+from castui.engine.timeline import MARK_WORDS, Mark
 from castui.ui.keys import help_rows
 from castui.ui.palette import pal
-from castui.ui.words import MARK_GLYPH, MARK_WORDS
+from castui.ui.words import MARK_GLYPH
 
 Section = tuple[str, Sequence[BindingType]]
 

@@ -22,9 +22,10 @@ from textual.widgets import Static
 
 from castui.config.model import Balancer
 from castui.engine.snapshot import CheckView, SiteView, TargetView
+from castui.model.times import duration, latency, since
 from castui.ui.cells import LB_NAMES, check_cell, check_facts, lb_cell, mark_cell, pool_cell
 from castui.ui.palette import pal
-from castui.ui.words import duration, gap, latency, safe, since
+from castui.ui.words import gap, safe
 
 #: Width of the labels in front of the node's own lines.
 LABEL = 9
@@ -67,9 +68,9 @@ def balancer_line(node: TargetView, lb: Balancer, lb_error: str | None) -> Text:
     if view.current_sessions is not None:
         facts.append(f"{view.current_sessions} sessions")
     if view.last_change_s is not None:
-        facts.append(f"changed {duration(view.last_change_s)} ago")
+        facts.append(f"changed {duration(view.last_change_s, style='compact')} ago")
     if view.downtime_s is not None:
-        facts.append(f"down {duration(view.downtime_s)} in all")
+        facts.append(f"down {duration(view.downtime_s, style='compact')} in all")
     if facts:
         gap(line)
         line.append("· " + " · ".join(facts), style=p.muted)
@@ -154,7 +155,7 @@ def checks_text(checks: tuple[CheckView, ...], width: int) -> Text:
     narrow = width < NARROW
     rows = [(check, check_cell(check), safe(check.name, 20),
              f"{safe(check.kind, 8)} · {safe(check.role, 8)}", safe(check.code, 10),
-             latency(check.latency_ms)) for check in checks]
+             latency(check.latency_ms, style="compact")) for check in checks]
     columns = [("", 1, False), ("check", max([5, *(len(r[2]) for r in rows)]), False)]
     if not narrow:
         columns.append(("kind · role", max([11, *(len(r[3]) for r in rows)]), False))

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from castui.model.status import Status
+from castui.model.times import duration
 from castui.ui.palette import pal
 from castui.ui.words import STATUS_GLYPH, badge, gap, safe
 
@@ -36,25 +37,6 @@ class HeaderInfo:
     drill_s: float = 0.0
 
 
-def _seconds(value: float) -> str:
-    """`0.31s`, `2.50s`, `12s`: a round's duration."""
-    return f"{value:.2f}s" if value < 10 else f"{value:.0f}s"
-
-
-def _interval(value: float) -> str:
-    """`2s`, `1.5s`, `0.67s`: the configured interval, as precise as a round's duration."""
-    if value >= 10:
-        return f"{value:.0f}s"
-    return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
-
-
-def elapsed(seconds: float) -> str:
-    """`03:12`, `1:03:12`: a running drill's clock."""
-    minutes, secs = divmod(max(int(seconds), 0), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
 _KEEP, _POLL, _LOCAL, _BRAND = 0, 1, 2, 3
 #: A drill's name in the header at most, by tightness: the clock alone at the tightest.
@@ -74,7 +56,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
     if info.drill is not None:
         limit = DRILL_NAME[tight]
         name = f"{safe(info.drill, limit)} " if limit else ""
-        parts.append((badge(f"DRILL {name}{elapsed(info.drill_s)}", p.drill), _KEEP))
+        ran = duration(info.drill_s, style="stopwatch")
+        parts.append((badge(f"DRILL {name}{ran}", p.drill), _KEEP))
     utc = info.now.astimezone(UTC)
     parts.append((Text(utc.strftime("%H:%M:%S UTC")), _KEEP))
     local = info.now.astimezone(local_tz)
@@ -90,7 +73,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
     if info.slowest_round is None:
         parts.append((Text("poll –", style="dim"), _POLL))
     else:
-        pace = f"{_seconds(info.slowest_round)}/{_interval(info.interval)}"
+        pace = (f"{duration(info.slowest_round, style='poll')}/"
+                f"{duration(info.interval, style='interval')}")
         if info.lagging:
             parts.append((Text(f"poll LAGGING {pace}", style=p.alarm), _KEEP))
         else:

@@ -18,8 +18,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
+from castui.model.times import since
 from castui.ui.cells import check_cell, failing_summary, lb_cell, mark_cell, pool_cell
-from castui.ui.words import gap, safe, since
+from castui.ui.words import gap, safe
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
 MARK_WIDTH = 11  # "MAINT 14:50", "FLAP": only while a node of the site has such a mark

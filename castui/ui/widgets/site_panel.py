@@ -21,11 +21,12 @@ from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
 from castui.model.status import Status
 from castui.model.text import listing
+from castui.model.times import latency
 from castui.ui.cells import pool_cell
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines
 from castui.ui.widgets.node_table import NodeTable
-from castui.ui.words import STATUS_GLYPH, badge, gap, latency, safe, until_text
+from castui.ui.words import STATUS_GLYPH, badge, gap, safe, until_text
 
 #: Rows a panel needs besides its node rows and info lines: border (2), table header (1).
 CHROME_ROWS = 3
@@ -114,7 +115,7 @@ def vip_line(vip: TargetView, in_pool: int, nodes: int,
     probe = next((c for c in vip.checks if c.kind == "http" and c.role == "pool"),
                  vip.checks[0] if vip.checks else None)
     if probe is not None and probe.ok is not None:
-        shown = latency(probe.latency_ms) if probe.ok else safe(probe.code, 8)
+        shown = latency(probe.latency_ms, style="compact") if probe.ok else safe(probe.code, 8)
         gap(line, 2)
         line.append(f"{safe(probe.name, 12)} {shown}", style=p.good if probe.ok else p.alarm)
         headers = probe.facts.get("headers")

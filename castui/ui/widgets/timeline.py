@@ -20,10 +20,11 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from castui.engine.timeline import Expected, Lane, Mark, Zoom
+from castui.engine.timeline import MARK_WORDS, Expected, Lane, Mark, Zoom
+from castui.model.times import duration
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
-from castui.ui.words import MARK_GLYPH, MARK_SHORT, MARK_WORDS, duration, gap, safe, subject_name
+from castui.ui.words import MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
 
 LABEL_MAX = 16
 
@@ -68,7 +69,7 @@ def legend_text(zoom: Zoom, *, short: bool, expected: bool = False) -> Text:
 
 def axis_text(zoom: Zoom, label_width: int, strip_width: int) -> Text:
     """`-5 min ……… -2m30s ……… now` over the strip, aligned with the lanes."""
-    left, middle, right = f"-{zoom.label}", f"-{duration(zoom.seconds / 2)}", "now"
+    left, middle, right = f"-{zoom.label}", f"-{duration(zoom.seconds / 2, style='compact')}", "now"
     cells = [" "] * strip_width
     for position, label in ((0, left), (strip_width - len(right), right),
                             ((strip_width - len(middle)) // 2, middle)):

@@ -1,4 +1,5 @@
-"""The failover timeline's arithmetic (castui.engine.timeline): pure, no screen."""
+"""The failover timeline's arithmetic (castui.engine.timeline), for the console and the report:
+pure, no screen."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import pytest
 
 from castui.engine.pool import RoundSample
 from castui.engine.timeline import (
+    BUCKETS,
+    MAX_SPANS,
     ZOOMS,
     Mark,
     Source,
+    Span,
     bucketize,
     build_lanes,
+    event_spans,
     mark_of,
     window_points,
 )
@@ -113,3 +118,38 @@ def test_live_rounds_override_history_and_widths_are_exact() -> None:
 def test_zooms_run_from_five_minutes_to_a_day() -> None:
     assert [z.label for z in ZOOMS] == ["5 min", "30 min", "2 h", "24 h"]
     assert [z.seconds for z in ZOOMS] == [300, 1800, 7200, 86400]
+
+
+def test_the_console_and_the_report_tell_one_outage_the_same_way() -> None:
+    """One builder: the console's strip and the report's spans come from the same events."""
+    events = [Event(at(0), "Site-A", "monitor", Kind.MONITOR_STARTED, "watching"),
+              Event(at(120), "Site-A", "CAS2", Kind.NODE_DOWN, "https L4CON"),
+              Event(at(240), "Site-A", "CAS2", Kind.NODE_UP, "back", duration_s=120)]
+    (lane,) = build_lanes([Source("Site-A", "CAS2", "node")], events, end=at(300),
+                          seconds=300, width=5)
+    spans = event_spans(events[1:], start=at(0), end=at(300))
+    assert lane.buckets == (IN, IN, OUT, OUT, IN)
+    assert [(s.start, s.end, s.mark) for s in spans] == [
+        (at(0), at(120), IN), (at(120), at(240), OUT), (at(240), at(300), IN)]
+
+
+def test_the_report_reads_the_state_before_the_first_event() -> None:
+    def first(kind: str, **data: object) -> Mark:
+        spans = event_spans([Event(at(50), "S", "CAS1", kind, "", data=data)], start=at(0),
+                            end=at(100))
+        return spans[0].mark
+
+    assert first(Kind.NODE_UP) is OUT
+    assert first(Kind.NODE_RECOVERED) is DG
+    assert first(Kind.NODE_DOWN) is IN
+    assert first(Kind.NODE_DOWN, at_start=True) is OUT
+    assert event_spans([], start=at(0), end=at(100)) == (Span(at(0), at(100), IN),)
+
+
+def test_too_many_spans_fold_into_buckets_where_the_worst_wins() -> None:
+    events = [Event(at(s), "S", "CAS1", Kind.NODE_DOWN if s % 2 else Kind.NODE_UP, "")
+              for s in range(1, 2 * MAX_SPANS + 2)]
+    spans = event_spans(events, start=at(0), end=at(2 * MAX_SPANS + 2))
+    assert len(spans) <= BUCKETS
+    assert spans[0].start == at(0) and spans[-1].end == at(2 * MAX_SPANS + 2)
+    assert {s.mark for s in spans} == {OUT}  # every bucket saw the node out at least once
