@@ -119,8 +119,8 @@ async def test_a_certificate_warning_is_marked_in_its_cell(driver: Driver) -> No
         assert not app.panels[1].table.compact  # Site-B has room for a column per check
         assert cell(app, 1, "CAS4", "c:tls").startswith("⚠ ")
         assert cell(app, 1, "CAS5", "c:tls").startswith("✓ ")
-        assert app.panels[0].table.compact  # Site-A's 16 checks fold into one column
-        assert cell(app, 0, "CAS2", "checks") == "✓ all 16, ⚠ tls"
+        assert app.panels[0].table.compact  # Site-A's 17 checks fold into one column
+        assert cell(app, 0, "CAS2", "checks") == "✓ all 17, ⚠ tls"
 
 
 async def test_enter_on_a_node_shows_every_check_and_the_balancers_view(
@@ -143,7 +143,7 @@ async def test_enter_on_a_node_shows_every_check_and_the_balancers_view(
         assert "4 established connections (agent)" in text
         rows = {match[2]: match[0] for row in text.splitlines()
                 if (match := re.search(r"│ ([✓✗⚠·]) (\S+) .*", row))}
-        assert len(rows) == 16  # every check of the node, one row each
+        assert len(rows) == 17  # every check of the node, one row each
         assert "tcp · pool" in rows["epm"] and "L4OK" in rows["epm"]
         assert "epm · service" in rows["epmap"] and "EPMOK" in rows["epmap"]
         assert rows["tls"].startswith("│ ⚠ tls") and "TLSOK" in rows["tls"]
