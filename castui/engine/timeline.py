@@ -76,6 +76,8 @@ _STEADY_TEXTS = frozenset({"UP", "DOWN", "DEGRADED", "UNKNOWN"})
 
 def mark_of(state: str, status_text: str) -> Mark:
     """A round sample's mark: `UP 2/3` and `DOWN 1/2` are transitional, whatever the state."""
+    if state == "partial":  # `UP 3/5 vdirs (...)`: steady, partly out
+        return Mark.DEGRADED
     if status_text not in _STEADY_TEXTS:
         return Mark.TRANSITIONAL
     return _STATE_MARKS.get(state, Mark.UNKNOWN)
@@ -85,6 +87,7 @@ _EVENT_MARKS = {
     Kind.NODE_DOWN: Mark.OUT, Kind.VIP_DOWN: Mark.OUT, Kind.DNS_FAILED: Mark.OUT,
     Kind.NODE_UP: Mark.IN_POOL, Kind.VIP_UP: Mark.IN_POOL, Kind.DNS_RECOVERED: Mark.IN_POOL,
     Kind.NODE_RECOVERED: Mark.IN_POOL, Kind.NODE_DEGRADED: Mark.DEGRADED,
+    Kind.NODE_PARTIAL: Mark.DEGRADED, Kind.NODE_PARTIAL_CLEARED: Mark.IN_POOL,
     # A monitor starting: a subject without an "out at start" event was found in the pool.
     Kind.MONITOR_STARTED: Mark.IN_POOL,
 }

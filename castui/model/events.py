@@ -53,6 +53,12 @@ class Kind:
     #: Issue #12: rounds overrun the interval (the console header's LAGGING), and back within it.
     POLL_LAGGING = "poll_lagging"
     POLL_CAUGHT_UP = "poll_caught_up"
+    #: Issue #15: with `lb_scope = "vdir"`, some pool vdirs of a node out while it stays in for
+    #: the others, and all of them back in; a balancer health check that would pass a broken
+    #: or redirecting node.
+    NODE_PARTIAL = "node_partial"
+    NODE_PARTIAL_CLEARED = "node_partial_cleared"
+    LB_CHECK_LOOSE = "lb_check_loose"
 
 
 #: The longest event detail: events quote network text (DNS answers, balancer and check
