@@ -326,7 +326,9 @@ def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequ
         critical.append(f"array FQDN does not resolve to the VIP ({said})")
     for node in nodes:
         if node.state in ("down", "degraded", "partial"):
-            warning.append(f"{node.subject} {node.status_text}")
+            exchange = node.exchange_maintenance
+            warning.append(f"{node.subject} {node.status_text}"
+                           + (f" ({exchange.describe()})" if exchange is not None else ""))
     warning.extend(warnings)
     if critical:
         return Status.CRITICAL, capped((*critical, *warning), REASON_LIMIT, MAX_REASONS)

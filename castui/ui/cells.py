@@ -76,10 +76,13 @@ def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
 
 
 def mark_cell(node: TargetView, now: datetime) -> Text:
-    """The engine's explanation of a node's changes: `MAINT 14:50` while a maintenance mark
-    covers it (until when, UTC), `FLAP` while it flaps; blank otherwise."""
+    """The engine's explanation of a node's changes: `MAINT 14:50` while a castui maintenance
+    mark covers it (until when, UTC), `MAINT Exch` while Exchange itself has it in maintenance
+    (the requester is in its details), `FLAP` while it flaps; blank otherwise."""
     if node.maintenance_until is not None:
         return Text(f"MAINT {until_text(node.maintenance_until, now)}", style=pal().calm)
+    if node.exchange_maintenance is not None:
+        return Text("MAINT Exch", style=pal().calm)
     if node.flapping:
         return Text("FLAP", style=pal().warn)
     return Text("")
