@@ -173,7 +173,7 @@ async def test_exchange_maintenance_drops_the_node_as_expected_without_an_alert(
             await watched.estate.apply(parse_action("online Site-A/CAS2 HubTransport"))
             await watched.estate.apply(parse_action("offline Site-A/CAS2 EcpProxy"))
             await watched.until("Site-A", "CAS2", Kind.NODE_UP, watched.detection_bound() * 2)
-            reason = "CAS2: component EcpProxy (Deployment) left Inactive"
+            reason = "CAS2: component EcpProxy (Deployment) Inactive outside maintenance"
             await wait_for(lambda: reason in monitor.snapshot().sites[0].reasons, 10,
                            what="the left-Inactive warning")
             assert not monitor.snapshot().sites[0].nodes[1].in_maintenance

@@ -264,7 +264,7 @@ def test_a_component_left_inactive_after_maintenance_is_a_warning(rig: Rig) -> N
                                       ForwardSyncDaemon=("Inactive", {"Deployment": "Inactive"})))
     site = rig.monitor.snapshot().sites[0]
     assert site.nodes[1].left_inactive == ("EwsProxy (Deployment)",)
-    assert "CAS2: component EwsProxy (Deployment) left Inactive" in site.reasons
+    assert "CAS2: component EwsProxy (Deployment) Inactive outside maintenance" in site.reasons
     assert site.status is Status.WARNING
     assert not any("ForwardSyncDaemon" in r for r in site.reasons), "born inactive on-premises"
 

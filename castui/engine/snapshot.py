@@ -292,7 +292,8 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
                             "says Active and its pages answer 200")
         elif n.lb is not None and n.lb_disagrees:
             warnings.append(f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}")
-        warnings += [f"{n.subject}: component {c} left Inactive" for c in n.left_inactive]
+        warnings += [f"{n.subject}: component {c} Inactive outside maintenance"
+                     for c in n.left_inactive]
     warnings += list(loose)
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
                                   dns_view.answers if dns_view else {}, nodes, warnings,

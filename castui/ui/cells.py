@@ -66,8 +66,12 @@ def failing_summary(checks: tuple[CheckView, ...]) -> Text:
 
 def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
     """The pool column: HAProxy's words with the timeline's glyph in front; in the calm colour
-    when `expected` (a maintenance mark covers it) and it is not simply in the pool."""
+    when `expected` (a maintenance mark covers it) and it is not simply in the pool. A partly
+    out node (`UP 3/5 vdirs (ews, mapihttp out)`) reads `PART 3/5` in the narrow column;
+    which vdirs are out is in its checks, its details and the site's reasons."""
     mark = mark_of(state, status_text)
+    if state == "partial" and len(words := status_text.split()) > 1:
+        status_text = f"PART {words[1]}"
     if expected and mark is not Mark.IN_POOL:
         style = pal().calm
     else:
