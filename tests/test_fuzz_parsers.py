@@ -134,6 +134,8 @@ AGENT_DOC: dict[str, Any] = {
                            "display_name": "World Wide Web Publishing Service"}},
     "processes": {"w3wp": {"running": True, "pids": 2}},
     "cpu_percent": 12.5, "memory_percent": 40, "errors": {},
+    "components": {"ServerWideOffline": {"state": "Inactive", "requesters": {
+        "Maintenance": {"state": "Inactive", "since": "2026-12-04T17:00:00Z"}}}},
 }
 
 
@@ -177,6 +179,8 @@ def test_agent_status_is_facts_or_malformed() -> None:
         texts = [facts["host"], *facts["errors"], *facts["errors"].values(),
                  *facts["services"], *facts["processes"]]
         texts += [v for s in facts["services"].values() for v in s.values() if v]
+        for name, component in (facts["components"] or {}).items():
+            texts += [name, *component["requesters"]]
         for text in texts:
             assert_clean(text, DETAIL_LIMIT)
         if facts["connections"] is not None:

@@ -105,7 +105,7 @@ async def test_every_metric_of_the_contract_with_its_labels(
     assert value(found, "castui_node_in_pool", site="Site-A", node="CAS2") == 1
     one_hot = {s.labels["state"]: s.value for s in found if s.name == "castui_node_state"
                and s.labels["node"] == "CAS2"}
-    assert one_hot == {"up": 1, "down": 0, "degraded": 0, "maint": 0, "unknown": 0}
+    assert one_hot == {"up": 1, "down": 0, "degraded": 0, "partial": 0, "maint": 0, "unknown": 0}
     assert value(found, "castui_vip_up", site="Site-A") == 1
     assert value(found, "castui_dns_answer_is_vip", site="Site-A",
                  resolver="127.0.60.54:20053") == 1

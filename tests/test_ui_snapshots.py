@@ -16,12 +16,15 @@ from textual.pilot import Pilot
 from castui.history import EventStore
 from tests.support.ui_estate import (
     DEEP_PICTURES,
+    EX16_PICTURES,
     PICTURES,
     Driver,
     app_for,
     deep_trouble,
+    exchange_maintenance,
     new_deep_driver,
     new_driver,
+    new_ex16_driver,
     steady,
 )
 
@@ -44,11 +47,19 @@ def deep_driver(tmp_path: Path) -> Iterator[Driver]:
         yield driver
 
 
+@pytest.fixture
+def ex16_driver(tmp_path: Path) -> Iterator[Driver]:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_ex16_driver(tmp_path, store)
+        steady(driver)
+        yield driver
+
+
 def happening(driver: Driver, picture: str) -> Callable[[Pilot[Any]], Any]:
     """What happens while the console watches, then one complete redraw."""
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
-        live = PICTURES[picture] if picture in PICTURES else DEEP_PICTURES[picture]
+        live = {**PICTURES, **DEEP_PICTURES, **EX16_PICTURES}[picture]
         if live is not None:
             live(driver)
         await pilot.pause()
@@ -96,3 +107,30 @@ def test_node_detail_picture(snap_compare: Any, deep_driver: Driver,
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()
     assert snap_compare(app_for(deep_driver), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("picture", list(EX16_PICTURES))
+def test_exchange2016_pictures(snap_compare: Any, ex16_driver: Driver, picture: str,
+                               size: tuple[int, int]) -> None:
+    """Exchange's own maintenance on EX2 (MAINT Exch, no alert), EX3 partly out per vdir."""
+    assert snap_compare(app_for(ex16_driver), terminal_size=size,
+                        run_before=happening(ex16_driver, picture))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_exchange_maintenance_detail_picture(snap_compare: Any, ex16_driver: Driver,
+                                             size: tuple[int, int]) -> None:
+    """enter on EX2: which maintenance explains its drop (Exchange's, by Maintenance)."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        exchange_maintenance(ex16_driver)
+        await pilot.pause()
+        pilot.app.catch_up()  # type: ignore[attr-defined]
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        pilot.app.catch_up()  # type: ignore[attr-defined]
+        await pilot.pause()
+    assert snap_compare(app_for(ex16_driver), terminal_size=size, run_before=run_before)

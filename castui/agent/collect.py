@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import psutil
 
 from castui import __version__
+from castui.agent.components import RegistryReader, platform_registry, read_components
 from castui.model.text import clean
 from castui.model.times import iso, utcnow
 
@@ -155,13 +156,16 @@ class Collector:
     """Builds the agent's status document.
 
     `win_service_get` stands in for psutil.win_service_get (default: the real one on Windows,
-    none elsewhere, where `services` is then reported as {}).
+    none elsewhere, where `services` is then reported as {}). `registry` stands in for the
+    Windows registry Exchange's server component states are read from (default: the real one
+    on Windows; elsewhere there is none and `components` is absent from the document).
     """
 
     def __init__(self, *, ports: Sequence[int] = DEFAULT_PORTS,
                  services: Sequence[str] = DEFAULT_SERVICES, processes: Sequence[str] = (),
                  win_service_get: ServiceGetter | None = None, max_age: float = 1.0,
-                 addresses: Sequence[str] = ()) -> None:
+                 addresses: Sequence[str] = (),
+                 registry: RegistryReader | None = None) -> None:
         self.ports = tuple(dict.fromkeys(ports))
         self.addresses = tuple(addresses)
         self.services = tuple(dict.fromkeys(services))
@@ -174,6 +178,7 @@ class Collector:
             if any(not name or len(name) > MAX_NAME_LENGTH for name in names):
                 raise ValueError(f"{kind} names must be 1-{MAX_NAME_LENGTH} characters")
         self.win_service_get = win_service_get or platform_service_getter()
+        self.registry = registry or platform_registry()
         self.max_age = max_age
         self._host = clean(socket.gethostname(), _TEXT_LIMIT)
         self._cached: tuple[float, dict[str, Any], list[Row]] | None = None
@@ -196,6 +201,9 @@ class Collector:
             name: query_service(get, name) for name in self.services}
         doc["processes"] = _guard(errors, "processes",
                                   lambda: count_processes(self.processes)) or {}
+        if self.registry is not None:
+            registry = self.registry
+            doc["components"] = _guard(errors, "components", lambda: read_components(registry))
         doc["cpu_percent"] = _guard(errors, "cpu", lambda: float(psutil.cpu_percent(None)))
         doc["memory_percent"] = _guard(errors, "memory",
                                        lambda: float(psutil.virtual_memory().percent))

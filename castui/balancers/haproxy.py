@@ -221,6 +221,12 @@ def parse_stat_csv(text: str) -> list[ServerView]:
         raise LbError(f"HAProxy stats CSV unreadable: {clean(str(err), 80)}") from None
 
 
+def _check_code(text: str) -> int | None:
+    """The HTTP status of the last layer-7 check (`check_code`); None when there is none or it
+    is not a three-digit status (it is data from the network: never an error)."""
+    return int(text) if len(text) == 3 and text.isascii() and text.isdigit() else None
+
+
 def _servers(lines: list[str]) -> list[ServerView]:
     rows = csv.reader(lines)
     header = [name.strip() for name in next(rows)]
@@ -258,5 +264,5 @@ def _servers(lines: list[str]) -> list[ServerView]:
             backend=clean(field("pxname"), 100), server=clean(field("svname"), 100),
             status=clean(field("status"), 60), check_status=clean(check, 40) or None,
             current_sessions=count("scur"), last_change_s=count("lastchg"),
-            downtime_s=count("downtime")))
+            downtime_s=count("downtime"), check_code=_check_code(field("check_code"))))
     return servers

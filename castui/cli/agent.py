@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -26,11 +27,26 @@ from castui.agent import (
     read_token,
 )
 from castui.agent.collect import MAX_NAME_LENGTH, MAX_PORTS
+from castui.agent.components import JsonRegistry, RegistryReader
 from castui.agent.server import DEFAULT_BURST, DEFAULT_RATE
 from castui.model.text import clean
 
 EXIT_USAGE = 2
 log = logging.getLogger("castui.agent")
+#: A test seam (docs/agent.md): a JSON file of server component states read in place of the
+#: Windows registry, so the monitor's handling of Exchange maintenance can be tested off Windows.
+COMPONENTS_FILE_ENV = "CASTUI_AGENT_COMPONENTS_FILE"
+
+
+def components_stand_in() -> RegistryReader | None:
+    """The JSON stand-in for the registry when CASTUI_AGENT_COMPONENTS_FILE names one, else None
+    (the real registry on Windows, no component states elsewhere)."""
+    path = os.environ.get(COMPONENTS_FILE_ENV)
+    if not path:
+        return None
+    log.warning("reading server component states from %s (%s, a test seam), not the registry",
+                clean(path, 200), COMPONENTS_FILE_ENV)
+    return JsonRegistry(Path(path))
 
 
 def add_parser(sub: Any) -> None:
@@ -164,7 +180,8 @@ def _build(args: argparse.Namespace) -> AgentServer:
     context = tls_context(args.tls_cert, args.tls_key)
     try:
         collector = Collector(ports=args.ports, processes=args.process, addresses=args.address,
-                              services=(*DEFAULT_SERVICES, *args.service))
+                              services=(*DEFAULT_SERVICES, *args.service),
+                              registry=components_stand_in())
     except ValueError as err:
         raise AgentError(str(err)) from None
     return AgentServer(collector, token, host=host, port=port, ssl_context=context,

@@ -163,7 +163,8 @@ def _node_json(view: TargetView) -> dict[str, Any]:
         "status": view.lb.status, "in_rotation": view.lb.in_rotation,
         "check_status": view.lb.check_status, "sessions": view.lb.current_sessions}
     return {"name": view.subject, **_target_json(view), "connections": view.connections,
-            "direct": view.direct, "lb": lb}
+            "direct": view.direct, "lb": lb, "maintenance": view.maintenance_by,
+            "vdirs_out": list(view.vdirs_out), "left_inactive": list(view.left_inactive)}
 
 
 def render_json(snap: EstateSnapshot) -> str:

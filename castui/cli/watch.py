@@ -54,6 +54,10 @@ def format_event(event: Event, fmt: str) -> str:
     line = f"{stamp} {event.site} {event.subject} {event.kind}: {event.detail}"
     if event.duration_s is not None:
         line += f" (after {duration(event.duration_s, style='seconds')})"
+    if isinstance(why := event.data.get("exchange_maintenance"), str):
+        line += f" (expected: {why})"
+    elif isinstance(mark := event.data.get("maintenance"), str):
+        line += f" (expected: maintenance {mark})"
     return line
 
 

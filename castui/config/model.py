@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from castui.model.exchange import HTTPS_ONLY
 from castui.model.exchange import PROFILES as PROFILES
 from castui.model.exchange import Profile as Profile
 
 #: Port names a site or node may set in its `ports` table.
 PORT_NAMES: tuple[str, ...] = ("epm", "https", "http", "mapi", "ab")
+#: How a site's balancer takes a node out: whole servers, or one pool per virtual directory.
+LbScope = Literal["server", "vdir"]
+LB_SCOPES: tuple[LbScope, ...] = ("server", "vdir")
 
 
 
@@ -134,6 +138,17 @@ class Site:
     #: source addresses) or to (the VIP under Windows NLB): any other is a client that
     #: bypasses the array and loses Outlook when its node goes down.
     balancer_addresses: tuple[str, ...] = ()
+    #: Endpoint-mapper and RPC port checks: None means the profile's default (none on an
+    #: HTTPS-only profile); True switches them on for a mixed estate, False off.
+    rpc_checks: bool | None = None
+    #: `vdir`: a layer-7 balancer with one pool per vdir, so a node whose pool vdirs are only
+    #: partly out is `partial`, not DOWN.
+    lb_scope: LbScope = "server"
+
+    @property
+    def checks_rpc(self) -> bool:
+        """Whether the site's nodes and VIP get endpoint-mapper and RPC port checks."""
+        return self.rpc_checks if self.rpc_checks is not None else self.profile not in HTTPS_ONLY
 
 
 NotifierType = Literal["bell", "command", "webhook"]

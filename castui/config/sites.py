@@ -7,14 +7,24 @@ from pathlib import Path
 
 from castui.config.addresses import parse_socket_address, stats_url
 from castui.config.files import secret_file
-from castui.config.model import PORT_NAMES, Balancer, Node, Ports, Site
+from castui.config.model import LB_SCOPES, PORT_NAMES, Balancer, LbScope, Node, Ports, Site
 from castui.config.names import dns_name, dns_server, http_url, ip, profile
 from castui.config.ranges import integer, number
-from castui.config.reader import Reader, as_table, checked, join, name, string, unknown
+from castui.config.reader import (
+    Invalid,
+    Reader,
+    as_table,
+    boolean,
+    checked,
+    join,
+    name,
+    string,
+    unknown,
+)
 
 _SITE_KEYS = ("name", "array_fqdn", "vip", "dns_servers", "profile", "ports", "nodes",
               "service_names", "external_dns_servers", "agent_token_file", "lb",
-              "balancer_addresses")
+              "balancer_addresses", "rpc_checks", "lb_scope")
 _LB_KEYS = ("type", "stats_url", "socket", "stats_user", "stats_password_file", "backend",
             "timeout", "servers")
 _NODE_KEYS = ("name", "address", "fqdn", "ports", "agent", "agent_token_file")
@@ -48,13 +58,25 @@ def _read_site(reader: Reader, table: dict[str, object], path: str) -> Site | No
     nodes = _read_nodes(reader, table, path, ports, vip, token)
     lb = _read_balancer(reader, table, path, {node.name for node in nodes})
     balancer_addresses = _read_balancer_addresses(reader, table, path, nodes)
+    # None: the profile's own choice (RPC checks unless it is HTTPS only).
+    rpc_checks = reader.get(table, path, "rpc_checks", boolean)
+    lb_scope: LbScope = reader.get(table, path, "lb_scope", _lb_scope) or "server"
     if site_name is None or array_fqdn is None or vip is None:
         return None
     return Site(name=site_name, array_fqdn=array_fqdn, vip=vip, profile=kind, ports=ports,
                 nodes=tuple(nodes), dns_servers=tuple(dns_servers),
                 service_names=tuple(dict.fromkeys(service_names)),
                 external_dns_servers=tuple(external), lb=lb,
-                balancer_addresses=balancer_addresses)
+                balancer_addresses=balancer_addresses, rpc_checks=rpc_checks, lb_scope=lb_scope)
+
+
+def _lb_scope(value: object) -> LbScope:
+    """`server` (the balancer takes whole servers in and out) or `vdir` (one pool per vdir)."""
+    text = string(value)
+    for scope in LB_SCOPES:
+        if text == scope:
+            return scope
+    raise Invalid(unknown("lb_scope", text, LB_SCOPES, "known"))
 
 
 def _read_balancer_addresses(reader: Reader, table: dict[str, object], path: str,

@@ -20,7 +20,7 @@ from castui.model.events import Event, Kind
 #: splitting between resolvers, a node degrading, the balancer disagreeing with castui.
 ALERTING_KINDS = frozenset({Kind.NODE_DOWN, Kind.VIP_DOWN, Kind.DNS_CHANGED, Kind.DNS_FAILED,
                             Kind.DNS_SPLIT, Kind.NODE_DEGRADED, Kind.LB_DISAGREES,
-                            Kind.NODE_FLAPPING})
+                            Kind.NODE_FLAPPING, Kind.NODE_PARTIAL})
 
 
 def is_alert(event: Event) -> bool:

@@ -5,18 +5,24 @@ perhaps, the config) both call this desk, so they cannot disagree on what a targ
 a mark may last, or which marks are in force. A mark set or cleared is recorded as a
 `maint_set` / `maint_cleared` event through the caller's `record` (the Monitor's `emit`, or the
 store's own `record` when no monitor runs).
+
+Exchange's own maintenance (ServerWideOffline Inactive, HubTransport Draining), which a node's
+agent reports, explains a node's drops the same way: `exchange_maintenance` is that rule, and
+`left_inactive` the finding a failed CU leaves behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from castui.config.model import Config
 from castui.engine.history_port import HistoryStore
 from castui.model.events import Event, Kind
-from castui.model.marks import MaintenanceMark
+from castui.model.exchange import ALWAYS_INACTIVE, HUB_TRANSPORT, SERVER_WIDE_OFFLINE
+from castui.model.marks import ExchangeMaintenance, MaintenanceMark
 from castui.model.text import clean
 from castui.model.times import iso
 
@@ -150,3 +156,37 @@ def maintenance_event(mark: MaintenanceMark, now: datetime, *, set_: bool,
         kind = Kind.MAINT_CLEARED
     return Event(now, mark.site, subject, kind, detail,
                  data={"until": until, "by": who, "reason": mark.reason})
+
+
+def exchange_maintenance(components: Mapping[str, Any] | None) -> ExchangeMaintenance | None:
+    """Exchange's own maintenance on a node, from its agent's component states: ServerWideOffline
+    Inactive (the node is out for every protocol) or, before that, HubTransport Draining or
+    Inactive (the first step of the documented procedure). None when neither, or unknown."""
+    if not components:
+        return None
+    for component, states in ((SERVER_WIDE_OFFLINE, ("Inactive",)),
+                              (HUB_TRANSPORT, ("Draining", "Inactive"))):
+        entry = components.get(component)
+        if isinstance(entry, dict) and entry.get("state") in states:
+            state = str(entry["state"])
+            requesters = entry.get("requesters") or {}
+            said = tuple(sorted(name for name, value in requesters.items() if value == state))
+            return ExchangeMaintenance(component, state, said)
+    return None
+
+
+def left_inactive(components: Mapping[str, Any] | None) -> list[str]:
+    """Components Inactive on a node that is not in Exchange maintenance, with who holds them:
+    `EwsProxy (HealthApi)`. A failed CU leaves some so, and their pages stay out of service.
+    Components on-premises servers keep Inactive for good are not findings."""
+    if not components or exchange_maintenance(components) is not None:
+        return []
+    found = []
+    for component, entry in components.items():
+        if (not isinstance(entry, dict) or entry.get("state") != "Inactive"
+                or component in ALWAYS_INACTIVE):
+            continue
+        requesters = entry.get("requesters") or {}
+        said = sorted(name for name, value in requesters.items() if value == "Inactive")
+        found.append(f"{component} ({', '.join(said)})" if said else str(component))
+    return found

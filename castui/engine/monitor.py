@@ -25,19 +25,19 @@ from castui.engine.alerts import AlertBook, acknowledge, is_alert
 from castui.engine.audit.watch import ExportWatch
 from castui.engine.flapping import FlapWatch
 from castui.engine.history_port import HistoryStore
-from castui.engine.maintenance import MaintenanceDesk, MarksAt
+from castui.engine.maintenance import MaintenanceDesk, MarksAt, exchange_maintenance
 from castui.engine.pace import PollPace
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.schedule import Schedule
 from castui.engine.sitewatch import SiteWatch, read_secret
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_estate
-from castui.engine.targets import Target, build_targets
+from castui.engine.targets import Target, build_targets, target_key
 from castui.engine.timeline import Source
 from castui.model.alerts import Alert
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError, LbError
 from castui.model.events import ALL_SITES, SUBJECT_DRILL, Event, Kind
-from castui.model.marks import Drill, MaintenanceMark, Recorder
+from castui.model.marks import Drill, ExchangeMaintenance, MaintenanceMark, Recorder
 from castui.model.results import ProbeResult
 from castui.model.times import iso, utcnow
 from castui.notify import Dispatcher
@@ -204,9 +204,13 @@ class Monitor:
         Changes inside maintenance are expected, so they do not count towards flapping.
         """
         extra: dict[str, Any] = {}
-        if event.kind not in _WORKFLOW_KINDS and (mark := self.maintenance_for(
-                event.site, event.subject, event.time)):
-            extra["maintenance"] = mark.target
+        if event.kind not in _WORKFLOW_KINDS:
+            if mark := self.maintenance_for(event.site, event.subject, event.time):
+                extra["maintenance"] = mark.target
+            elif said := self.exchange_maintenance_for(event.site, event.subject):
+                # Exchange's own maintenance explains a drop exactly as a castui mark does.
+                extra["maintenance"] = target_key(event.site, event.subject)
+                extra["exchange_maintenance"] = said.describe()
         flapped = None if extra else self.flaps.observe(event)
         if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
             extra["flapping"] = True
@@ -221,6 +225,13 @@ class Monitor:
     def maintenance_for(self, site: str, subject: str, when: datetime) -> MaintenanceMark | None:
         """The maintenance mark covering `subject` of `site` at `when`, if any."""
         return next((m for m in self.maintenance() if m.covers(site, subject, when)), None)
+
+    def exchange_maintenance_for(self, site: str, subject: str) -> ExchangeMaintenance | None:
+        """Exchange's own maintenance on node `subject` of `site`, as its agent last said."""
+        state = self.states.get(target_key(site, subject))
+        if state is None or state.target.kind != "node":
+            return None
+        return exchange_maintenance(state.components)
 
     def maintenance(self) -> list[MaintenanceMark]:
         """Marks in force or to come (re-read from the history at most once a second)."""

@@ -21,6 +21,8 @@ from castui.model.times import iso_epoch
 
 #: A DNS answer: its addresses (at most the probe's MAX_ADDRESSES) and how many there were.
 Answer = tuple[tuple[str, ...], int]
+#: States in which a node still takes clients (a `partial` one for its vdirs still in).
+IN_POOL_STATES = frozenset({"up", "degraded", "partial"})
 #: Rounds kept in memory per target: a fixed ring, so memory does not grow with uptime.
 RING_SIZE = 2048
 
@@ -62,6 +64,12 @@ class TargetState:
     last_round_at: datetime | None = None
     #: How long the last round took, in seconds (the console's "polling keeps up").
     round_s: float | None = None
+    #: With `lb_scope = "vdir"`: the pool checks (vdirs) out while the node stays in for the
+    #: others, in check order; empty otherwise.
+    partial: tuple[str, ...] = ()
+    #: Exchange's server component states, from the node agent's last answer that had them
+    #: (kept while the agent is unreachable, as during a patch reboot); None: never reported.
+    components: dict[str, Any] | None = None
     ring: deque[RoundSample] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
 
     @classmethod
@@ -71,15 +79,25 @@ class TargetState:
 
     @property
     def state(self) -> str:
-        """up, down, degraded or unknown: the word `check --format json` and the console use."""
+        """up, down, partial, degraded or unknown: the word `check --format json` and the
+        console use. `partial`: some pool vdirs out, the node in for the others."""
+        if self.counter.state is Health.UP and self.partial:
+            return "partial"
         if self.counter.state is Health.UP and self.degraded:
             return "degraded"
         return self.counter.state.value
 
     @property
     def status_text(self) -> str:
-        """HAProxy-style text: UP, UP 2/3, DOWN 1/2, DEGRADED, UNKNOWN."""
-        if self.state == "degraded" and not self.counter.transitional:
+        """HAProxy-style text: UP, UP 2/3, DOWN 1/2, DEGRADED, UNKNOWN, and for a partly out
+        node `UP 3/5 vdirs (ews, mapihttp out)`."""
+        if self.counter.transitional:
+            return self.counter.text
+        if self.state == "partial":
+            total = sum(1 for c in self.checks.values() if c.spec.role == "pool")
+            return (f"UP {total - len(self.partial)}/{total} vdirs "
+                    f"({', '.join(self.partial)} out)")
+        if self.state == "degraded":
             return "DEGRADED"
         return self.counter.text
 
@@ -113,6 +131,9 @@ def fold_round(state: TargetState, results: dict[str, ProbeResult], now: datetim
         answered = check.spec.kind == "dns" and not check.spec.external
         good = result.code == Code.DNSOK if answered else result.ok
         check.counter.observe(good)
+    agent = results.get("agent")
+    if agent is not None and agent.ok and agent.facts.get("components") is not None:
+        state.components = dict(agent.facts["components"])
     state.rounds += 1
     state.last_round_at = now
     fold = _fold_dns if target.kind == "dns" else _fold_pool
@@ -128,6 +149,11 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
     is_vip = target.kind == "vip"
     subject = SUBJECT_VIP if is_vip else target.subject
     pool_failing = _failing(state, "pool", current=True)
+    # One pool per vdir: the node is out only when every pool vdir is; fewer is `partial`.
+    partly = pool_failing
+    if target.lb_scope == "vdir" and not is_vip:
+        pool = [c for c in state.checks.values() if c.spec.role == "pool"]
+        pool_failing = pool_failing if len(pool_failing) == len(pool) else []
     # The first round's verdict is `vip_down ... at start`; spells are changes after it.
     events = _probe_spell(state, pool_failing, now) if is_vip and not first else []
     if pool_failing and state.failing_since is None:
@@ -160,10 +186,40 @@ def _fold_pool(state: TargetState, now: datetime, first: bool) -> list[Event]:
         state.changed_at = now
         kind = Kind.VIP_UP if is_vip else Kind.NODE_UP
         events.append(Event(now, target.site, subject, kind, "back in pool", duration_s=duration))
+    if not is_vip and target.lb_scope == "vdir":
+        events.extend(_fold_partial(state, now, first, partly))
     if not is_vip:
         events.extend(_fold_degraded(state, now, first))
     events.extend(_fold_warnings(state, now, subject))
     return events
+
+
+def _fold_partial(state: TargetState, now: datetime, first: bool,
+                  failing: list[CheckState]) -> list[Event]:
+    """`node_partial` when the set of pool vdirs out (each by its own rise/fall) changes while
+    the node stays in for the others; `node_partial_cleared` when every one is back in. A node
+    out altogether is `node_down`'s, not this."""
+    if state.counter.state is not Health.UP:
+        state.partial = ()
+        return []
+    pool = [c for c in state.checks.values() if c.spec.role == "pool"]
+    out = tuple(c.spec.name for c in pool if c.counter.state is Health.DOWN)
+    if out == state.partial:
+        return []
+    before, state.partial = state.partial, out
+    state.changed_at = now
+    target = state.target
+    if not out:
+        return [Event(now, target.site, target.subject, Kind.NODE_PARTIAL_CLEARED,
+                      "every pool vdir is back in", data={"was_out": list(before)})]
+    still_in = [c.spec.name for c in pool if c.spec.name not in out]
+    why = _describe([c for c in pool if c.spec.name in out and c in failing]
+                    or [c for c in pool if c.spec.name in out])
+    at_start = " at start" if first else ""
+    return [Event(now, target.site, target.subject, Kind.NODE_PARTIAL,
+                  f"{', '.join(out)} out of pool{at_start}, {', '.join(still_in)} in: {why}",
+                  data={"out": list(out), "in": still_in, **({"at_start": True} if first
+                                                               else {})})]
 
 
 def _probe_spell(state: TargetState, failing: list[CheckState], now: datetime) -> list[Event]:

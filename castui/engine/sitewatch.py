@@ -15,7 +15,7 @@ from pathlib import Path
 from castui.balancers import HAProxyAdapter, LoadBalancerAdapter, find_server
 from castui.config.model import Config, Site
 from castui.engine.balancer_view import LbComparison, default_grace
-from castui.engine.pool import TargetState
+from castui.engine.pool import IN_POOL_STATES, TargetState
 from castui.engine.skew import SkewWatch, VipSampling, match_node
 from castui.engine.targets import target_key
 from castui.model.balancer import AdminState, ServerView
@@ -71,6 +71,8 @@ class SiteWatch:
         #: the balancer mark it down").
         self._routed: dict[str, bool] = {}
         self.lb_error: str | None = None
+        #: `lb_check_loose` findings in force: backend -> what is wrong with its health check.
+        self.loose_checks: dict[str, str] = {}
         self._fqdns = {node.name: node.fqdn for node in site.nodes}
 
     def after_round(self, state: TargetState, states: Mapping[str, TargetState],
@@ -82,7 +84,7 @@ class SiteWatch:
             for node in self.site.nodes:
                 ts = states[target_key(self.site.name, node.name)]
                 total = connections(ts)
-                if ts.state in ("up", "degraded") and total is not None:
+                if ts.state in IN_POOL_STATES and total is not None:
                     counts[node.name] = total
             event = self.skew.observe(counts, now)
             return [event] if event else []
@@ -94,7 +96,7 @@ class SiteWatch:
                 name = match_node(server, self._fqdns) or server
                 answered[name] = answered.get(name, 0) + count
             in_pool = {n.name for n in self.site.nodes
-                       if states[target_key(self.site.name, n.name)].state in ("up", "degraded")}
+                       if states[target_key(self.site.name, n.name)].state in IN_POOL_STATES}
             return self.sampling.observe(answered, in_pool, now)
         return []
 
@@ -124,7 +126,24 @@ class SiteWatch:
             event = self.comparisons[node.name].observe(state, view, now)
             if event is not None:
                 events.append(event)
+        events.extend(self._loose(now))
         return events
+
+    def _loose(self, now: datetime) -> list[Event]:
+        """`lb_check_loose`: the site's backend passes a server on a redirect (its check does
+        not pin the status, or asks `/`), found once and kept as a site warning while seen."""
+        backend = self.site.lb.backend if self.site.lb is not None else ""
+        found = next((view.loose_check for view in self.lb_views.values()
+                      if view is not None and view.loose_check), None)
+        before = self.loose_checks.get(backend)
+        if found is None:
+            self.loose_checks.pop(backend, None)
+            return []
+        self.loose_checks[backend] = f"lb_check_loose: backend {backend}: {found}"
+        if before is not None:
+            return []
+        return [Event(now, self.site.name, "lb", Kind.LB_CHECK_LOOSE,
+                      f"backend {backend}: {found}", data={"backend": backend})]
 
     def _unreadable(self, why: str, now: datetime) -> list[Event]:
         """The balancer's trouble: `lb_unreachable` once, its verdicts unknown meanwhile (never

@@ -16,13 +16,20 @@ from typing import Any
 from castui.config.model import Config
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.balancer_view import disagrees
+from castui.engine.maintenance import exchange_maintenance, left_inactive
 from castui.engine.pace import PollPace
-from castui.engine.pool import HYGIENE_RULES, TargetState, answer_of, hygiene_rules
+from castui.engine.pool import (
+    HYGIENE_RULES,
+    IN_POOL_STATES,
+    TargetState,
+    answer_of,
+    hygiene_rules,
+)
 from castui.engine.sitewatch import SiteWatch
 from castui.engine.targets import target_key
 from castui.model.balancer import ServerView
 from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
-from castui.model.marks import MaintenanceMark
+from castui.model.marks import ExchangeMaintenance, MaintenanceMark
 from castui.model.status import Status, worst
 from castui.model.text import capped, listing
 
@@ -81,6 +88,35 @@ class TargetView:
     #: How long its last round took (seconds) and when it completed; None before any round.
     round_s: float | None = None
     last_round_at: datetime | None = None
+    #: Exchange's own maintenance on the node, as its agent says (its drops are expected, as
+    #: under a castui mark); None when Exchange says none or nobody asked it.
+    exchange_maintenance: ExchangeMaintenance | None = None
+    #: Components Exchange holds Inactive outside maintenance, with who holds them.
+    left_inactive: tuple[str, ...] = ()
+    #: Whether the node's agent reports Exchange's component states at all.
+    components_known: bool = False
+    #: With `lb_scope = "vdir"`: the pool vdirs out while the node is in for the others.
+    vdirs_out: tuple[str, ...] = ()
+
+    @property
+    def in_maintenance(self) -> bool:
+        """Under a castui mark or in Exchange's own maintenance: its drops are expected."""
+        return self.maintenance is not None or self.exchange_maintenance is not None
+
+    @property
+    def maintenance_by(self) -> str | None:
+        """What explains its drops, in words: `castui mark Site-A/CAS2`, or `Exchange says
+        ServerWideOffline Inactive (Maintenance)`; None when nothing does."""
+        if self.maintenance is not None:
+            return f"castui mark {self.maintenance.target}"
+        return None if self.exchange_maintenance is None else self.exchange_maintenance.describe()
+
+    @property
+    def lb_holds_healthy(self) -> bool:
+        """The balancer holds the node out while Exchange says Active and its pages answer 200:
+        a balancer (or its check) at fault, not Exchange."""
+        return (self.lb is not None and not self.lb.in_rotation and self.state == "up"
+                and self.components_known and self.exchange_maintenance is None)
 
     @property
     def maintenance_until(self) -> datetime | None:
@@ -130,10 +166,13 @@ class TargetView:
         t = ts.target
         return cls(t.site, t.subject, t.kind, t.address, t.host, ts.state, ts.status_text,
                    tuple(checks), ts.changed_at, ts.rounds, round_s=ts.round_s,
-                   last_round_at=ts.last_round_at)
+                   last_round_at=ts.last_round_at,
+                   exchange_maintenance=exchange_maintenance(ts.components),
+                   left_inactive=tuple(left_inactive(ts.components)),
+                   components_known=ts.components is not None, vdirs_out=ts.partial)
 
     def in_pool(self) -> bool:
-        return self.state in ("up", "degraded")
+        return self.state in IN_POOL_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +266,8 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
             TargetView.of(dns_state) if dns_state else None, nodes, lb_error=watch.lb_error,
             skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
             answered_by=dict(watch.sampling.answered) if "vip_sample" in vip_state.checks
-            else None, skipped=tuple(sorted(watch.sampling.warned))))
+            else None, skipped=tuple(sorted(watch.sampling.warned)),
+            loose=tuple(watch.loose_checks.values())))
     return EstateSnapshot(now, tuple(sites), worst(s.status for s in sites),
                           slowest_round=pace.slowest, interval=pace.interval,
                           lagging=pace.lagging)
@@ -237,7 +277,7 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
                nodes: tuple[TargetView, ...], *, lb_error: str | None = None,
                skew: str | None = None, skewed: bool = False,
                answered_by: dict[str, int] | None = None,
-               skipped: tuple[str, ...] = ()) -> SiteView:
+               skipped: tuple[str, ...] = (), loose: tuple[str, ...] = ()) -> SiteView:
     dns_view = DnsView.of(dns) if dns is not None else None
     warnings = [f"{view.subject} {check.name}: {check.warning}"
                 for view in (*nodes, vip) for check in view.checks if check.warning]
@@ -246,8 +286,15 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
     if skewed and skew:
         warnings.append(f"load skewed: {skew}")
     warnings += [f"{node} in pool but never answers through the VIP" for node in skipped]
-    warnings += [f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}"
-                 for n in nodes if n.lb is not None and n.lb_disagrees]
+    for n in nodes:
+        if n.lb is not None and n.lb_holds_healthy:
+            warnings.append(f"{n.subject}: balancer holds it out ({n.lb.status}) while Exchange "
+                            "says Active and its pages answer 200")
+        elif n.lb is not None and n.lb_disagrees:
+            warnings.append(f"{n.subject}: balancer says {n.lb.status}, castui {n.status_text}")
+        warnings += [f"{n.subject}: component {c} Inactive outside maintenance"
+                     for c in n.left_inactive]
+    warnings += list(loose)
     status, reasons = site_status(vip, dns_view.ok if dns_view else None,
                                   dns_view.answers if dns_view else {}, nodes, warnings,
                                   dns_view.totals if dns_view else {})
@@ -279,8 +326,10 @@ def site_status(vip: TargetView, dns_ok: bool | None, answers: Mapping[str, Sequ
             for server, addrs in answers.items())
         critical.append(f"array FQDN does not resolve to the VIP ({said})")
     for node in nodes:
-        if node.state in ("down", "degraded"):
-            warning.append(f"{node.subject} {node.status_text}")
+        if node.state in ("down", "degraded", "partial"):
+            exchange = node.exchange_maintenance
+            warning.append(f"{node.subject} {node.status_text}"
+                           + (f" ({exchange.describe()})" if exchange is not None else ""))
     warning.extend(warnings)
     if critical:
         return Status.CRITICAL, capped((*critical, *warning), REASON_LIMIT, MAX_REASONS)

@@ -13,7 +13,6 @@ from typing import Literal
 from castui.config.model import Config, DnsServer, Ports, Site
 from castui.model.exchange import (
     HTTP_CHECKS,
-    HTTPS_ONLY,
     NAMES_FRONTEND,
     PROFILE_POOL_CHECKS,
     HttpExpectation,
@@ -75,6 +74,9 @@ class Target:
     host: str | None
     checks: tuple[CheckSpec, ...]
     dns_rules: DnsRules | None = None
+    #: For a node: `vdir` when its site's balancer keeps one pool per vdir (then some pool
+    #: checks out while others pass is `partial`, not DOWN); `server` otherwise.
+    lb_scope: str = "server"
 
     @property
     def key(self) -> str:
@@ -92,8 +94,9 @@ def _endpoint_checks(site: Site, ports: Ports, pool_checks: tuple[str, ...],
     def role(name: str) -> Role:
         return "pool" if name in pool_checks else "service"
 
-    # HTTPS-only estates (2016+) have no endpoint mapper or RPC ports to check.
-    rpc = site.profile not in HTTPS_ONLY
+    # HTTPS-only estates (2016+) have no endpoint mapper or RPC ports to check, unless the
+    # site says it still has RPC clients (`rpc_checks = true`, a mixed estate).
+    rpc = site.checks_rpc
     tcp = [CheckSpec(name, "tcp", role(name), port=port) for name, port in ports.tcp_checks()
            if rpc or name in ("https", "http")]
     map_rpc = map_rpc and rpc
@@ -126,7 +129,8 @@ def build_targets(config: Config) -> list[Target]:
                                direct_ports=direct_ports(node.ports)),) if node.agent else ()
             targets.append(Target(site.name, node.name, "node", node.address, node.fqdn,
                                   (*_endpoint_checks(site, node.ports, pool_checks, names,
-                                                     map_rpc=True), *agent)))
+                                                     map_rpc=True), *agent),
+                                  lb_scope=site.lb_scope))
         # Through a VIP the mapper's answers only work when the RPC ports are pinned (and so
         # balanced); dynamic ports are node-local.
         pinned = site.ports.mapi is not None and site.ports.ab is not None

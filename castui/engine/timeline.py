@@ -93,6 +93,8 @@ _STEADY_TEXTS = frozenset({"UP", "DOWN", "DEGRADED", "UNKNOWN"})
 
 def mark_of(state: str, status_text: str) -> Mark:
     """A round sample's mark: `UP 2/3` and `DOWN 1/2` are transitional, whatever the state."""
+    if state == "partial":  # `UP 3/5 vdirs (...)`: steady, partly out
+        return Mark.DEGRADED
     if status_text not in _STEADY_TEXTS:
         return Mark.TRANSITIONAL
     return _STATE_MARKS.get(state, Mark.UNKNOWN)
@@ -105,6 +107,8 @@ _CHANGES: dict[str, tuple[Mark, Mark]] = {
     Kind.NODE_RECOVERED: (Mark.DEGRADED, Mark.IN_POOL),
     Kind.VIP_DOWN: (Mark.IN_POOL, Mark.OUT), Kind.VIP_UP: (Mark.OUT, Mark.IN_POOL),
     Kind.DNS_FAILED: (Mark.IN_POOL, Mark.OUT), Kind.DNS_RECOVERED: (Mark.OUT, Mark.IN_POOL),
+    Kind.NODE_PARTIAL: (Mark.IN_POOL, Mark.DEGRADED),
+    Kind.NODE_PARTIAL_CLEARED: (Mark.DEGRADED, Mark.IN_POOL),
     # A monitor starting: a subject without an "out at start" event was found in the pool.
     Kind.MONITOR_STARTED: (Mark.UNKNOWN, Mark.IN_POOL),
 }

@@ -221,6 +221,9 @@ def route(behaviour: HttpBehaviour, target: bytes, host_header: str | None, *,
         if not behaviour.in_service(vdir):
             return _error(503)
         return _html(f"200 OK<br/>{behaviour.server_name}")
+    if lower == "/" and behaviour.profile in _HEALTHCHECK_PROFILES:
+        # Since 2013 CU6 the site root redirects to OWA: a balancer checking `/` sees 302.
+        return _redirect(f"https://{host}/owa/")
     if vdir == "owa":
         if lower == "/owa/auth/logon.aspx":
             title = "Outlook Web App" if behaviour.profile == "exchange2010" else "Outlook"

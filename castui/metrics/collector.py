@@ -29,7 +29,7 @@ from castui.model.results import Code
 from castui.model.text import clean
 
 #: The one-hot states of `castui_node_state`, in HAProxy's sense of MAINT.
-NODE_STATES = ("up", "down", "degraded", "maint", "unknown")
+NODE_STATES = ("up", "down", "degraded", "partial", "maint", "unknown")
 #: The fixed set of `code` values of `castui_probe_failure_info`; anything else reads OTHER.
 FAILURE_CODES = frozenset(value for name, value in vars(Code).items() if name.isupper())
 #: Every event kind, so each (site, kind) counter starts at 0 and `increase()` sees the first.
@@ -96,8 +96,8 @@ def _epoch(when: datetime | None) -> float | None:
 
 def node_state(view: TargetView) -> str:
     """The word of `castui_node_state`: `maint` while a castui maintenance mark covers the
-    node, else the engine's state."""
-    if view.maintenance_until is not None:
+    node or Exchange has it in maintenance, else the engine's state."""
+    if view.in_maintenance:
         return "maint"
     return view.state if view.state in NODE_STATES else "unknown"
 

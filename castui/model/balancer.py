@@ -30,6 +30,19 @@ class ServerView:
     current_sessions: int | None = None
     last_change_s: int | None = None
     downtime_s: int | None = None
+    #: The HTTP status the last layer-7 health check got (HAProxy's `check_code`).
+    check_code: int | None = None
+
+    @property
+    def loose_check(self) -> str | None:
+        """What is wrong with a health check that passes on a redirect, or None: a server UP
+        on a 3xx is checked on a page that redirects (`/` answers 302 on Exchange 2013+),
+        with a check that does not pin the status to 200."""
+        if self.word != "UP" or self.check_code is None or not 300 <= self.check_code < 400:
+            return None
+        return (f"server {self.server} passes its health check on HTTP {self.check_code}: the "
+                "check follows no healthcheck page (`/` redirects) and does not pin `http-check "
+                "expect status 200`, so it would pass a node Exchange took out of service")
 
     @property
     def word(self) -> str:

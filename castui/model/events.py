@@ -53,6 +53,12 @@ class Kind:
     #: Issue #12: rounds overrun the interval (the console header's LAGGING), and back within it.
     POLL_LAGGING = "poll_lagging"
     POLL_CAUGHT_UP = "poll_caught_up"
+    #: Issue #15: with `lb_scope = "vdir"`, some pool vdirs of a node out while it stays in for
+    #: the others, and all of them back in; a balancer health check that would pass a broken
+    #: or redirecting node.
+    NODE_PARTIAL = "node_partial"
+    NODE_PARTIAL_CLEARED = "node_partial_cleared"
+    LB_CHECK_LOOSE = "lb_check_loose"
 
 
 #: The longest event detail: events quote network text (DNS answers, balancer and check
@@ -61,7 +67,8 @@ class Kind:
 EVENT_DETAIL_LIMIT = 1000
 
 #: The kinds that change a node's pool state (what flapping counts, what gives a node a lane).
-NODE_CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED})
+NODE_CHANGES = frozenset({Kind.NODE_DOWN, Kind.NODE_UP, Kind.NODE_DEGRADED, Kind.NODE_RECOVERED,
+                          Kind.NODE_PARTIAL, Kind.NODE_PARTIAL_CLEARED})
 
 #: Subjects that are not node names.
 SUBJECT_VIP = "vip"

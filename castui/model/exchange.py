@@ -100,3 +100,19 @@ ALL_CHECK_NAMES: frozenset[str] = frozenset(
     {"epm", "https", "http", "mapi", "ab", "epmap", "tls"}
     | {check.name for checks in HTTP_CHECKS.values() for check in checks}
 )
+
+#: A server component's state, in Exchange's words (Get-ServerComponentState).
+ComponentState = Literal["Active", "Inactive", "Draining"]
+COMPONENT_STATES: tuple[ComponentState, ...] = ("Active", "Inactive", "Draining")
+#: Components on-premises servers keep Inactive for good ("born in the cloud"): never a finding.
+ALWAYS_INACTIVE: frozenset[str] = frozenset({"ForwardSyncDaemon", "ProvisioningRps"})
+
+
+def effective_state(requesters: dict[str, ComponentState]) -> ComponentState:
+    """A component's state from its requesters' entries, as Exchange computes it: Inactive if
+    any requester says Inactive, else Draining if any says Draining, else Active (no entry at
+    all is Active)."""
+    states = set(requesters.values())
+    if "Inactive" in states:
+        return "Inactive"
+    return "Draining" if "Draining" in states else "Active"

@@ -86,3 +86,19 @@ class MaintenanceMark:
             return True
         return (subject.casefold() == self.node.casefold()
                 and subject not in (SUBJECT_VIP, SUBJECT_DNS))
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeMaintenance:
+    """Exchange's own maintenance state on a node, as its agent reads it: ServerWideOffline
+    Inactive or HubTransport Draining/Inactive, and the requesters who asked for it. Like a
+    castui mark, it explains the node's drops."""
+
+    component: str
+    state: str
+    requesters: tuple[str, ...]
+
+    def describe(self) -> str:
+        """`Exchange says ServerWideOffline Inactive (Maintenance)`: why a drop is expected."""
+        by = f" ({', '.join(self.requesters)})" if self.requesters else ""
+        return f"Exchange says {self.component} {self.state}{by}"

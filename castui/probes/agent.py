@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import httpx
 
+from castui.model.exchange import COMPONENT_STATES
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.text import clean
 from castui.probes.http import Phase, classify_failure
@@ -139,7 +140,28 @@ def _parse(body: bytes) -> dict[str, Any]:
         "host": clean(str(doc.get("host", "")), _NAME_LIMIT),
         "errors": errors,
         "direct": _direct(doc.get("direct")),
+        "components": _components(doc.get("components")),
     }
+
+
+def _components(value: Any) -> dict[str, dict[str, Any]] | None:
+    """Exchange's server component states (absent off Windows: None), each with its
+    requesters, checked and cleaned: {"ServerWideOffline": {"state": "Inactive", "requesters":
+    {"Maintenance": "Inactive"}}}."""
+    if value is None:
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in _table({"components": value}, "components").items():
+        if not isinstance(entry, dict) or entry.get("state") not in COMPONENT_STATES:
+            raise _Malformed(f"component {clean(str(name), 40)!r} has no known state")
+        requesters: dict[str, str] = {}
+        for requester, said in _table(entry, "requesters").items():
+            state = said.get("state") if isinstance(said, dict) else None
+            if state not in COMPONENT_STATES:
+                raise _Malformed(f"requester {clean(str(requester), 40)!r} has no known state")
+            requesters[clean(str(requester), _NAME_LIMIT)] = state
+        out[clean(str(name), _NAME_LIMIT)] = {"state": entry["state"], "requesters": requesters}
+    return out
 
 
 def _direct(value: Any) -> dict[str, int] | None:

@@ -159,7 +159,7 @@ def _drop(down: _Open, up: Event | None, window: Window, lb_downs: list[datetime
     lb = next((t for t in lb_downs if since_back < t <= until), None)
     first = down.first_failed
     load, load_back = _load(up, balanced)
-    expected = event.data.get("maintenance") is True or any(
+    expected = bool(event.data.get("maintenance")) or any(
         m.covers(event.site, event.subject, declared) for m in marks)
     return NodeDrop(
         site=clean(event.site, NAME_LIMIT), node=clean(event.subject, NAME_LIMIT),

@@ -68,8 +68,12 @@ def failing_summary(checks: tuple[CheckView, ...]) -> Text:
 
 def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
     """The pool column: HAProxy's words with the timeline's glyph in front; in the calm colour
-    when `expected` (a maintenance mark covers it) and it is not simply in the pool."""
+    when `expected` (a maintenance mark covers it) and it is not simply in the pool. A partly
+    out node (`UP 3/5 vdirs (ews, mapihttp out)`) reads `PART 3/5` in the narrow column;
+    which vdirs are out is in its checks, its details and the site's reasons."""
     mark = mark_of(state, status_text)
+    if state == "partial" and len(words := status_text.split()) > 1:
+        status_text = f"PART {words[1]}"
     if expected and mark is not Mark.IN_POOL:
         style = pal().calm
     else:
@@ -78,10 +82,13 @@ def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
 
 
 def mark_cell(node: TargetView, now: datetime) -> Text:
-    """The engine's explanation of a node's changes: `MAINT 14:50` while a maintenance mark
-    covers it (until when, UTC), `FLAP` while it flaps; blank otherwise."""
+    """The engine's explanation of a node's changes: `MAINT 14:50` while a castui maintenance
+    mark covers it (until when, UTC), `MAINT Exch` while Exchange itself has it in maintenance
+    (the requester is in its details), `FLAP` while it flaps; blank otherwise."""
     if node.maintenance_until is not None:
         return Text(f"MAINT {until_text(node.maintenance_until, now)}", style=pal().calm)
+    if node.exchange_maintenance is not None:
+        return Text("MAINT Exch", style=pal().calm)
     if node.flapping:
         return Text("FLAP", style=pal().warn)
     return Text("")

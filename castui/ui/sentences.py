@@ -36,7 +36,11 @@ def sentence(event: Event, *, brief: bool = False) -> tuple[str, str]:
     words, style = _sentence(event, who, detail, after)
     notes = []
     mark = event.data.get("maintenance")
-    if mark:
+    exchange = event.data.get("exchange_maintenance")
+    if mark and isinstance(exchange, str):
+        notes.append(f"expected: {safe(exchange, 80)}")
+        style = pal().calm
+    elif mark:
         named = f" {safe(mark, 60)}" if isinstance(mark, str) else ""
         notes.append(f"expected: maintenance{named}")
         style = pal().calm

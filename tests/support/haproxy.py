@@ -29,13 +29,17 @@ class HAProxy:
     """One VIP with a TCP frontend per service, each balancing over its backend servers.
 
     Backends are named after the services (`https`, `epm`...), so `show_stat` rows read
-    `pxname=https, svname=cas1`. Checks are plain TCP connects (L4), every `inter_ms`.
+    `pxname=https, svname=cas1`. Checks are plain TCP connects (L4), every `inter_ms`, unless
+    `check_lines` gives a backend its own (`option httpchk GET /`...); `check_ssl` backends
+    check their servers over TLS (without verifying them: the lab's nodes).
     """
 
     def __init__(self, vip: str, backends: Mapping[str, Sequence[Backend]], *,
                  frontend_ports: Mapping[str, int], inter_ms: int, rise: int, fall: int,
                  tmpdir: Path, stats_port: int | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None,
+                 check_lines: Mapping[str, Sequence[str]] | None = None,
+                 check_ssl: Sequence[str] = ()) -> None:
         missing = set(backends) - set(frontend_ports)
         if missing:
             raise ValueError(f"no frontend port for {sorted(missing)}")
@@ -44,6 +48,8 @@ class HAProxy:
         self.stats_port = stats_port
         #: The address HAProxy connects to servers from (a one-armed balancer's SNAT address).
         self.source = source
+        self.check_lines = dict(check_lines or {})
+        self.check_ssl = frozenset(check_ssl)
         self.socket_path = tmpdir / f"haproxy-{vip}.sock"
         self.config_path = tmpdir / f"haproxy-{vip}.cfg"
         self.config_path.write_text(self._config(backends, inter_ms, rise, fall))
@@ -77,7 +83,9 @@ class HAProxy:
                 "    balance roundrobin",
                 *([f"    source {self.source}"] if self.source else []),
                 f"    default-server inter {inter_ms}ms rise {rise} fall {fall}",
+                *(f"    {line}" for line in self.check_lines.get(service, ())),
                 *(f"    server {name} {_endpoint(address, port)} check"
+                  + (" check-ssl verify none" if service in self.check_ssl else "")
                   for name, address, port in servers),
                 "",
             ]

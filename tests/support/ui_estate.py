@@ -138,6 +138,53 @@ socket = "{tmp}/site-b-haproxy.sock"
 backend = "https"
 """
 
+#: Exchange 2016+: Site-A behind a per-vdir layer-7 HAProxy, with node agents that report
+#: Exchange's server component states (stood in: no registry here). `{tmp}` as above.
+EX16_CONFIG = """
+[defaults]
+interval = 2
+timeout = 1.5
+rise = 2
+fall = 3
+
+[[sites]]
+name = "Site-A"
+array_fqdn = "mail.site-a.corp.local"
+vip = "127.0.61.50"
+dns_servers = ["127.0.60.53:20053"]
+profile = "exchange2016"
+lb_scope = "vdir"
+agent_token_file = "{tmp}/agent.token"
+ports = {{ https = 20443, http = 20080 }}
+
+[[sites.nodes]]
+name = "EX1"
+address = "127.0.61.21"
+fqdn = "ex1.site-a.corp.local"
+agent = "https://127.0.61.21:8799"
+
+[[sites.nodes]]
+name = "EX2"
+address = "127.0.61.22"
+fqdn = "ex2.site-a.corp.local"
+agent = "https://127.0.61.22:8799"
+
+[[sites.nodes]]
+name = "EX3"
+address = "127.0.61.23"
+fqdn = "ex3.site-a.corp.local"
+agent = "https://127.0.61.23:8799"
+
+[sites.lb]
+type = "haproxy"
+socket = "{tmp}/site-a-haproxy.sock"
+backend = "https"
+"""
+#: Every server component Active, as a healthy node's agent reports them.
+ACTIVE = {name: {"state": "Active", "requesters": {"HealthApi": "Active"}}
+          for name in ("ServerWideOffline", "HubTransport", "OwaProxy", "EwsProxy",
+                       "EcpProxy", "MapiProxy")}
+
 #: Days a certificate has left in the pictures (the warning starts under 30).
 CERT_DAYS = 12
 #: What HAProxy says when its socket is missing, as castui's adapter words it.
@@ -237,6 +284,12 @@ def status_503(target: Target, spec: CheckSpec) -> ProbeResult:
                        _latency(target.key, spec.name), Error.STATUS, {"status": 503})
 
 
+def healthcheck_503(target: Target, spec: CheckSpec) -> ProbeResult:
+    """A 2013+ healthcheck page out of service (its component Inactive)."""
+    return ProbeResult(False, Code.L7STS, "HTTP 503 Service Unavailable, expected 200",
+                       _latency(target.key, spec.name), Error.STATUS, {"status": 503})
+
+
 Fault = Callable[[Target, CheckSpec], ProbeResult]
 
 
@@ -258,6 +311,8 @@ class Driver:
     answering: dict[str, dict[str, int]] = field(default_factory=dict)
     #: site name -> what its balancer says, node by node, or why it cannot be read.
     balancer: dict[str, dict[str, ServerView] | str] = field(default_factory=dict)
+    #: node key -> Exchange's server component states its agent reports (none by default).
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def round(self) -> None:
         for key, state in self.monitor.states.items():
@@ -275,7 +330,11 @@ class Driver:
 
     def _healthy(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "agent":
-            return agent(target, spec, self.clients.get(target.key, 25))
+            result = agent(target, spec, self.clients.get(target.key, 25))
+            if target.key in self.components:
+                facts = {**result.facts, "components": self.components[target.key]}
+                result = dataclasses.replace(result, facts=facts)
+            return result
         if spec.kind == "sample":
             nodes = {n.name: 2 for s in self.monitor.config.sites if s.name == target.site
                      for n in s.nodes}
@@ -346,6 +405,20 @@ def new_deep_driver(tmp: Path, store: EventStore | None = None, *,
     for site in monitor.config.sites:
         driver.balancer[site.name] = {node.name: lb_view(node.name, "UP")
                                       for node in site.nodes}
+    return driver
+
+
+def new_ex16_driver(tmp: Path, store: EventStore | None = None) -> Driver:
+    """A driver over EX16_CONFIG: the balancer says UP, every agent every component Active."""
+    clock = FrozenClock()
+    token = tmp / "agent.token"
+    token.write_text("t0ken-for-the-console-pictures-0123456789\n")
+    token.chmod(0o600)
+    config = parse_config(EX16_CONFIG.format(tmp=tmp), str(tmp / "ex16.toml"))
+    driver = Driver(new_monitor(config, store, clock), clock)
+    site = config.sites[0]
+    driver.balancer[site.name] = {node.name: lb_view(node.name, "UP") for node in site.nodes}
+    driver.components.update({f"{site.name}/{node.name}": ACTIVE for node in site.nodes})
     return driver
 
 
@@ -434,6 +507,33 @@ PICTURES: dict[str, Callable[[Driver], None] | None] = {
     "drill_maintenance": drill_maintenance}
 #: The same, on a DEEP_CONFIG estate.
 DEEP_PICTURES: dict[str, Callable[[Driver], None]] = {"deep_trouble": deep_trouble}
+
+
+def exchange_maintenance(driver: Driver) -> None:
+    """On an EX16_CONFIG estate: EX2 is patched the Exchange way (HubTransport Draining, then
+    ServerWideOffline Inactive by Maintenance: its healthcheck pages answer 503 and the
+    balancer drops it, expected, no alert); Managed Availability took EWS out on EX3 (HealthApi),
+    so with one pool per vdir EX3 is partly out."""
+    draining = {**ACTIVE, "HubTransport": {"state": "Draining",
+                                           "requesters": {"Maintenance": "Draining"}}}
+    driver.components["Site-A/EX2"] = draining
+    driver.run(10)
+    driver.components["Site-A/EX2"] = {**draining, "ServerWideOffline": {
+        "state": "Inactive", "requesters": {"Maintenance": "Inactive", "HealthApi": "Active"}}}
+    driver.faults["Site-A/EX2"] = dict.fromkeys(
+        ("owa", "ecp", "ews", "autodiscover", "rpc", "oab", "eas", "mapihttp", "powershell"),
+        healthcheck_503)
+    views = driver.balancer["Site-A"]
+    assert isinstance(views, dict)
+    views["EX2"] = lb_view("EX2", "DOWN", sessions=0)
+    driver.components["Site-A/EX3"] = {**ACTIVE, "EwsProxy": {
+        "state": "Inactive", "requesters": {"HealthApi": "Inactive"}}}
+    driver.faults["Site-A/EX3"] = {"ews": healthcheck_503}
+    driver.run(20)
+
+
+EX16_PICTURES: dict[str, Callable[[Driver], None]] = {
+    "exchange_maintenance": exchange_maintenance}
 
 
 # -- reading the screen ---------------------------------------------------------------------

@@ -90,14 +90,29 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
     who.append(" · ".join(safe(part, 80) for part in (node.address, node.host) if part),
                style=p.muted)
     castui = _label("castui")
-    castui.append_text(pool_cell(node.state, node.status_text,
-                                 expected=node.maintenance_until is not None))
+    castui.append_text(pool_cell(node.state, node.status_text, expected=node.in_maintenance))
     gap(castui, 2)
     castui.append(f"for {since(node.changed_at, now)} · {node.rounds} rounds", style=p.muted)
     if (mark := mark_cell(node, now)).plain:  # in maintenance (expected drops), or flapping
         gap(castui, 2)
         castui.append_text(mark)
     lines = [who, castui]
+    if (why := node.maintenance_by) is not None:  # which maintenance: castui's or Exchange's
+        expected = _label("maint")
+        expected.append(f"drops expected: {safe(why, 100)}", style=p.calm)
+        lines.append(expected)
+    if node.vdirs_out:
+        vdirs = _label("vdirs")
+        pool = [c.name for c in node.checks if c.role == "pool"]
+        vdirs.append(f"in: {safe(', '.join(n for n in pool if n not in node.vdirs_out), 80)}",
+                     style=p.good)
+        gap(vdirs, 2)
+        vdirs.append(f"out: {safe(', '.join(node.vdirs_out), 80)}", style=p.bad)
+        lines.append(vdirs)
+    if node.left_inactive:
+        left = _label("exchange")
+        left.append(f"left Inactive: {safe(', '.join(node.left_inactive), 100)}", style=p.warn)
+        lines.append(left)
     if lb is not None:
         lines.append(balancer_line(node, lb, lb_error))
     if node.connections is not None:

@@ -142,8 +142,7 @@ class NodeTable(DataTable[Text]):
     def row_cells(self, node: TargetView, now: datetime, lb_error: str | None = None) -> Cells:
         cells: Cells = {
             "node": Text(safe(node.subject, 24), style="bold"),
-            "pool": pool_cell(node.state, node.status_text,
-                              expected=node.maintenance_until is not None),
+            "pool": pool_cell(node.state, node.status_text, expected=node.in_maintenance),
             "since": Text(since(node.changed_at, now), style="dim"),
         }
         if self.marks:
@@ -170,7 +169,7 @@ class NodeTable(DataTable[Text]):
         `lb_error` says the site's balancer cannot be read: its column then reads `?`.
         """
         self._last = (nodes, now, node_filter, lb_error)
-        marks = any(node.maintenance_until is not None or node.flapping for node in nodes)
+        marks = any(node.in_maintenance or node.flapping for node in nodes)
         if marks != self.marks:  # the mark column comes or goes: columns anew, rows with them
             self.marks = marks
             self._fit(rebuild=True)
