@@ -9,10 +9,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from castui.lab.certs import LabCA
 from castui.model.results import Code
-from castui.probes.tls import covers, tls_probe
+from castui.probes.tls import covers, read_certificate, tls_probe
 from tests.support.net import free_port
 
 ADDRESS = "127.0.11.1"
@@ -114,3 +118,24 @@ async def test_a_certificate_with_a_thousand_names_is_read_whole_and_kept_short(
     assert result.facts["name_count"] == 1001
     assert result.facts["names"] == [NODE, *names[:31]]
     assert len(result.detail) <= 200
+
+
+def test_a_certificate_with_a_duplicated_extension_is_an_unreadable_one() -> None:
+    """cryptography refuses a certificate carrying one extension twice with its own exception
+    (not a ValueError): the check says the certificate is unreadable instead of raising."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cas1.corp.local")])
+    stand_in = x509.ObjectIdentifier("2.5.29.99")  # encodes as long as 2.5.29.14 (SKI)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=9))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(x509.UnrecognizedExtension(stand_in, b"\x04\x00"), False)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    doubled = der.replace(b"\x06\x03\x55\x1d\x63", b"\x06\x03\x55\x1d\x0e")
+    assert doubled != der
+    result = read_certificate(doubled, ["cas1.corp.local"], 30, now, 1.0, 0.0)
+    assert (result.ok, result.code) == (False, Code.L6RSP)
+    assert result.detail.startswith("unreadable certificate: Duplicate")

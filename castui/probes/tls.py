@@ -113,7 +113,8 @@ def read_certificate(der: bytes | None, names: Sequence[str], warn_days: int, no
         cert = x509.load_der_x509_certificate(der)
         found = cert_names(cert)
         return judge(cert, found, names, warn_days, now, latency, started)
-    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
+    except (ValueError, x509.DuplicateExtension, x509.InvalidVersion,
+            x509.UnsupportedGeneralNameType) as exc:  # the parser's every complaint about DER
         return ProbeResult(False, Code.L6RSP, clean(f"unreadable certificate: {exc}", 120),
                            latency, Error.TLS, started_at=started)
 
