@@ -525,3 +525,4 @@ async def test_timeouts_under_contention_do_not_starve_the_client(
     finally:
         await http.aclose()
     assert healthy.ok, healthy.detail
+

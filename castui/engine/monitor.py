@@ -314,10 +314,10 @@ class Monitor:
         """
         d = self.config.defaults
         verify = tls_context(d.ca_file, d.tls_verify)
-        clients = {t.key: make_http_client(verify=verify, max_connections=_connections(t))
-                   for t in self.targets}
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_clients=clients, cert_warn_days=d.cert_warn_days,
+                        http_client=lambda target: make_http_client(
+                            verify=verify, max_connections=_connections(target)),
+                        cert_warn_days=d.cert_warn_days,
                         agent_tokens=self._agent_tokens)
         self._started()
         if self.dispatcher is not None:
@@ -344,7 +344,7 @@ class Monitor:
             if self.dispatcher is not None:
                 notifying.cancel()
                 await asyncio.gather(notifying, return_exceptions=True)
-            await asyncio.gather(*(client.aclose() for client in clients.values()))
+            await runner.aclose()
 
     def _started(self) -> None:
         now = self._clock()

@@ -5,11 +5,10 @@ name clients use, so a node is checked exactly as the load balancer reaches it a
 certificate is checked against the name users see. Connections are never reused: every check
 is a fresh TCP + TLS handshake, as a load balancer's check is.
 
-A request is never cancelled while it is still connecting (see `bounded`): httpcore 1.0 leaks
-what such a cancellation interrupts, a socket mid-handshake that is never closed, and a
-connection made for a queued request that then holds a pool slot for good
-(encode/httpcore#1093). With a few slots per target, a node that timed out that way under load
-failed every HTTP check afterwards and stayed DOWN while it was healthy.
+A request is never cancelled before it is sent (see `bounded`): httpcore 1.0 leaks what such a
+cancellation interrupts, a socket mid-handshake that is never closed, or a new connection that
+then holds a pool slot for good (encode/httpcore#1093). httpcore's own timeouts can orphan a
+connection too, so the engine's runner also replaces a target's client after a timeout.
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ _SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "server")
 _HEADER_LIMIT = 120
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
-#: Phases (Phase.name) in which cancelling httpx leaks a socket or a pool slot.
-_CONNECTING = frozenset({"queued", "connect", "connected", "tls"})
 #: Exchanges left to end by their own timeouts (a strong reference until they do).
 _DETACHED: set[asyncio.Task[Any]] = set()
 
@@ -92,7 +89,7 @@ def make_http_client(*, ca_file: Path | None = None, tls_verify: bool = True,
 class Phase:
     """Where the request got to, from httpcore's trace events (to tell L4 from L6 from L7)."""
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "sending")
 
     _EVENTS: ClassVar[dict[str, str]] = {
         "connection.connect_tcp.started": "connect",
@@ -105,18 +102,24 @@ class Phase:
 
     def __init__(self) -> None:
         self.name = "queued"
+        #: The request is on its way: from here httpcore survives a cancellation.
+        self.sending = False
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         self.name = self._EVENTS.get(event, self.name)
+        if event.endswith(".send_request_headers.started"):
+            self.sending = True
 
 
 async def bounded(exchange: Coroutine[Any, Any, _T], phase: Phase, timeout: float) -> _T:
     """`exchange` (an httpx request traced by `phase`), or TimeoutError after `timeout` s.
 
-    The exchange runs in its own task. If the deadline (or a caller's cancellation) comes while
-    it is still connecting, it is left to end by httpx's own timeouts (each phase at most
-    `timeout`), which close what they opened; once it is exchanging HTTP it is cancelled, which
-    httpcore handles. The caller hears at the deadline either way.
+    The exchange runs in its own task. If the deadline (or a caller's cancellation) comes before
+    the request is on its way, it is left to end by httpx's own timeouts (each phase at most
+    `timeout`), which close what they opened: cancelled while queued, connecting, or between
+    the handshake and the request, httpcore 1.0 leaves the socket or the new connection
+    holding a pool slot for good. Once the request is sent it is cancelled, which httpcore
+    handles. The caller hears at the deadline either way.
     """
     task = asyncio.ensure_future(exchange)
     try:
@@ -124,7 +127,7 @@ async def bounded(exchange: Coroutine[Any, Any, _T], phase: Phase, timeout: floa
             return await asyncio.shield(task)
     finally:
         if not task.done():
-            if phase.name not in _CONNECTING:
+            if phase.sending:
                 task.cancel()
             _DETACHED.add(task)
             task.add_done_callback(_forget)
