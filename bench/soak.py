@@ -5,7 +5,7 @@ test: it exits 1 only if castui died.
 - The estate: castui's own lab (castui.lab.estate.LabEstate, no VIP balancers) in one child
   process on loopback, 10 nodes a site: of every ten nodes six are healthy, one refuses
   connections (crashed), one is black-holed (SYNs never answered), one answers HTTP slowly
-  (60 % of the timeout) and one flaps (crashed and restored every 6 intervals). The VIPs have
+  (40 % of the timeout) and one flaps (crashed and restored every 6 intervals). The VIPs have
   no balancer, so they refuse; each site's DNS target asks the lab's DNS server.
 - Round pace from the nodes' side: every node's HTTP port gets one TCP check a round from
   `watch`, so the time between successive connections a healthy or slow node receives is
@@ -164,7 +164,7 @@ async def _run_estate(nodes: int, net: str, interval: float, timeout: float, wor
             elif kind == "black-holed":
                 await node.blackhole()
             elif kind == "slow":
-                await node.slow(int(timeout * 600))
+                await node.slow(int(timeout * 400))
             elif kind == "flapping":
                 flapping.append(node)
             if kind in ("healthy", "slow"):
