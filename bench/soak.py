@@ -5,7 +5,7 @@ test: it exits 1 only if castui died.
 - The estate: castui's own lab (castui.lab.estate.LabEstate, no VIP balancers) in one child
   process on loopback, 10 nodes a site: of every ten nodes six are healthy, one refuses
   connections (crashed), one is black-holed (SYNs never answered), one answers HTTP slowly
-  (60 % of the timeout) and one flaps (crashed and restored every 6 intervals). The VIPs have
+  (40 % of the timeout) and one flaps (crashed and restored every 6 intervals). The VIPs have
   no balancer, so they refuse; each site's DNS target asks the lab's DNS server.
 - Round pace from the nodes' side: every node's HTTP port gets one TCP check a round from
   `watch`, so the time between successive connections a healthy or slow node receives is
@@ -18,6 +18,8 @@ test: it exits 1 only if castui died.
   thread asks each loop, on the loop, for len(asyncio.all_tasks()) - so tasks are counted
   at a random point of the rounds, in-flight probes included), CPU, and the machine's load
   (the machine may be shared: read the figures beside it).
+- castui's view against the truth at the end: the healthy and slow nodes that watch's last
+  event about them still shows out of the pool (none should be).
 - The verdict, over the samples after the warm-up: memory flat (least-squares slope under
   1 MB an hour), fds and tasks flat (the median of the window's last third exceeds that of its
   first third by less than 5 % of the level, or 2: a sample catches a random number of probes
@@ -37,12 +39,14 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import json
 import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import pty
 import re
+import signal
 import statistics
 import struct
 import subprocess
@@ -160,7 +164,7 @@ async def _run_estate(nodes: int, net: str, interval: float, timeout: float, wor
             elif kind == "black-holed":
                 await node.blackhole()
             elif kind == "slow":
-                await node.slow(int(timeout * 600))
+                await node.slow(int(timeout * 400))
             elif kind == "flapping":
                 flapping.append(node)
             if kind in ("healthy", "slow"):
@@ -189,6 +193,7 @@ async def _run_estate(nodes: int, net: str, interval: float, timeout: float, wor
 
 def _estate_main(nodes: int, net: str, interval: float, timeout: float, workdir: Path,
                  conn: multiprocessing.connection.Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     try:
         asyncio.run(_run_estate(nodes, net, interval, timeout, workdir, conn))
     except Exception as exc:  # the parent went away, or the lab could not start
@@ -411,6 +416,20 @@ def verdict_lines(w: Watched, warmup: float, targets: int, interval: float,
     return lines
 
 
+def shown_down(events: Path, nodes: int) -> list[str]:
+    """Healthy and slow nodes whose last node_down/node_up event in watch's output is down."""
+    last: dict[str, str] = {}
+    with events.open(encoding="utf-8") as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                event = json.loads(line)
+                if event["event"] in ("node_down", "node_up"):
+                    last[event["subject"]] = event["event"]
+    # LabEstate names nodes CAS1, CAS2... in order across the sites.
+    return [f"CAS{i + 1}" for i in range(nodes) if kind_of(i) in ("healthy", "slow")
+            and last.get(f"CAS{i + 1}") == "node_down"]
+
+
 def print_series(w: Watched) -> None:
     print(f"\n{w.name}: series (every sample)")
     print(f"  {'min':>6} {'RSS MB':>7} {'fds':>5} {'tasks':>6} {'threads':>7} {'CPU %':>6}")
@@ -489,13 +508,17 @@ def _soak(args: argparse.Namespace, estate: Estate, workdir: Path,
     rounds: list[int] = []
     start = time.monotonic()
     print(f"\n  {'min':>5} {'proc':>8} {'RSS MB':>7} {'fds':>5} {'tasks':>6} {'thr':>4} "
-          f"{'CPU%':>5} | {'rounds':>7} {'pace p50':>8} {'p99':>6} | {'estate CPU%':>11} "
+          f"{'CPU%':>5} | {'rounds min/med':>14} {'pace p50':>8} {'p99':>6} | {'estate CPU%':>11} "
           f"{'load1':>5} {'machine CPU%':>12}", flush=True)
     dead: str | None = None
     for k in range(1, max(1, round(args.minutes * 60 / args.every)) + 1):
-        while time.monotonic() < start + k * args.every and not dead:
-            time.sleep(0.5)
-            dead = next((d for w in watched if (d := w.died())), None)
+        try:
+            while time.monotonic() < start + k * args.every and not dead:
+                time.sleep(0.5)
+                dead = next((d for w in watched if (d := w.died())), None)
+        except KeyboardInterrupt:
+            print("interrupted: the figures so far", flush=True)
+            break
         if dead:
             break
         minute = (time.monotonic() - start) / 60
@@ -510,7 +533,7 @@ def _soak(args: argparse.Namespace, estate: Estate, workdir: Path,
         window = pace["gaps"] or [math.nan]
         for i, w in enumerate(watched):
             s = w.samples[-1]
-            tail = (f"| {statistics.median(rounds) if rounds else 0:7.0f} "
+            tail = (f"| {min(rounds, default=0):6d}/{statistics.median(rounds or [0]):<7.0f} "
                     f"{statistics.median(window):8.2f} {percentile(window, 0.99):6.2f} | "
                     f"{machine.estate_cpu[-1]:11.0f} {machine.load[-1]:5.2f} "
                     f"{machine.busy[-1]:12.0f}") if i == 0 else ""
@@ -549,6 +572,9 @@ def report(args: argparse.Namespace, watched: list[Watched], gaps: list[tuple[fl
               f"p99 {p99:.2f} s = {p99 / args.interval:.2f}x the {args.interval:g} s interval, "
               f"max {max(after):.2f} s: {'MET' if ok else 'NOT MET'} "
               f"(target p99 <= {MAX_PACE_RATIO}x)")
+    wrong = shown_down(workdir / "watch.jsonl", args.nodes)
+    print(f"castui's view at the end: {len(wrong)} healthy or slow nodes shown out of the pool"
+          + (f": {', '.join(wrong)} (NOT MET)" if wrong else " (MET)"))
     for w in watched:
         print("\n".join(verdict_lines(w, warmup, targets, args.interval, entry)))
     if args.smoke:

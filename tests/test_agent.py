@@ -413,14 +413,17 @@ async def test_http2_request_line_and_ambiguous_length_refused(token: str) -> No
 SLOTS, PER_CLIENT = 64, 8
 
 
-async def hold_idle(source: str, agent: AgentServer) -> tuple[asyncio.StreamReader,
-                                                              asyncio.StreamWriter]:
-    """A connection from `source` that sends half a request head and then nothing (the agent
-    may already have refused it: its reader then shows the close)."""
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: agent\r\n"
+
+
+async def hold_idle(source: str, agent: AgentServer, send: bytes = HALF_HEAD) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection from `source` that sends `send` (half a request head) and then nothing
+    (the agent may already have refused it: its reader then shows the close)."""
     reader, writer = await asyncio.open_connection(agent.host, agent.port,
                                                    local_addr=(source, 0))
     with contextlib.suppress(ConnectionError):
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: agent\r\n")
+        writer.write(send)
         await writer.drain()
     return reader, writer
 
@@ -442,14 +445,15 @@ async def finish_request(token: str, reader: asyncio.StreamReader,
 
 
 @contextlib.asynccontextmanager
-async def idle_flood(agent: AgentServer, sources: list[str], each: int) -> AsyncIterator[
+async def idle_flood(agent: AgentServer, sources: list[str], each: int,
+                     send: bytes = HALF_HEAD) -> AsyncIterator[
         list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
     """`each` idle connections from every source, opened in order; all closed on exit."""
     held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         for _ in range(each):
             for source in sources:
-                held.append(await hold_idle(source, agent))
+                held.append(await hold_idle(source, agent, send))
         yield held
     finally:
         for _, writer in held:
@@ -509,3 +513,21 @@ async def test_request_body_must_follow_its_head_promptly(token: str) -> None:
             assert await closed_unanswered(reader, within=5)
         finally:
             writer.close()
+
+
+async def test_tls_handshakes_count_against_the_caps(token: str, lab_ca: LabCA) -> None:
+    """Connections that never start their TLS handshake (they send nothing) are idle
+    connections too: a client's ninth is closed at once, and a full house still lets a new
+    client in."""
+    block = loopback_block()
+    host = block.addr(1)
+    server = AgentServer(Collector(ports=[free_port(host)]), token, host=host, port=0,
+                         ssl_context=lab_ca.issue(host), rate=1000, burst=1000)
+    async with server, idle_flood(server, [block.addr(2)], PER_CLIENT + 4, b"") as own:
+        for reader, _ in own[PER_CLIENT:]:
+            assert await closed_unanswered(reader)
+        async with idle_flood(server, block.take(SLOTS // PER_CLIENT + 2)[2:], PER_CLIENT,
+                              b""), \
+                client(block.addr(200), verify=lab_ca.client_context()) as https:
+            response = await https.get(f"{server.url}/healthz", headers=bearer(token))
+    assert response.status_code == 200

@@ -466,3 +466,63 @@ async def test_cancelled_probe_leaves_no_connection(client: httpx.AsyncClient) -
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await wait_for(lambda: srv.finished == 1, 2.0, what="the server to see the close")
+
+
+class TlsStall:
+    """A loopback server that takes each ClientHello and never answers it (a CAS too busy to
+    finish handshakes); counts the connections the client has closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            await until_closed(reader)
+        self.closed += 1
+
+    async def __aenter__(self) -> TlsStall:
+        self._server = await asyncio.start_server(self._hold, RAW_ADDRESS, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+
+async def test_handshake_timeout_closes_the_connection(client: httpx.AsyncClient) -> None:
+    """A probe that times out mid-handshake must not leave its socket open (httpcore closes
+    it only when its own timeout fires, not when the probe's deadline cancels it)."""
+    async with TlsStall() as stall:
+        results = await asyncio.gather(*(probe(client, stall.port, OWA_2010,
+                                               address=RAW_ADDRESS, timeout=0.3)
+                                          for _ in range(3)))
+        assert [r.code for r in results] == [Code.L6TOUT] * 3
+        await wait_for(lambda: stall.closed == 3, 5.0, what="castui to close all 3 sockets")
+
+
+async def test_timeouts_under_contention_do_not_starve_the_client(
+        ca_file: Path, node2010: LabNode) -> None:
+    """A per-target client has as many connections as the target has HTTP checks. Probes
+    timing out while others wait for a connection must not leave the pool full: once the
+    node answers again, the next probe through the same client passes."""
+    http = make_http_client(ca_file=ca_file, tls_verify=True, max_connections=1)
+    try:
+        async with TlsStall() as stall:
+            for _ in range(3):
+                results = await asyncio.gather(*(probe(http, stall.port, OWA_2010,
+                                                       address=RAW_ADDRESS, timeout=0.3)
+                                                 for _ in range(2)))
+                assert not any(r.ok for r in results)
+        healthy = await probe(http, node2010.ports.https, OWA_2010)
+    finally:
+        await http.aclose()
+    assert healthy.ok, healthy.detail
+

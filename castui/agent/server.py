@@ -5,7 +5,8 @@ from fixed text, so nothing a client sends is ever echoed. Every resource a clie
 bounded: request head size and time (slowloris), the idle time between head and body, body
 size, connections per address and in total, requests per address (token bucket), and the size
 of the answer. Idle connections never starve new ones: a client at its own cap is refused, and
-when every slot is taken the oldest connection still waiting for its request is dropped.
+when every slot is taken the oldest connection still waiting for its request is dropped. TLS
+starts only once a connection is admitted, so a handshake in progress is an idle connection.
 
 Nothing a client sends reaches the log except its address: methods and paths are logged only
 when they are ones we know, so a token pasted into a URL (or anywhere else) is never written.
@@ -60,6 +61,8 @@ _VERSIONS = frozenset({b"1.0", b"1.1"})
 #: client reads our answer instead of a connection reset.
 _LINGER_BYTES = 64 * 1024
 _LINGER_SECONDS = 1.0
+#: How long a closing connection may take to say it is closed.
+_CLOSE_SECONDS = 2.0
 _READ_CHUNK = 4096
 _ALLOW = "GET, HEAD"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
@@ -146,10 +149,10 @@ class AgentServer:
     async def start(self) -> None:
         """Listen; AgentError (one line) if the address cannot be bound."""
         try:
+            # Plain TCP: TLS starts in _serve, once the connection is admitted, so a client
+            # still in its handshake counts against the caps like any other idle connection.
             self._server = await asyncio.start_server(
-                self._accept, self.host, self.port, ssl=self.ssl_context,
-                ssl_handshake_timeout=self.header_timeout if self.ssl_context else None,
-                limit=MAX_HEADER_BYTES)
+                self._accept, self.host, self.port, limit=MAX_HEADER_BYTES)
         except OSError as exc:
             raise AgentError(f"cannot listen on {self.host}:{self.port}: {_reason(exc)}") from None
         self.port = int(self._server.sockets[0].getsockname()[1])
@@ -208,9 +211,14 @@ class AgentServer:
         client, writer = conn.client, conn.writer
         wait = self._limiter.take(client)
         request: _Request | None = None
+        # Over TLS the plain stream is never told it closed: only a TLS stream is waited for.
+        closes: asyncio.StreamWriter | None = writer if self.ssl_context is None else None
         try:
             try:
                 async with asyncio.timeout(self.header_timeout) as deadline:
+                    if self.ssl_context is not None:
+                        reader, writer = await _start_tls(writer, self.ssl_context)
+                        closes = writer
                     request = await _read_request(reader, deadline)
                 conn.idle = False
                 answer = await self._answer(request, wait, client)
@@ -229,8 +237,10 @@ class AgentServer:
             pass  # the client left, went quiet before its request was complete, or was dropped
         finally:
             writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            if closes is not None:
+                with contextlib.suppress(OSError, TimeoutError):
+                    async with asyncio.timeout(_CLOSE_SECONDS):
+                        await closes.wait_closed()
             self._release(conn)
 
     async def _answer(self, request: _Request, wait: float, client: str) -> _Answer:
@@ -305,6 +315,22 @@ def _reason(exc: OSError) -> str:
 
 async def _healthy() -> dict[str, Any]:
     return {"ok": True}
+
+
+async def _start_tls(plain: asyncio.StreamWriter, context: ssl.SSLContext) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter]:
+    """The server side of a TLS handshake on an admitted connection, as a new stream pair.
+
+    Not StreamWriter.start_tls: on Python 3.11 it breaks (AttributeError) when the client
+    leaves right after its handshake, which the loop reports as no transport at all.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport = await loop.start_tls(plain.transport, protocol, context, server_side=True)
+    if transport is None:
+        raise ConnectionResetError("the client left during the TLS handshake")
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 def _client_address(writer: asyncio.StreamWriter) -> str:

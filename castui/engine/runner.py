@@ -1,13 +1,19 @@
 """Run one round of a target's checks, within the estate-wide concurrency bound.
 
-The runner owns the shared HTTP client and the semaphore; the probes stay pure functions.
+The runner owns the HTTP clients and the semaphore; the probes stay pure functions.
+
+A target's HTTP client is replaced after any round in which one of its HTTP checks timed out,
+and the old one closed once its last exchange has had time to end. A timeout is the one thing
+that can leave httpcore's pool holding a connection nobody will use (a timeout landing just
+after a handshake, encode/httpcore#1093); with as many slots as the target has HTTP checks, a
+few of those made every later check of a healthy node fail. Closing the pool closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import httpx
@@ -24,6 +30,11 @@ from castui.probes.tls import tls_probe
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
 _GUARD_S = 1.0
+#: A replaced HTTP client is closed this many timeouts later: by then the exchanges it still
+#: carried have ended by their own timeouts (each phase at most one timeout).
+_RETIRE_TIMEOUTS = 6
+#: The checks that go through a target's HTTP client.
+_HTTP_KINDS = frozenset({"http", "sample", "agent"})
 
 
 class Runner:
@@ -32,7 +43,7 @@ class Runner:
     def __init__(self, *, timeout: float, max_concurrency: int,
                  cert_warn_days: int = 30,
                  agent_tokens: Mapping[str, str] | None = None,
-                 http_clients: Mapping[str, httpx.AsyncClient] | None = None) -> None:
+                 http_client: Callable[[Target], httpx.AsyncClient] | None = None) -> None:
         self.timeout = timeout
         self.cert_warn_days = cert_warn_days
         self._agent_tokens = dict(agent_tokens or {})
@@ -40,7 +51,17 @@ class Runner:
         self._limit = asyncio.Semaphore(max_concurrency)
         # One small client per target keeps httpcore's pool scans short: with one shared
         # client every request rescans every connection in flight across the estate.
-        self._clients = dict(http_clients or {})
+        self._new_client = http_client
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        """Close every HTTP client, the replaced ones too."""
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
 
     async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
         async with self._limit:
@@ -49,7 +70,24 @@ class Runner:
     async def run_round(self, target: Target) -> dict[str, ProbeResult]:
         """All checks of one target, concurrently; keyed by check name."""
         results = await asyncio.gather(*(self.run_check(target, spec) for spec in target.checks))
+        self._renew_after(target, results)
         return {spec.name: result for spec, result in zip(target.checks, results, strict=True)}
+
+    def _renew_after(self, target: Target, results: Sequence[ProbeResult]) -> None:
+        """A fresh HTTP client for `target` if one of its HTTP checks timed out this round."""
+        timed_out = any(spec.kind in _HTTP_KINDS and result.error == Error.TIMEOUT
+                        for spec, result in zip(target.checks, results, strict=True))
+        old = self._clients.pop(target.key, None) if timed_out else None
+        if old is not None:
+            task = asyncio.create_task(self._retire(old), name="castui:retire-client")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, client: httpx.AsyncClient) -> None:
+        try:
+            await asyncio.sleep(self.timeout * _RETIRE_TIMEOUTS)
+        finally:
+            await client.aclose()
 
     async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
         """One round of every target at once: what `castui check` does each round.
@@ -67,6 +105,8 @@ class Runner:
 
         count = sum(len(target.checks) for target in targets)
         await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))))
+        for target, found in zip(targets, results, strict=True):
+            self._renew_after(target, [found[spec.name] for spec in target.checks])
         return results
 
     async def _guarded(self, target: Target, spec: CheckSpec) -> ProbeResult:
@@ -82,7 +122,12 @@ class Runner:
                                error=Error.TIMEOUT, started_at=started)
 
     def _client(self, target: Target) -> httpx.AsyncClient:
-        return self._clients[target.key]
+        client = self._clients.get(target.key)
+        if client is None:
+            if self._new_client is None:
+                raise RuntimeError("this runner was given no HTTP client factory")
+            client = self._clients[target.key] = self._new_client(target)
+        return client
 
     async def _sample(self, target: Target, spec: CheckSpec) -> ProbeResult:
         """`count` fresh requests through the VIP, tallying the X-FEServer of each answer."""

@@ -70,11 +70,10 @@ class Schedule:
         """
         d = self.config.defaults
         verify = tls_context(d.ca_file, d.tls_verify)
-        clients = {t.key: make_http_client(verify=verify, max_connections=_connections(t))
-                   for t in self.targets}
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                        http_clients=clients, cert_warn_days=d.cert_warn_days,
-                        agent_tokens=self._agent_tokens)
+                        http_client=lambda target: make_http_client(
+                            verify=verify, max_connections=_connections(target)),
+                        cert_warn_days=d.cert_warn_days, agent_tokens=self._agent_tokens)
         started()
         if dispatcher is not None:
             notifying = asyncio.create_task(dispatcher.run(), name="castui:notify")
@@ -100,7 +99,7 @@ class Schedule:
             if dispatcher is not None:
                 notifying.cancel()
                 await asyncio.gather(notifying, return_exceptions=True)
-            await asyncio.gather(*(client.aclose() for client in clients.values()))
+            await runner.aclose()
 
     async def _sweeps(self, runner: Runner, rounds: int) -> None:
         loop = asyncio.get_running_loop()

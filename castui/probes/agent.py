@@ -8,7 +8,6 @@ The token goes in the Authorization header only; it never appears in a detail or
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -20,7 +19,7 @@ import httpx
 from castui.model.exchange import COMPONENT_STATES
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.text import clean
-from castui.probes.http import Phase, classify_failure
+from castui.probes.http import Phase, bounded, classify_failure
 
 STATUS_PATH = "/v1/status"
 #: The agent caps its answer far below this; anything larger is not our agent.
@@ -56,16 +55,17 @@ async def agent_probe(client: httpx.AsyncClient, url: str, token: str,
     params = None if direct is None else {
         "direct_ports": ",".join(str(port) for port in direct[0]), "via": ",".join(direct[1])}
     phase = Phase()
+
+    async def get() -> tuple[int, str, bytes | None]:
+        async with client.stream("GET", target, params=params, extensions={"trace": phase},
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Accept": "application/json"},
+                                 timeout=httpx.Timeout(timeout)) as response:
+            return (response.status_code, clean(response.headers.get("retry-after", ""), 10),
+                    await _read_body(response))
+
     try:
-        async with asyncio.timeout(timeout):
-            async with client.stream("GET", target, params=params,
-                                     extensions={"trace": phase},
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Accept": "application/json"},
-                                     timeout=httpx.Timeout(timeout)) as response:
-                status = response.status_code
-                retry_after = clean(response.headers.get("retry-after", ""), 10)
-                body = await _read_body(response)
+        status, retry_after, body = await bounded(get(), phase, timeout)
     except Exception as exc:  # everything network-side becomes a result
         code, error, detail = classify_failure(exc, phase.name, timeout)
         return ProbeResult(False, code, f"agent: {detail}", _ms(t0), error, facts, started)

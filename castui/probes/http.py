@@ -4,6 +4,11 @@ The request goes to the node's IP literal, with the Host header and the TLS SNI 
 name clients use, so a node is checked exactly as the load balancer reaches it and its
 certificate is checked against the name users see. Connections are never reused: every check
 is a fresh TCP + TLS handshake, as a load balancer's check is.
+
+A request is never cancelled before it is sent (see `bounded`): httpcore 1.0 leaks what such a
+cancellation interrupts, a socket mid-handshake that is never closed, or a new connection that
+then holds a pool slot for good (encode/httpcore#1093). httpcore's own timeouts can orphan a
+connection too, so the engine's runner also replaces a target's client after a timeout.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ import contextlib
 import errno
 import ssl
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import httpx
 
@@ -35,6 +40,10 @@ _SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "x-beserver", "x-calculatedbetarg
 _HEADER_LIMIT = 120
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
+#: Exchanges left to end by their own timeouts (a strong reference until they do).
+_DETACHED: set[asyncio.Task[Any]] = set()
+
+_T = TypeVar("_T")
 
 _REQUEST_HEADERS = {
     "Connection": "close",
@@ -81,7 +90,7 @@ def make_http_client(*, ca_file: Path | None = None, tls_verify: bool = True,
 class Phase:
     """Where the request got to, from httpcore's trace events (to tell L4 from L6 from L7)."""
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "sending")
 
     _EVENTS: ClassVar[dict[str, str]] = {
         "connection.connect_tcp.started": "connect",
@@ -94,9 +103,41 @@ class Phase:
 
     def __init__(self) -> None:
         self.name = "queued"
+        #: The request is on its way: from here httpcore survives a cancellation.
+        self.sending = False
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         self.name = self._EVENTS.get(event, self.name)
+        if event.endswith(".send_request_headers.started"):
+            self.sending = True
+
+
+async def bounded(exchange: Coroutine[Any, Any, _T], phase: Phase, timeout: float) -> _T:
+    """`exchange` (an httpx request traced by `phase`), or TimeoutError after `timeout` s.
+
+    The exchange runs in its own task. If the deadline (or a caller's cancellation) comes before
+    the request is on its way, it is left to end by httpx's own timeouts (each phase at most
+    `timeout`), which close what they opened: cancelled while queued, connecting, or between
+    the handshake and the request, httpcore 1.0 leaves the socket or the new connection
+    holding a pool slot for good. Once the request is sent it is cancelled, which httpcore
+    handles. The caller hears at the deadline either way.
+    """
+    task = asyncio.ensure_future(exchange)
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(task)
+    finally:
+        if not task.done():
+            if phase.sending:
+                task.cancel()
+            _DETACHED.add(task)
+            task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _DETACHED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a detached exchange's failure was already reported
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -256,20 +297,26 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
         if scheme == "https":
             extensions["sni_hostname"] = host
     facts: dict[str, Any] = {"status": None, "headers": {}, "url": expect.path}
+    seen: dict[str, Any] = {}  # what the exchange learnt, copied into facts when we answer
+
+    async def get() -> tuple[int, str, bytes]:
+        async with client.stream("GET", url, headers=headers, extensions=extensions,
+                                 timeout=httpx.Timeout(timeout)) as response:
+            seen["status"] = response.status_code
+            seen["headers"] = _header_facts(response.headers)
+            return response.status_code, clean(response.reason_phrase, 40), \
+                await _read_body(response)
+
     try:
-        async with asyncio.timeout(timeout):
-            async with client.stream("GET", url, headers=headers, extensions=extensions,
-                                     timeout=httpx.Timeout(timeout)) as response:
-                facts["status"] = response.status_code
-                facts["headers"] = _header_facts(response.headers)
-                body = await _read_body(response)
-                reason = clean(response.reason_phrase, 40)
+        status, reason, body = await bounded(get(), phase, timeout)
     except Exception as exc:  # everything network-side becomes a result
+        facts.update(seen)
         code, error, detail = classify_failure(exc, phase.name, timeout)
         latency = (time.monotonic() - t0) * 1000
         detail += _answered_by(facts["headers"])
         return ProbeResult(False, code, detail, latency, error, facts, started)
+    facts.update(seen)
     latency = (time.monotonic() - t0) * 1000
-    ok, code, err, detail = _judge(expect, response.status_code, reason, body, facts["headers"])
+    ok, code, err, detail = _judge(expect, status, reason, body, facts["headers"])
     detail += _answered_by(facts["headers"])
     return ProbeResult(ok, code, detail, latency, err, facts, started)

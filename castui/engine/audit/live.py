@@ -42,7 +42,6 @@ async def observe(config: Config, export: Export) -> dict[str, SiteObservation]:
     config = dataclasses.replace(config, sites=sites)
     d = config.defaults
     targets = build_targets(config)
-    agents = [t for t in targets if t.kind == "node" and "agent" in {c.name for c in t.checks}]
     tokens = {}
     for site in sites:
         for node in site.nodes:
@@ -52,13 +51,13 @@ async def observe(config: Config, export: Export) -> dict[str, SiteObservation]:
                 except SetupError:
                     continue  # the agent answers 401: reported as the agent's error
     verify = tls_context(d.ca_file, d.tls_verify)
-    clients = {t.key: make_http_client(verify=verify, max_connections=1) for t in agents}
     runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                    agent_tokens=tokens, http_clients=clients)
+                    agent_tokens=tokens,
+                    http_client=lambda _: make_http_client(verify=verify, max_connections=1))
     try:
         looks = await asyncio.gather(*(_site(runner, config, site, targets) for site in sites))
     finally:
-        await asyncio.gather(*(client.aclose() for client in clients.values()))
+        await runner.aclose()
     return {seen.site: seen for seen in looks}
 
 
