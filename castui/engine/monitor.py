@@ -4,6 +4,10 @@ When rounds run is the schedule's (castui.engine.schedule); what a round means i
 the rules it calls (pool, site watch, flapping, alerts, pace). Every event is committed to the
 history store before any listener sees it. The user's commands (acknowledge, maintenance,
 drills, drain / ready) come in as explicit calls.
+
+Why this module is a little over 400 lines: each user command is a short method that records
+through the history and emits its event here, where every event passes the same explanation
+and commit order; the rules themselves live in the modules it calls.
 """
 
 from __future__ import annotations

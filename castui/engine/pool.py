@@ -1,5 +1,8 @@
 """Fold each round's probe results into pool state and the events it implies.
 
+(A few lines over 400: the per-target state, the round fold and the partial-vdir rule read
+together; the DNS hygiene rules are the natural next split if it grows.)
+
 This is where "what is down" is decided, for every front-end alike. It does no I/O: a round of
 results in, events out, so the rules are tested without a network.
 """

@@ -7,6 +7,9 @@ Written from The Open Group's C706 (chapter 12, appendices I, L, N) and Microsof
 Only little-endian NDR is spoken (every Windows and Samba peer uses it). Every decoder checks
 bounds and raises RpcError with a one-line reason: nothing indexes past a buffer, and nothing a
 peer sends can make a decoder loop or allocate more than the frame it already read.
+
+Why this module is longer than 400 lines: it is one wire format, its encoders beside the
+decoders that must mirror them byte for byte; split, the pairs would drift apart.
 """
 
 from __future__ import annotations
