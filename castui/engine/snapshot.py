@@ -81,6 +81,25 @@ class TargetView:
     #: How long its last round took (seconds) and when it completed; None before any round.
     round_s: float | None = None
     last_round_at: datetime | None = None
+    #: Whether its counter is between states (HAProxy's `UP 2/3`, `DOWN 1/2`).
+    transitional: bool = False
+
+    @property
+    def trouble(self) -> int:
+        """How much this target needs looking at: 0 when it is plainly UP, higher the worse
+        (down, transitional, degraded, disagreeing with the balancer, in maintenance or
+        flapping, not probed yet). The console sorts and filters nodes by it."""
+        if self.state == "down":
+            return 6
+        if self.transitional:
+            return 5
+        if self.state not in ("up", "unknown"):  # degraded, and any partial state
+            return 4
+        if self.lb_disagrees:
+            return 3
+        if self.maintenance is not None or self.flapping:
+            return 2
+        return 1 if self.state == "unknown" else 0
 
     @property
     def maintenance_until(self) -> datetime | None:
@@ -130,7 +149,7 @@ class TargetView:
         t = ts.target
         return cls(t.site, t.subject, t.kind, t.address, t.host, ts.state, ts.status_text,
                    tuple(checks), ts.changed_at, ts.rounds, round_s=ts.round_s,
-                   last_round_at=ts.last_round_at)
+                   last_round_at=ts.last_round_at, transitional=ts.counter.transitional)
 
     def in_pool(self) -> bool:
         return self.state in ("up", "degraded")
@@ -196,6 +215,24 @@ class SiteView:
     def in_pool(self) -> int:
         return sum(1 for node in self.nodes if node.in_pool())
 
+    @property
+    def by_trouble(self) -> tuple[str, ...]:
+        """The nodes' names, most troubled first, config order among equals (a stable sort):
+        what needs looking at is at the top of every list, at every size."""
+        ranked = sorted(enumerate(self.nodes), key=lambda pair: (-pair[1].trouble, pair[0]))
+        return tuple(node.subject for _, node in ranked)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The nodes that are not plainly UP, most troubled first."""
+        troubled = {node.subject for node in self.nodes if node.trouble}
+        return tuple(name for name in self.by_trouble if name in troubled)
+
+    @property
+    def troubled(self) -> bool:
+        """Whether anything of the site needs looking at (its status, a node, the VIP)."""
+        return self.status is not Status.OK or bool(self.problems) or self.vip.trouble > 1
+
 
 @dataclass(frozen=True, slots=True)
 class EstateSnapshot:
@@ -207,6 +244,13 @@ class EstateSnapshot:
     interval: float = 0.0
     #: Whether rounds overrun the interval (the engine's `poll_lagging` until `poll_caught_up`).
     lagging: bool = False
+
+    @property
+    def worst_site(self) -> str | None:
+        """The first site (config order) of the worst status, when that is not OK."""
+        if self.status in (Status.OK, Status.UNKNOWN):
+            return None
+        return next((site.name for site in self.sites if site.status is self.status), None)
 
 
 def build_estate(config: Config, states: Mapping[str, TargetState],

@@ -89,6 +89,8 @@ class ConsoleApp(App[int]):
         self.tabs_mode = False
         self.frozen = False
         self.node_filter = ""
+        #: `P`: only the troubled nodes (the snapshot's verdict), untroubled sites folded.
+        self.problems_only = False
         self.zoom_index = 0
         self.panels: list[SitePanel] = []
         self.header = StatusHeader(local_tz=self.options.local_tz, id="header")
@@ -245,8 +247,10 @@ class ConsoleApp(App[int]):
                 self.alert_list.show(self.monitor.alerts)
             if flags.take_timeline(force):
                 sites = [self.sites[index].name for index in self._shown_sites()]
+                order = {view.name: view.problems if self.problems_only else view.by_trouble
+                         for view in snapshot.sites}
                 show_timeline(self.timeline, self.monitor, self.store, sites, self.feed.events,
-                              ZOOMS[self.zoom_index], now)
+                              ZOOMS[self.zoom_index], now, order)
         flags.sites = False
 
     def _show_details(self) -> None:
@@ -261,18 +265,23 @@ class ConsoleApp(App[int]):
     def _show_header(self, snapshot: EstateSnapshot, now: datetime) -> None:
         nodes = [node for site in snapshot.sites for node in site.nodes]
         drill = self.monitor.drill
+        shown = {self.sites[index].name for index in self._shown_sites()}
         self.header.show(HeaderInfo(
             status=snapshot.status, now=now, in_pool=sum(n.in_pool() for n in nodes),
             nodes=len(nodes), unacked=self.monitor.alerts.unacknowledged,
             slowest_round=snapshot.slowest_round, interval=snapshot.interval,
             lagging=snapshot.lagging, frozen=self.frozen,
             node_filter=self.node_filter, drill=drill.name if drill else None,
-            drill_s=(now - drill.started).total_seconds() if drill else 0.0))
+            drill_s=(now - drill.started).total_seconds() if drill else 0.0,
+            worst_site=snapshot.worst_site if snapshot.worst_site not in shown else None,
+            problems_only=self.problems_only))
 
     def _show_sites(self, snapshot: EstateSnapshot, now: datetime) -> None:
         for panel, view in zip(self.panels, snapshot.sites, strict=True):
-            if panel.display:  # a hidden tab is drawn when it is switched to
-                panel.show(view, now, self.node_filter)
+            # A hidden tab is drawn when it is switched to; with problems only, every panel
+            # is kept current (whether it folds decides the layout).
+            if panel.display or self.problems_only:
+                panel.show(view, now, self.node_filter, self.problems_only)
         if self.tabs_mode:
             self.tabs.show(
                 [Tab(view.name, view.status) for view in snapshot.sites], self.site_index)
@@ -392,6 +401,12 @@ class ConsoleApp(App[int]):
                 self._show_header(self._snapshot, self.monitor.now())
         else:
             self.render_now(force=True)
+
+    def action_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        self.refresh_flags.everything()
+        self.render_now()
+        self.relayout()
 
     def action_reprobe(self) -> None:
         self.monitor.probe_now()

@@ -22,6 +22,9 @@ BINDINGS: list[BindingType] = [
       for number, key in enumerate(SITE_KEYS, 1)),
     Binding("slash", "filter", "Filter", key_display="/",
             tooltip="filter nodes by name (enter keeps the filter, escape clears it)"),
+    Binding("P", "problems", "Problems", key_display="P",
+            tooltip="show only the nodes that are not plainly UP (sites with nothing wrong "
+                    "fold to one line); P again shows everything"),
     Binding("t", "focus_timeline", "Timeline", tooltip="focus the timeline (↑/↓ scroll it)"),
     Binding("plus", "zoom_in", "Zoom in", show=False, key_display="+",
             tooltip="zoom the timeline in: 24 h → 2 h → 30 min → 5 min"),

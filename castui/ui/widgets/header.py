@@ -35,6 +35,10 @@ class HeaderInfo:
     #: The drill running (perhaps one a previous run started) and for how long, in seconds.
     drill: str | None = None
     drill_s: float = 0.0
+    #: The worst site, when it is not OK and not on screen (a tab not shown).
+    worst_site: str | None = None
+    #: Whether only the troubled nodes are shown (`P`).
+    problems_only: bool = False
 
 
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
@@ -53,6 +57,9 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
         parts.append((badge("⏸ FROZEN (p)", "bold reverse"), _KEEP))
     glyph = STATUS_GLYPH[info.status]
     parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
+    if info.worst_site is not None:
+        parts.append((Text(f"worst {safe(info.worst_site, 20)}",
+                           style=p.alarm if info.status is Status.CRITICAL else p.warn), _KEEP))
     if info.drill is not None:
         limit = DRILL_NAME[tight]
         name = f"{safe(info.drill, limit)} " if limit else ""
@@ -79,6 +86,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
             parts.append((Text(f"poll LAGGING {pace}", style=p.alarm), _KEEP))
         else:
             parts.append((Text(f"poll {pace}", style=p.good), _POLL))
+    if info.problems_only:
+        parts.append((Text("problems only (P)", style=p.warn), _KEEP))
     if info.node_filter:
         parts.append((Text(f"filter “{safe(info.node_filter, 30)}”", style=p.warn), _KEEP))
     return parts

@@ -43,7 +43,8 @@ def _header(name: str) -> Text:
 
 
 class NodeTable(DataTable[Text]):
-    """Rows keyed by node name in config order; columns fixed-width so nothing reflows.
+    """Rows keyed by node name, most troubled first (the snapshot's order, config order among
+    equals); columns fixed-width so nothing reflows.
 
     A row cursor selects the node that enter details and `d` / `D` drain or ready; it only
     tints the row (console.tcss) and the cells' own colours win, so every state still shows.
@@ -59,6 +60,7 @@ class NodeTable(DataTable[Text]):
         self.connections = connections
         #: A column of the balancer's verdict, when the site has one configured.
         self.balancer = balancer
+        #: Row name -> place: config order until a snapshot gives the trouble order.
         self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
         self.name_width = max([4, *(cell_len(safe(n, 24)) for n in nodes)])
         self.compact = False
@@ -67,7 +69,8 @@ class NodeTable(DataTable[Text]):
         self._summary_width = 0
         self._room: int | None = None
         self._cells: dict[str, Cells] = {}
-        self._last: tuple[Sequence[TargetView], datetime, str, str | None] | None = None
+        self._last: tuple[Sequence[TargetView], datetime, str, str | None,
+                          Sequence[str] | None] | None = None
 
     @property
     def fixed_width(self) -> int:
@@ -164,12 +167,13 @@ class NodeTable(DataTable[Text]):
         return cells
 
     def show(self, nodes: Sequence[TargetView], now: datetime, node_filter: str = "",
-             lb_error: str | None = None) -> None:
-        """Make the table show `nodes` (those matching the filter), touching only changes.
+             lb_error: str | None = None, order: Sequence[str] | None = None) -> None:
+        """Make the table show `nodes` (those matching the filter) in `order` (names, the
+        snapshot's trouble order; config order without it), touching only changes.
 
         `lb_error` says the site's balancer cannot be read: its column then reads `?`.
         """
-        self._last = (nodes, now, node_filter, lb_error)
+        self._last = (nodes, now, node_filter, lb_error, order)
         marks = any(node.maintenance_until is not None or node.flapping for node in nodes)
         if marks != self.marks:  # the mark column comes or goes: columns anew, rows with them
             self.marks = marks
@@ -181,6 +185,10 @@ class NodeTable(DataTable[Text]):
         for gone in [key for key in self._cells if key not in wanted]:
             self.remove_row(gone)
             del self._cells[gone]
+        ranks = {safe(name, 24): index for index, name in enumerate(order)} if order \
+            else self.order
+        resort = ranks != self.order
+        self.order = ranks
         added = False
         for name, node in wanted.items():
             cells = self.row_cells(node, now, lb_error)
@@ -194,7 +202,7 @@ class NodeTable(DataTable[Text]):
                     if old.get(column) != value:
                         self.update_cell(name, column, value)
             self._cells[name] = cells
-        if added:
+        if added or resort:
             self.sort("node", key=lambda cell: self.order.get(cell.plain, len(self.order)))
         if selected is not None and selected in self._cells and selected != self.selected():
             self.move_cursor(row=self.get_row_index(selected))

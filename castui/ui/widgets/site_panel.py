@@ -269,12 +269,18 @@ class SitePanel(Vertical):
         self.table = NodeTable(checks, nodes, connections=connections, balancer=balancer)
         self._info = TextLines(classes="site-info")
         self.info_count = BASE_LINES
+        #: Node rows shown (all of them, or the troubled ones with problems only).
+        self.row_count = len(self.node_names)
+        #: Problems only and nothing of the site is wrong: the panel is its title line.
+        self.folded = False
         self._shown: tuple[Text, Text, Text] | None = None
 
     @property
     def rows_needed(self) -> int:
-        """Height that shows every node without scrolling."""
-        return CHROME_ROWS + self.info_count + len(self.node_names)
+        """Height that shows every node shown without scrolling (one line when folded)."""
+        if self.folded:
+            return 1
+        return CHROME_ROWS + self.info_count + self.row_count
 
     def compose(self) -> ComposeResult:
         yield self._info
@@ -283,7 +289,16 @@ class SitePanel(Vertical):
     def on_mount(self) -> None:
         self._info.styles.height = self.info_count
 
-    def show(self, view: SiteView, now: datetime, node_filter: str) -> None:
+    def show(self, view: SiteView, now: datetime, node_filter: str,
+             problems_only: bool = False) -> None:
+        """Draw `view`; with `problems_only`, only the troubled nodes (the snapshot's verdict),
+        and only the title line when nothing of the site is wrong."""
+        folded = problems_only and not view.troubled
+        nodes = [n for n in view.nodes if n.trouble] if problems_only else list(view.nodes)
+        if (folded, len(nodes)) != (self.folded, self.row_count):
+            self.folded, self.row_count = folded, len(nodes)
+            self.set_class(folded, "folded")
+            self.post_message(self.LinesChanged())
         lines = info_lines(view, self.node_names, now)
         info = Text("\n", end="").join(lines)
         shown = (site_title(self.number, view), site_subtitle(view), info)
@@ -295,4 +310,4 @@ class SitePanel(Vertical):
             self.info_count = len(lines)
             self._info.styles.height = self.info_count
             self.post_message(self.LinesChanged())
-        self.table.show(view.nodes, now, node_filter, view.lb_error)
+        self.table.show(nodes, now, node_filter, view.lb_error, view.by_trouble)
