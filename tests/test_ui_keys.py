@@ -253,7 +253,8 @@ async def test_question_mark_lists_every_key_and_pauses_drawing(driver: Driver) 
         text = screen_text(app)
         for keys, what in help_rows(BINDINGS):
             assert keys in text and what[:40] in text
-        for key in ("q / ctrl+q", "tab", "shift+tab", "1-9", "/", "t", "+", "-", "enter", "d",
+        for key in ("q / ctrl+c / ctrl+q / f10", "? / f1", ":", "e", "!", "P", "j", "G",
+                    "tab", "shift+tab", "1-9", "/", "t", "+", "-", "enter", "d",
                     "D", "a", "A", "m", "M", "p", "r", "s", "?"):
             assert f" {key} " in text
         renders = Renders(app)

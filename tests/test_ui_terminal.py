@@ -164,3 +164,17 @@ def test_without_a_terminal_the_console_says_to_use_watch(tmp_path: Path) -> Non
                           cwd=Path(__file__).parent.parent, check=False)
     assert done.returncode == 2
     assert "castui watch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_quits_and_leaves_a_clean_terminal(console_factory: Factory) -> None:
+    """Ctrl-C reaches the console as a key (raw mode) and quits it: the alternate screen is
+    left, the cursor shown again and the line discipline back to cooked (echo, lines)."""
+    console = console_factory()
+    console.wait_drawn()
+    os.write(console.master, b"\x03")
+    assert exits_promptly(console) == 0
+    tail = bytes(console.output)[-400:]
+    assert b"\x1b[?1049l" in tail, "the alternate screen left"
+    assert b"\x1b[?25h" in tail, "the cursor shown"
+    lflag = termios.tcgetattr(console.master)[3]
+    assert lflag & termios.ECHO and lflag & termios.ICANON, "echo and line editing back"

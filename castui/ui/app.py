@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
 from rich.console import RenderableType
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
@@ -50,6 +52,7 @@ from castui.ui.palette import use_palette
 from castui.ui.refresh import Refresh
 from castui.ui.screens.help import HelpScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
+from castui.ui.screens.records import Record, RecordsScreen, alert_records, event_records
 from castui.ui.terminal import CHECK_INTERVAL, TerminalWatch
 from castui.ui.timeline_feed import show_timeline
 from castui.ui.toasts import AlertToasts
@@ -71,7 +74,7 @@ class ConsoleApp(App[int]):
 
     CSS_PATH = "console.tcss"
     TITLE = "castui"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = keys.BINDINGS
 
     def __init__(self, monitor: Monitor, *, store: EventStore | None = None,
@@ -254,13 +257,21 @@ class ConsoleApp(App[int]):
         flags.sites = False
 
     def _show_details(self) -> None:
-        """The node detail pane follows the engine while it is up (unless frozen)."""
+        """The node detail pane and the full-screen lists follow the engine while they are up
+        (unless frozen)."""
         if self.closing or self.frozen or not self.screen_stack:
             return
         screen = self.screen
         if isinstance(screen, NodeDetailScreen):
             snapshot = self.monitor.snapshot()
             screen.show(snapshot.sites[screen.site_index], self.monitor.now(), self.size.width)
+        elif isinstance(screen, RecordsScreen):
+            screen.show(self._records(screen))
+
+    def _records(self, screen: RecordsScreen) -> list[Record]:
+        if screen.view == "events":
+            return event_records(self.feed.events, with_site=self.multi_site)
+        return alert_records(self.monitor.alerts, with_site=self.multi_site)
 
     def _show_header(self, snapshot: EstateSnapshot, now: datetime) -> None:
         nodes = [node for site in snapshot.sites for node in site.nodes]
@@ -307,7 +318,8 @@ class ConsoleApp(App[int]):
         """Site keys are bound with priority (tab would move focus): not under a modal. Node
         keys act on the console's selection, or on the node whose details are shown."""
         modal = isinstance(self.screen, ModalScreen)
-        if action in ("next_site", "previous_site", "details", "drill"):
+        if action in ("next_site", "previous_site", "details", "drill", "events", "alerts",
+                      "clear_filter"):
             return not modal
         if action in ("lb_state", "maintenance"):
             return not modal or isinstance(self.screen, NodeDetailScreen)
@@ -317,8 +329,44 @@ class ConsoleApp(App[int]):
         self._stop.set()
         self.exit(0)
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
+        """The command palette (`:`, ctrl+p): every action and view of the console by name."""
+        for title, what, action in keys.palette_commands(keys.BINDINGS):
+            yield SystemCommand(title, what, partial(self.run_action, action))
+
+    def action_repaint(self) -> None:
+        """Ctrl-L: every cell written again (a `wall` message or line noise goes)."""
+        self.screen.refresh(repaint=True, layout=True)
+        self.refresh_flags.everything()
+        self.render_now(force=True)
+
+    def action_clear_filter(self) -> None:
+        if self.node_filter:
+            self.filter.value = ""
+            self.node_filter = ""
+            self._close_filter()
+
+    def _open_records(self, screen: RecordsScreen) -> None:
+        screen.show(self._records(screen))
+        self.push_screen(screen)
+
+    def action_events(self) -> None:
+        self._open_records(RecordsScreen("events"))
+
+    def action_alerts(self) -> None:
+        self._open_records(RecordsScreen("alerts", ack=self._ack_one))
+
+    def _ack_one(self, alert_id: int) -> bool:
+        done = bool(self.monitor.acknowledge([alert_id]))
+        self._alerts_changed()
+        self._show_details()
+        return done
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen([("Console", keys.BINDINGS),
+                                     ("In lists and tables", keys.TABLE_MOVES),
+                                     ("Full-screen events and alerts",
+                                      RecordsScreen.BINDINGS),
                                      ("In the node filter", NodeFilter.BINDINGS),
                                      ("In a node's details", NodeDetailScreen.BINDINGS)]))
 

@@ -9,14 +9,17 @@ mean nothing to a reader, so no column shows them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.binding import BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from castui.model.alerts import Alert
 from castui.model.events import ALL_SITES
+from castui.ui.keys import TABLE_MOVES
 from castui.ui.palette import pal
 from castui.ui.sentences import sentence
 from castui.ui.words import clock, safe
@@ -52,6 +55,8 @@ class _Sentence(Text):
 class AlertList(DataTable[Text]):
     """Rows keyed by alert id. Unless the list has focus, the cursor rests on the newest
     unacknowledged alert, so `a` acknowledges the one that just arrived."""
+
+    BINDINGS: ClassVar[list[BindingType]] = TABLE_MOVES
 
     def __init__(self, *, with_site: bool, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual.binding import BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
 from castui.model.times import since
 from castui.ui.cells import check_cell, failing_summary, lb_cell, mark_cell, pool_cell
+from castui.ui.keys import TABLE_MOVES
 from castui.ui.words import gap, safe
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
@@ -49,6 +52,8 @@ class NodeTable(DataTable[Text]):
     A row cursor selects the node that enter details and `d` / `D` drain or ready; it only
     tints the row (console.tcss) and the cells' own colours win, so every state still shows.
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = TABLE_MOVES
 
     def __init__(self, checks: Sequence[str], nodes: Sequence[str], *,
                  connections: bool = False, balancer: bool = False,

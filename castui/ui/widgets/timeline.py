@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -22,6 +24,7 @@ from textual.strip import Strip
 
 from castui.engine.timeline import MARK_WORDS, Expected, Lane, Mark, Zoom
 from castui.model.times import duration
+from castui.ui.keys import SCROLL_MOVES
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
 from castui.ui.words import MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
@@ -86,6 +89,8 @@ def axis_text(zoom: Zoom, label_width: int, strip_width: int) -> Text:
 
 class TimelineView(ScrollView, can_focus=True):
     """Rows of lanes (with a site heading per site when several are shown)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_MOVES
 
     DEFAULT_CSS = """
     TimelineView { overflow-x: hidden; scrollbar-size-vertical: 1; }
