@@ -74,7 +74,7 @@ def alert_records(alerts: Iterable[Alert], *, with_site: bool) -> list[Record]:
     """The alerts, newest first, with severity and who acknowledged them when."""
     out = []
     for alert in sorted(alerts, key=lambda a: a.id, reverse=True):
-        fields = [("severity", alert.severity)]
+        fields: list[tuple[str, str]] = [("severity", alert.severity)]
         if alert.acked_at is not None:
             fields.append(("acknowledged", f"{clock(alert.acked_at)} UTC by "
                                            f"{safe(alert.acked_by or '?', 40)}"))
