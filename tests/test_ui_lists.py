@@ -21,12 +21,15 @@ from tests.support.ui_estate import (
     SMALL,
     WIDE,
     Driver,
+    alert_rows,
     app_for,
     drawn,
     new_driver,
     node_out,
+    refused,
     screen_text,
     steady,
+    toasts,
     until,
 )
 
@@ -169,3 +172,23 @@ async def test_bang_shows_alerts_full_screen_and_a_acknowledges_there(driver: Dr
         await pilot.press("escape")
         await until(pilot, lambda: "1 alert unacked" in screen_text(app), PROMPT,
                     "the header counting one")
+
+
+async def test_toasts_are_one_line_and_only_when_the_alert_list_is_not_in_view(
+        driver: Driver) -> None:
+    app = app_for(driver)
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await drawn(app, pilot)
+        await pilot.press("p")  # frozen: the alert list stands still, so a toast says it
+        node_out(driver)
+        await until(pilot, lambda: bool(toasts(app)), PROMPT, "the alert toast")
+        (toast,) = toasts(app)
+        assert "\n" not in toast.strip() and len(toast.strip()) <= SMALL[0]
+        assert toast.strip().startswith("⚑ 2 alerts, newest") and "(! lists them)" in toast
+        app.clear_notifications()
+        await pilot.press("p")
+        driver.faults["Site-A/CAS3"] = refused
+        driver.run(10)
+        await until(pilot, lambda: "CAS3 out of pool" in alert_rows(app)[0]
+                    and not app.toasts.pending, PROMPT, "CAS3's alert listed")
+        assert toasts(app) == [], "the list is on screen: no toast over it"

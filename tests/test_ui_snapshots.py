@@ -22,6 +22,7 @@ from tests.support.ui_estate import (
     deep_trouble,
     new_deep_driver,
     new_driver,
+    select_node,
     steady,
 )
 
@@ -91,7 +92,8 @@ def test_node_detail_picture(snap_compare: Any, deep_driver: Driver,
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()
         pilot.app.clear_notifications()  # the alerts' toast would hide the pane's corner
-        await pilot.press("down", "enter")
+        await select_node(pilot, pilot.app, 0, "CAS2")  # type: ignore[arg-type]
+        await pilot.press("enter")
         await pilot.pause()
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()

@@ -104,7 +104,8 @@ class ConsoleApp(App[int]):
         self.event_log = EventLog(with_site=self.multi_site, id="events")
         self.alert_list = AlertList(with_site=self.multi_site, id="alerts")
         self.refresh_flags = Refresh()
-        self.toasts = AlertToasts(self, multi_site=self.multi_site, bell=self.options.bell)
+        self.toasts = AlertToasts(self, multi_site=self.multi_site, bell=self.options.bell,
+                                  in_view=self._alerts_in_view)
         self.acknowledging = AcknowledgeFlow(self, monitor, self._alerts_changed)
         self.drills = DrillFlow(self, monitor, self._changed, self.options.local_tz)
         self.maintaining = MaintenanceFlow(self, monitor, self._changed)
@@ -255,6 +256,13 @@ class ConsoleApp(App[int]):
                 show_timeline(self.timeline, self.monitor, self.store, sites, self.feed.events,
                               ZOOMS[self.zoom_index], now, order)
         flags.sites = False
+
+    def _alerts_in_view(self) -> bool:
+        """Is an alert list on screen and kept current (then alerts need no toast)?"""
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, RecordsScreen):
+            return screen.view == "alerts" and not self.frozen
+        return self.drawing and self.alert_list.display and self.alert_list.size.height > 1
 
     def _show_details(self) -> None:
         """The node detail pane and the full-screen lists follow the engine while they are up
