@@ -244,11 +244,25 @@ class EstateSnapshot:
     interval: float = 0.0
     #: Whether rounds overrun the interval (the engine's `poll_lagging` until `poll_caught_up`).
     lagging: bool = False
+    #: Targets (nodes, VIPs, DNS names) that have not completed their first round, of `targets`.
+    pending: int = 0
+    targets: int = 0
+
+    @property
+    def starting(self) -> bool:
+        """Until every target's first full round: no status yet, however the others look."""
+        return self.pending > 0
+
+    @property
+    def headline(self) -> Status:
+        """The status to lead with: UNKNOWN while starting (a half-probed estate is neither
+        CRITICAL because nodes are not probed yet nor OK because some are), else `status`."""
+        return Status.UNKNOWN if self.starting else self.status
 
     @property
     def worst_site(self) -> str | None:
         """The first site (config order) of the worst status, when that is not OK."""
-        if self.status in (Status.OK, Status.UNKNOWN):
+        if self.starting or self.status in (Status.OK, Status.UNKNOWN):
             return None
         return next((site.name for site in self.sites if site.status is self.status), None)
 
@@ -274,7 +288,9 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
             else None, skipped=tuple(sorted(watch.sampling.warned))))
     return EstateSnapshot(now, tuple(sites), worst(s.status for s in sites),
                           slowest_round=pace.slowest, interval=pace.interval,
-                          lagging=pace.lagging)
+                          lagging=pace.lagging,
+                          pending=sum(1 for ts in states.values() if ts.rounds == 0),
+                          targets=len(states))
 
 
 def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,

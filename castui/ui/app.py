@@ -91,6 +91,8 @@ class ConsoleApp(App[int]):
         self.site_index = 0
         self.tabs_mode = False
         self.frozen = False
+        #: The feed's event count when the display was frozen.
+        self._frozen_at = 0
         self.node_filter = ""
         #: `P`: only the troubled nodes (the snapshot's verdict), untroubled sites folded.
         self.problems_only = False
@@ -232,8 +234,11 @@ class ConsoleApp(App[int]):
         return not isinstance(self.screen, ModalScreen)
 
     def render_now(self, *, force: bool = False) -> None:
-        """Redraw what changed (all of it with `force`), unless the display is not visible."""
+        """Redraw what changed (all of it with `force`), unless the display is not visible;
+        while frozen, only the header (the live status, and what came since the freeze)."""
         if not self.drawing:
+            if self.frozen and not self.closing and self.screen_stack:
+                self._show_header(self.monitor.snapshot(), self.monitor.now())
             return
         flags = self.refresh_flags
         now = self.monitor.now()
@@ -286,7 +291,9 @@ class ConsoleApp(App[int]):
         drill = self.monitor.drill
         shown = {self.sites[index].name for index in self._shown_sites()}
         self.header.show(HeaderInfo(
-            status=snapshot.status, now=now, in_pool=sum(n.in_pool() for n in nodes),
+            status=snapshot.headline, now=now, pending=snapshot.pending,
+            new_since_freeze=self.feed.count - self._frozen_at if self.frozen else 0,
+            in_pool=sum(n.in_pool() for n in nodes),
             nodes=len(nodes), unacked=self.monitor.alerts.unacknowledged,
             slowest_round=snapshot.slowest_round, interval=snapshot.interval,
             lagging=snapshot.lagging, frozen=self.frozen,
@@ -452,9 +459,9 @@ class ConsoleApp(App[int]):
 
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
-        if self.frozen:  # the one thing drawn while frozen: saying so
-            if self._snapshot is not None:
-                self._show_header(self._snapshot, self.monitor.now())
+        if self.frozen:  # the one thing drawn while frozen: the header, live
+            self._frozen_at = self.feed.count
+            self.render_now()
         else:
             self.render_now(force=True)
 

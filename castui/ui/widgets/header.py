@@ -39,6 +39,10 @@ class HeaderInfo:
     worst_site: str | None = None
     #: Whether only the troubled nodes are shown (`P`).
     problems_only: bool = False
+    #: Targets still waiting for their first round (the header says `starting` until none).
+    pending: int = 0
+    #: Events since the display was frozen (`p`).
+    new_since_freeze: int = 0
 
 
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
@@ -55,8 +59,14 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
     parts: list[tuple[Text, int]] = [(Text("castui", style="bold"), _BRAND)]
     if info.frozen:
         parts.append((badge("⏸ FROZEN (p)", "bold reverse"), _KEEP))
+        if info.new_since_freeze:
+            parts.append((Text(f"{info.new_since_freeze} new since freeze", style=p.warn),
+                          _KEEP))
     glyph = STATUS_GLYPH[info.status]
     parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
+    if info.pending:
+        parts.append((Text(f"starting: {info.pending} targets pending", style=p.muted),
+                      _KEEP))
     if info.worst_site is not None:
         parts.append((Text(f"worst {safe(info.worst_site, 20)}",
                            style=p.alarm if info.status is Status.CRITICAL else p.warn), _KEEP))
