@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -28,6 +28,7 @@ from rich.console import RenderableType
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter, NoColor
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
@@ -67,6 +68,8 @@ from castui.ui.widgets.timeline import TimelinePanel
 from castui.ui.words import safe
 
 log = logging.getLogger(__name__)
+#: The filter that drops every colour (stateless, so one serves every frame).
+NO_COLOUR = NoColor()
 
 
 class ConsoleApp(App[int]):
@@ -79,11 +82,17 @@ class ConsoleApp(App[int]):
 
     def __init__(self, monitor: Monitor, *, store: EventStore | None = None,
                  options: ConsoleOptions | None = None) -> None:
-        super().__init__()
+        # Palette colours are ANSI names, sent as such: the terminal's own red is red at every
+        # colour depth (Textual's default turns them into its theme's RGB, which 16-colour
+        # terminals then draw as the nearest of their colours: magenta for red).
+        super().__init__(ansi_color=True)
         self.monitor = monitor
         self.store = store
         self.options = options or ConsoleOptions()
-        use_palette(monochrome=self.no_color)
+        #: No colour at all: NO_COLOR (Textual then drops every colour), or a terminal with
+        #: none (TERM=dumb), which Textual would otherwise draw in 24-bit colour.
+        self.colourless = self.no_color or self.console.color_system is None
+        use_palette(monochrome=self.colourless)
         self.sites = monitor.config.sites
         self.multi_site = len(self.sites) > 1
         self.feed = EngineFeed(self, monitor, store,
@@ -117,6 +126,13 @@ class ConsoleApp(App[int]):
         self.closing = False
         self._stop = asyncio.Event()
         self._terminal = TerminalWatch(self._terminal_gone)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, and no colour at all on a terminal without (TERM=dumb)."""
+        filters = list(super().get_line_filters())
+        if self.colourless and not self.no_color:
+            filters.append(NO_COLOUR)
+        return filters
 
     def exit(self, result: int | None = None, return_code: int = 0,
              message: RenderableType | None = None) -> None:

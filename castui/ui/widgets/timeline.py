@@ -3,8 +3,8 @@
 Lanes come ready-made from castui.engine.timeline, with the buckets a maintenance mark covered;
 this widget only turns marks into glyphs, caches one strip per row and scrolls. Every state has
 its own glyph as well as its colour, so the picture reads the same without colour (NO_COLOR, a
-monochrome terminal, a printout). Time a maintenance mark covered is drawn in the calm colour:
-its drops were expected.
+monochrome terminal, a printout). Time a maintenance mark covered is drawn with its own glyph
+(`▚`) in the calm colour: its drops were expected.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from castui.model.times import duration
 from castui.ui.keys import SCROLL_MOVES
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
-from castui.ui.words import MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
+from castui.ui.words import EXPECTED_GLYPH, MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
 
 LABEL_MAX = 16
 
@@ -48,10 +48,11 @@ def lane_text(buckets: Sequence[Mark], expected: Expected = ()) -> Text:
     text = Text(no_wrap=True, end="")
     p = pal()
     shaded = expected or (False,) * len(buckets)
-    cells = [(mark, p.calm if covered and mark in _CALM_MARKS else p.marks[mark])
+    cells = [(EXPECTED_GLYPH, p.calm) if covered and mark in _CALM_MARKS
+             else (MARK_GLYPH[mark], p.marks[mark])
              for mark, covered in zip(buckets, shaded, strict=False)]
-    for (mark, style), run in groupby(cells):  # one span per run of one look
-        text.append(MARK_GLYPH[mark] * len(list(run)), style=style)
+    for (glyph, style), run in groupby(cells):  # one span per run of one look
+        text.append(glyph * len(list(run)), style=style)
     return text
 
 
@@ -64,7 +65,7 @@ def legend_text(zoom: Zoom, *, short: bool, expected: bool = False) -> Text:
         gap(text)
         text.append(f"{words}  ")
     if expected:
-        text.append(MARK_GLYPH[Mark.OUT], style=pal().calm)
+        text.append(EXPECTED_GLYPH, style=pal().calm)
         gap(text)
         text.append("maint" if short else "maintenance (expected)")
     return text
