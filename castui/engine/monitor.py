@@ -97,8 +97,11 @@ class Monitor:
         #: The drill this process records, and as whom (engine/drills.py: heartbeats).
         self._recording: tuple[int, Recorder] | None = None
         if store is not None:
-            for stored in reversed(store.alerts(limit=ALERTS_KEPT)):
-                self.alerts.add(stored)
+            stored = store.alerts(limit=ALERTS_KEPT)
+            for alert in reversed(stored):
+                self.alerts.add(alert)
+            if stored:  # which of them the history since says are over
+                self.alerts.replay(store.events(since=stored[-1].event.time))
             self.drill = store.open_drill()
         self._listeners: list[EventListener] = []
         self._alert_listeners: list[AlertListener] = []
@@ -181,6 +184,8 @@ class Monitor:
         """Explain, record, then tell listeners and notifiers. A failing listener is logged,
         never fatal; a notifier never delays this (it only queues)."""
         event, flapped = self._explain(event)
+        if is_alert(event) and (ongoing := self.alerts.ongoing(event)) is not None:
+            event = replace(event, data={**event.data, "ongoing": ongoing.id})
         alerting = is_alert(event)
         if self.store is not None:
             alert_id = self.store.record(event, alert=alerting)
@@ -189,6 +194,7 @@ class Monitor:
         alert = Alert(alert_id, event) if alerting else None
         if alert is not None:
             self.alerts.add(alert)
+        self.alerts.resolve(event)
         _notify(self._listeners, event)
         if alert is not None:
             _notify(self._alert_listeners, alert)
@@ -210,7 +216,14 @@ class Monitor:
         flapped = None if extra else self.flaps.observe(event)
         if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
             extra["flapping"] = True
+        if event.kind == Kind.DNS_CHANGED and self._vip_of(event.site) in \
+                event.data.get("new", ()):
+            extra["recovery"] = True  # back to the site's own VIP
         return (replace(event, data={**event.data, **extra}) if extra else event), flapped
+
+    def _vip_of(self, site: str) -> str | None:
+        watch = self.sites.get(site)
+        return None if watch is None else watch.site.vip
 
     # --- the alert workflow: acknowledgement, maintenance, drills ---------------------------
 
