@@ -192,3 +192,21 @@ async def test_toasts_are_one_line_and_only_when_the_alert_list_is_not_in_view(
         await until(pilot, lambda: "CAS3 out of pool" in alert_rows(app)[0]
                     and not app.toasts.pending, PROMPT, "CAS3's alert listed")
         assert toasts(app) == [], "the list is on screen: no toast over it"
+
+
+async def test_a_resolved_alert_says_so_in_the_list_and_the_full_screen(
+        driver: Driver) -> None:
+    app = app_for(driver)
+    async with app.run_test(size=WIDE) as pilot:
+        await drawn(app, pilot)
+        driver.faults["Site-A/CAS2"] = refused
+        driver.run(10)
+        await until(pilot, lambda: alert_rows(app) != [], PROMPT, "CAS2's alert")
+        del driver.faults["Site-A/CAS2"]
+        driver.run(10)
+        await until(pilot, lambda: alert_rows(app)[0].startswith("resolved · "), PROMPT,
+                    "the alert marked resolved")
+        assert len(alert_rows(app)) == 1, "the recovery is no alert"
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: "resolved: 08:04" in screen_text(app), PROMPT,
+                    "when, among the alert's fields")

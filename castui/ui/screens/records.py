@@ -78,6 +78,8 @@ def alert_records(alerts: Iterable[Alert], *, with_site: bool) -> list[Record]:
         if alert.acked_at is not None:
             fields.append(("acknowledged", f"{clock(alert.acked_at)} UTC by "
                                            f"{safe(alert.acked_by or '?', 40)}"))
+        if alert.resolved_at is not None:
+            fields.append(("resolved", f"{clock(alert.resolved_at)} UTC"))
         fields += _fields(alert.event)
         out.append(Record(str(alert.id), clock(alert.event.time), alert.acknowledged,
                           _what(alert.event, with_site), tuple(fields)))

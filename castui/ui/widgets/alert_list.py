@@ -61,7 +61,8 @@ class AlertList(DataTable[Text]):
     def __init__(self, *, with_site: bool, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.with_site = with_site
-        self._acked: dict[int, bool] = {}
+        #: Alert id -> (acknowledged, resolved) as drawn.
+        self._acked: dict[int, tuple[bool, bool]] = {}
         self._what_width = 0
         self.wide = True
         self._alerts: list[Alert] = []
@@ -90,20 +91,19 @@ class AlertList(DataTable[Text]):
         for alert in self._alerts:
             seen.add(alert.id)
             known = self._acked.get(alert.id)
+            now = (alert.acknowledged, alert.resolved_at is not None)
             if known is None:
-                words, style = sentence(alert.event)
-                if self.with_site and alert.event.site != ALL_SITES:
-                    words = f"{safe(alert.event.site, 40)} {words}"
                 cells = {"time": Text(clock(alert.event.time)),
-                         "ack": ack_cell(alert, self.wide),
-                         "what": _Sentence(words, style, alert.id)}
+                         "ack": ack_cell(alert, self.wide), "what": self._what(alert)}
                 self.add_row(*(cells[str(key.value)] for key in self.columns),
                              key=str(alert.id))
                 added = True
-            elif known != alert.acknowledged:
+            elif known != now:
                 self.update_cell(str(alert.id), "ack", ack_cell(alert, self.wide))
+                if known[1] != now[1]:
+                    self.update_cell(str(alert.id), "what", self._what(alert))
                 changed = True
-            self._acked[alert.id] = alert.acknowledged
+            self._acked[alert.id] = now
         for gone in [i for i in self._acked if i not in seen]:  # fell out of the bounded book
             self.remove_row(str(gone))
             del self._acked[gone]
@@ -114,6 +114,15 @@ class AlertList(DataTable[Text]):
                 self.move_cursor(row=self.get_row_index(str(selected)))
         if (added or changed) and not self.has_focus:
             self.select_next_unacked(from_top=True)
+
+    def _what(self, alert: Alert) -> _Sentence:
+        """The alert's sentence; once the condition is over, `resolved ·` and muted."""
+        words, style = sentence(alert.event)
+        if self.with_site and alert.event.site != ALL_SITES:
+            words = f"{safe(alert.event.site, 40)} {words}"
+        if alert.resolved_at is not None:
+            words, style = f"resolved · {words}", pal().muted
+        return _Sentence(words, style, alert.id)
 
     def selected_id(self) -> int | None:
         if not self.row_count:
@@ -127,7 +136,7 @@ class AlertList(DataTable[Text]):
                  for row in range(self.row_count)]
         start = 0 if from_top else self.cursor_row
         for row in [*range(start, len(order)), *range(0, start)]:
-            if not self._acked.get(order[row], True):
+            if not self._acked.get(order[row], (True, True))[0]:
                 if row != self.cursor_row:
                     self.move_cursor(row=row)
                 return
