@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from castui.engine.targets import CheckSpec, Target
 from castui.history import EventStore
+from castui.model.events import Event, Kind
+from castui.model.results import Code, ProbeResult
 from castui.model.status import Status
 from tests.support.ui_estate import Driver, lb_view, new_driver, refused, status_503, steady
 
@@ -61,3 +64,31 @@ def test_the_worst_site_is_named_only_when_something_is_wrong() -> None:
     assert snapshot.status is Status.WARNING
     assert snapshot.worst_site == "Site-B"
     assert not snapshot.sites[0].troubled and snapshot.sites[1].troubled
+
+
+def slow(target: Target, spec: CheckSpec) -> ProbeResult:
+    """A pool check that passes in 900 ms (the timeout is 1.5 s: slow from 750 ms)."""
+    return ProbeResult(True, Code.L4OK, "connected", 900.0)
+
+
+def test_slow_checks_are_marked_and_a_node_slow_for_fall_rounds_gets_node_slow() -> None:
+    driver = new_driver()
+    steady(driver)
+    said: list[Event] = []
+    driver.monitor.subscribe(said.append)
+    pool = [spec.name for spec in driver.monitor.states["Site-A/CAS2"].target.checks
+            if spec.role == "pool"]
+    driver.faults["Site-A/CAS2"] = dict.fromkeys(pool, slow)
+    driver.run(4)  # two slow rounds: fall is 3
+    node = driver.monitor.snapshot().sites[0].nodes[1]
+    assert {c.name for c in node.checks if c.slow} == set(pool)
+    assert node.state == "up" and not node.trouble, "slow is no outage"
+    assert [e for e in said if e.kind == Kind.NODE_SLOW] == []
+    driver.run(6)  # the third slow round tips it; more say nothing more
+    (event,) = [e for e in said if e.kind == Kind.NODE_SLOW]
+    assert (event.subject, event.data["rounds"], event.data["slow_ms"]) == ("CAS2", 3, 750.0)
+    assert "slower than 750ms for 3 rounds" in event.detail
+    assert not driver.monitor.alerts.ongoing(event) and len(driver.monitor.alerts) == 0
+    del driver.faults["Site-A/CAS2"]
+    driver.run(2)
+    assert not any(c.slow for c in driver.monitor.snapshot().sites[0].nodes[1].checks)

@@ -19,8 +19,10 @@ from rich.console import Console
 from textual.geometry import Region
 from textual.widget import Widget
 
+from castui.engine.targets import CheckSpec, Target
 from castui.engine.timeline import ZOOMS, Mark
 from castui.history import EventStore
+from castui.model.results import Code, ProbeResult
 from castui.ui import ConsoleApp
 from castui.ui.palette import COLOUR, use_palette
 from castui.ui.widgets.timeline import lane_text, legend_text
@@ -124,3 +126,18 @@ async def test_no_color_draws_no_colour_and_every_state_still_reads(
         assert "7" in style_of(header, "▲ WARNING"), "WARNING in reverse video"
         site_a = written(app, app.panels[0].table, "standard")
         assert "1" in style_of(site_a, "█ DOWN") and "━ UP" in "".join(t for _, t in site_a)
+
+
+async def test_a_slow_check_shows_its_time_in_the_warning_colour(driver: Driver) -> None:
+    def slow(target: Target, spec: CheckSpec) -> ProbeResult:
+        return ProbeResult(True, Code.L4OK, "connected", 900.0)
+
+    driver.faults["Site-A/CAS3"] = {"epm": slow}
+    driver.run(4)
+    app = app_for(driver)
+    async with app.run_test(size=WIDE) as pilot:
+        await drawn(app, pilot, laid_out=True)
+        runs = written(app, app.panels[0].table, "standard")
+        assert YELLOW_FG in style_of(runs, "✓ 900ms"), "slower than slow_ms (750 ms)"
+        fast = [params for params, text in runs if text.startswith("✓ ") and "900" not in text]
+        assert fast and all(GREEN_FG in params for params in fast)

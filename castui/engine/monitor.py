@@ -30,6 +30,7 @@ from castui.engine.pace import PollPace
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.schedule import Schedule
 from castui.engine.sitewatch import SiteWatch, read_secret
+from castui.engine.slowness import SlowWatch
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_estate
 from castui.engine.targets import Target, build_targets
 from castui.engine.timeline import Source
@@ -85,6 +86,7 @@ class Monitor:
         self.alerts = AlertBook(ALERTS_KEPT)
         self._alert_ids = itertools.count(1)
         self.flaps = FlapWatch(d.flap_changes, d.flap_window, d.flap_quiet)
+        self.slowness = SlowWatch(d.slow_threshold_ms, d.fall)
         self.user = current_user()
         self._marks: list[MaintenanceMark] = []
         #: Whether rounds keep up with the interval (snapshot.lagging, poll_lagging events).
@@ -146,6 +148,11 @@ class Monitor:
         events = fold_round(state, results, now)
         events += watch.after_round(state, self.states, now)
         if state.target.kind == "node":
+            pool = [(name, check.last) for name, check in state.checks.items()
+                    if check.spec.role == "pool" and name in results]
+            if (slow := self.slowness.observe(state.target.site, state.target.subject, pool,
+                                              now)) is not None:
+                events.append(slow)
             if (cleared := self.flaps.tick(state.target.site, state.target.subject, now)):
                 events.append(cleared)
             if "agent" in state.checks and watch.skew.last is not None:

@@ -19,6 +19,7 @@ from castui.engine.balancer_view import disagrees
 from castui.engine.pace import PollPace
 from castui.engine.pool import HYGIENE_RULES, TargetState, answer_of, hygiene_rules
 from castui.engine.sitewatch import SiteWatch
+from castui.engine.slowness import is_slow
 from castui.engine.targets import target_key
 from castui.model.balancer import ServerView
 from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
@@ -42,6 +43,8 @@ class CheckView:
     detail: str
     facts: dict[str, Any]
     warning: str | None = None
+    #: Passed, but slower than `slow_ms` (the console shows its time in the warning colour).
+    slow: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         latency = None if self.latency_ms is None else round(self.latency_ms, 3)
@@ -132,7 +135,8 @@ class TargetView:
         return int(found["clients"]) if isinstance(found, dict) else None
 
     @classmethod
-    def of(cls, ts: TargetState) -> TargetView:
+    def of(cls, ts: TargetState, slow_ms: float | None = None) -> TargetView:
+        """The view of `ts`; with `slow_ms`, passing checks slower than that are `slow`."""
         checks = []
         for check in ts.checks.values():
             last = check.last
@@ -143,7 +147,8 @@ class TargetView:
                 latency_ms=None if last is None else last.latency_ms,
                 detail="not probed yet" if last is None else last.detail,
                 facts={} if last is None else dict(last.facts),
-                warning=None if last is None else last.warning))
+                warning=None if last is None else last.warning,
+                slow=slow_ms is not None and is_slow(last, slow_ms)))
         if ts.rounds:
             checks.extend(_hygiene_views(ts))
         t = ts.target
@@ -275,13 +280,15 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
     sites = []
     for site in config.sites:
         watch = watches[site.name]
-        nodes = tuple(explained(replace(TargetView.of(states[target_key(site.name, n.name)]),
-                                        lb=watch.lb_views.get(n.name))) for n in site.nodes)
+        slow_ms = config.defaults.slow_threshold_ms
+        nodes = tuple(explained(replace(
+            TargetView.of(states[target_key(site.name, n.name)], slow_ms),
+            lb=watch.lb_views.get(n.name))) for n in site.nodes)
         vip_state = states[target_key(site.name, SUBJECT_VIP)]
         dns_state = states.get(target_key(site.name, SUBJECT_DNS))
         skew = watch.skew.last
         sites.append(build_site(
-            site.name, site.array_fqdn, explained(TargetView.of(vip_state)),
+            site.name, site.array_fqdn, explained(TargetView.of(vip_state, slow_ms)),
             TargetView.of(dns_state) if dns_state else None, nodes, lb_error=watch.lb_error,
             skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
             answered_by=dict(watch.sampling.answered) if "vip_sample" in vip_state.checks

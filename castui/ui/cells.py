@@ -34,6 +34,8 @@ def check_cell(check: CheckView) -> Text:
         took = latency(check.latency_ms, style="compact")
         if check.warning:  # passes, but deserves a look (a certificate expiring soon)
             return Text(f"⚠ {took}", style=pal().warn)
+        if check.slow:  # passes, slower than slow_ms: its time in the warning colour
+            return Text(f"✓ {took}", style=pal().warn)
         return Text(f"✓ {took}", style=pal().good)
     status = check.facts.get("status")
     if check.code == Code.L7STS and isinstance(status, int):
