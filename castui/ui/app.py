@@ -64,7 +64,7 @@ from castui.ui.widgets.node_filter import NodeFilter
 from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
-from castui.ui.widgets.timeline import TimelinePanel
+from castui.ui.widgets.timeline import TimelinePanel, TimelineView
 from castui.ui.words import safe
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,11 @@ class ConsoleApp(App[int]):
 
     def on_site_panel_lines_changed(self, message: SitePanel.LinesChanged) -> None:
         self.relayout()
+
+    def on_timeline_view_resized(self, message: TimelineView.Resized) -> None:
+        """New strips at the new width at once, not at the next timeline tick."""
+        self.refresh_flags.timeline_changed()
+        self.render_now()
 
     def on_rounds_done(self, message: RoundsDone) -> None:
         self.feed.rounds_seen()

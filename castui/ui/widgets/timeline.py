@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -142,9 +143,13 @@ class TimelineView(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
 
+    class Resized(Message):
+        """The strips' width changed: the lanes need computing again for it, now."""
+
     def on_resize(self) -> None:
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.rows))
+        self.post_message(self.Resized())
 
     def render_line(self, y: int) -> Strip:
         index = y + self.scroll_offset.y
