@@ -17,8 +17,11 @@ from tests.support.ui_estate import (
     WIDE,
     Driver,
     app_for,
+    deep_trouble,
     drawn,
+    new_deep_driver,
     new_driver,
+    screen_text,
     steady,
     until,
 )
@@ -48,3 +51,31 @@ async def test_the_timeline_redraws_at_the_new_width_at_once(driver: Driver) -> 
         await until(pilot, lambda: view.strip_width != wide
                     and lane_widths(app) == {view.strip_width}, PROMPT,
                     "lanes computed for the new width")
+
+
+def test_the_engine_names_the_site_whose_vip_each_answer_is(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_deep_driver(tmp_path, store)
+        steady(driver)
+        deep_trouble(driver)
+        dns = driver.monitor.snapshot().sites[0].dns
+        assert dns is not None
+        assert dict(dns.vip_sites) == {"127.0.60.53:20053": "Site-A",
+                                       "127.0.60.54:20053": "Site-B"}
+
+
+async def test_disagreeing_resolvers_get_a_line_each_at_80_columns(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_deep_driver(tmp_path, store)
+        steady(driver)
+        deep_trouble(driver)
+        app = app_for(driver)
+        async with app.run_test(size=SMALL) as pilot:
+            await drawn(app, pilot)
+            await until(pilot, lambda: "= Site-B VIP ✗" in screen_text(app), PROMPT,
+                        "the second resolver's line")
+            lines = screen_text(app).splitlines()
+            first = next(line for line in lines if "127.0.60.53:20053 →" in line)
+            second = next(line for line in lines if "127.0.60.54:20053 →" in line)
+            assert "127.0.61.50 ✓" in first
+            assert "127.0.62.50 = Site-B VIP ✗" in second

@@ -176,9 +176,13 @@ class DnsView:
     totals: dict[str, int] = field(default_factory=dict)
     #: Resolver -> whether its answer holds the VIP (the console's ✓ or ✗ after it).
     matches_vip: Mapping[str, bool] = field(default_factory=dict)
+    #: Resolver -> the site whose VIP its answer holds (this site's own, or another's, as
+    #: after a DR switchover), when it holds one.
+    vip_sites: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, view: TargetView) -> DnsView:
+    def of(cls, view: TargetView, vips: Mapping[str, str] | None = None) -> DnsView:
+        """The DNS picture of `view`; `vips` (address -> site) names whose VIP each answer is."""
         internal = [c for c in view.checks if c.kind == "dns" and c.role == "pool"]
         answers: dict[str, list[str]] = {}
         totals: dict[str, int] = {}
@@ -190,10 +194,14 @@ class DnsView:
             if isinstance(ttl, int):
                 ttls.append(ttl)
         ok = all(c.ok for c in internal) if view.rounds > 0 and internal else None
+        vips = vips or {}
         return cls(tuple(c.name for c in internal), answers, min(ttls) if ttls else None, ok,
                    view, tuple(c for c in view.checks if c.kind == "dns" and c.role != "pool"),
                    tuple(c for c in view.checks if c.kind == "dns_hygiene"), totals,
-                   {c.name: c.ok is True for c in internal})
+                   {c.name: c.ok is True for c in internal},
+                   {server: site for server, addrs in answers.items()
+                    for site in [next((vips[a] for a in addrs if a in vips), None)]
+                    if site is not None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +286,7 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
     """The snapshot of every site, in config order. `explained` adds what explains a node's or
     a VIP's changes (its maintenance mark, whether it flaps)."""
     sites = []
+    vips = {site.vip: site.name for site in config.sites}
     for site in config.sites:
         watch = watches[site.name]
         slow_ms = config.defaults.slow_threshold_ms
@@ -292,7 +301,7 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
             TargetView.of(dns_state) if dns_state else None, nodes, lb_error=watch.lb_error,
             skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
             answered_by=dict(watch.sampling.answered) if "vip_sample" in vip_state.checks
-            else None, skipped=tuple(sorted(watch.sampling.warned))))
+            else None, skipped=tuple(sorted(watch.sampling.warned)), vips=vips))
     return EstateSnapshot(now, tuple(sites), worst(s.status for s in sites),
                           slowest_round=pace.slowest, interval=pace.interval,
                           lagging=pace.lagging,
@@ -304,8 +313,8 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
                nodes: tuple[TargetView, ...], *, lb_error: str | None = None,
                skew: str | None = None, skewed: bool = False,
                answered_by: dict[str, int] | None = None,
-               skipped: tuple[str, ...] = ()) -> SiteView:
-    dns_view = DnsView.of(dns) if dns is not None else None
+               skipped: tuple[str, ...] = (), vips: Mapping[str, str] | None = None) -> SiteView:
+    dns_view = DnsView.of(dns, vips) if dns is not None else None
     warnings = [f"{view.subject} {check.name}: {check.warning}"
                 for view in (*nodes, vip) for check in view.checks if check.warning]
     if dns_view is not None:

@@ -38,37 +38,44 @@ def _line(label: str) -> Text:
     return Text(label, style="bold", end="")
 
 
-def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
-    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300 hygiene ✓`, per resolver when they disagree."""
+def _answer(line: Text, dns: DnsView, server: str, addrs: tuple[str, ...], site: str) -> None:
+    """`→ 127.0.62.50 = Site-B VIP ✗`: an answer, whose VIP it is (another site's), ✓ or ✗."""
+    p = pal()
+    good = dns.matches_vip[server]  # the engine's verdict on this answer
+    style = p.good if good else p.alarm
+    line.append("→")
+    gap(line)
+    said = listing(addrs, dns.totals.get(server))
+    line.append(safe(said or "no answer", 80), style=style)
+    owner = dns.vip_sites.get(server)
+    if owner is not None and owner != site:
+        gap(line)
+        line.append(f"= {safe(owner, 40)} VIP", style=style)
+    gap(line)
+    line.append("✓" if good else "✗", style=style)
+
+
+def dns_lines(fqdn: str, vip: str, dns: DnsView | None, site: str = "") -> list[Text]:
+    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300 hygiene ✓` when every resolver says the
+    same; when they disagree, the name on the first line and one line per resolver under it,
+    so none falls off a narrow screen."""
     p = pal()
     line = _line("DNS ")
     line.append(safe(fqdn, 80))
     if dns is None:
         gap(line, 2)
         line.append("not checked (no dns_servers)", style=p.muted)
-        return line
+        return [line]
     if dns.ok is None:
         gap(line)
         line.append("→ …", style=p.muted)
-        return line
+        return [line]
     answers = {server: tuple(addrs) for server, addrs in dns.answers.items()}
-    # One group when every resolver says the same, else one per resolver (named).
     same = len(set(answers.values())) == 1
-    for server, addrs in list(answers.items())[:1] if same else answers.items():
-        good = dns.matches_vip[server]  # the engine's verdict on this answer
+    if same:
+        server, addrs = next(iter(answers.items()))
         gap(line)
-        if not same:
-            line.append(safe(server, 40), style="bold")
-            gap(line)
-        line.append("→")
-        gap(line)
-        style = p.good if good else p.alarm
-        # One group: every resolver gave the same answer, of the same length.
-        total = dns.totals.get(server) if server else next(iter(dns.totals.values()), None)
-        said = listing(addrs, total)
-        line.append(safe(said or "no answer", 80), style=style)
-        gap(line)
-        line.append("✓" if good else "✗", style=style)
+        _answer(line, dns, server, addrs, site)
     if dns.ok is False:
         gap(line, 2)
         line.append(f"(VIP {safe(vip, 40)})", style=p.warn)
@@ -78,7 +85,15 @@ def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
     if dns.hygiene and all(check.ok for check in dns.hygiene):
         gap(line, 2)
         line.append("hygiene ✓", style=p.good)
-    return line
+    lines = [line]
+    if not same:
+        for server, addrs in answers.items():
+            each = Text("  ", end="")
+            each.append(safe(server, 40), style="bold")
+            gap(each)
+            _answer(each, dns, server, addrs, site)
+            lines.append(each)
+    return lines
 
 
 def answers_text(answered_by: Mapping[str, int], nodes: Sequence[str]) -> Text:
@@ -228,7 +243,7 @@ def audit_line(audit: SiteAudit | None) -> Text | None:
 
 def info_lines(view: SiteView, node_names: Sequence[str], now: datetime) -> list[Text]:
     """The lines above a site's node table, in order."""
-    lines = [dns_line(view.array_fqdn, view.vip.address, view.dns),
+    lines = [*dns_lines(view.array_fqdn, view.vip.address, view.dns, view.name),
              vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names,
                       now)]
     extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view),
