@@ -79,3 +79,22 @@ async def test_disagreeing_resolvers_get_a_line_each_at_80_columns(tmp_path: Pat
             second = next(line for line in lines if "127.0.60.54:20053 →" in line)
             assert "127.0.61.50 ✓" in first
             assert "127.0.62.50 = Site-B VIP ✗" in second
+
+
+async def test_a_node_the_vip_never_answers_from_looks_drained_on_its_row(
+        tmp_path: Path) -> None:
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_deep_driver(tmp_path, store)
+        steady(driver)
+        driver.answering["Site-A"] = {"CAS1": 3, "CAS3": 3}  # drained behind the balancer
+        driver.run(30)
+        site = driver.monitor.snapshot().sites[0]
+        cas2 = next(n for n in site.nodes if n.subject == "CAS2")
+        assert cas2.state == "up" and cas2.vip_skips and cas2.trouble
+        assert site.by_trouble[0] == "CAS2"
+        app = app_for(driver)
+        async with app.run_test(size=SMALL) as pilot:
+            await drawn(app, pilot)
+            await until(pilot, lambda: app.panels[0].table.marks, PROMPT, "the mark column")
+            row = next(line for line in screen_text(app).splitlines() if " CAS2 " in line)
+            assert "UP" in row and "no VIP answers" in row

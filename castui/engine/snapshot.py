@@ -86,6 +86,9 @@ class TargetView:
     last_round_at: datetime | None = None
     #: Whether its counter is between states (HAProxy's `UP 2/3`, `DOWN 1/2`).
     transitional: bool = False
+    #: In the pool, but the VIP's samples never came from it (drained behind a balancer
+    #: castui cannot read, or skipped): it looks drained.
+    vip_skips: bool = False
 
     @property
     def trouble(self) -> int:
@@ -98,7 +101,7 @@ class TargetView:
             return 5
         if self.state not in ("up", "unknown"):  # degraded, and any partial state
             return 4
-        if self.lb_disagrees:
+        if self.lb_disagrees or self.vip_skips:
             return 3
         if self.maintenance is not None or self.flapping:
             return 2
@@ -116,6 +119,11 @@ class TargetView:
         False when either verdict is missing. The engine's rule: front-ends only show it.
         """
         return self.lb is not None and disagrees(self.state, self.lb)
+
+    @property
+    def lb_operator_set(self) -> bool:
+        """The balancer holds it out by an operator's DRAIN / MAINT: expected, not alarming."""
+        return self.lb is not None and self.lb.admin and not self.lb.in_rotation
 
     @property
     def connections(self) -> int | None:
@@ -315,6 +323,7 @@ def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | No
                answered_by: dict[str, int] | None = None,
                skipped: tuple[str, ...] = (), vips: Mapping[str, str] | None = None) -> SiteView:
     dns_view = DnsView.of(dns, vips) if dns is not None else None
+    nodes = tuple(replace(n, vip_skips=True) if n.subject in skipped else n for n in nodes)
     warnings = [f"{view.subject} {check.name}: {check.warning}"
                 for view in (*nodes, vip) for check in view.checks if check.warning]
     if dns_view is not None:

@@ -81,11 +81,14 @@ def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
 
 def mark_cell(node: TargetView, now: datetime) -> Text:
     """The engine's explanation of a node's changes: `MAINT 14:50` while a maintenance mark
-    covers it (until when, UTC), `FLAP` while it flaps; blank otherwise."""
+    covers it (until when, UTC), `FLAP` while it flaps, `no VIP answers` while it is in the
+    pool but the VIP's samples never come from it (it looks drained); blank otherwise."""
     if node.maintenance_until is not None:
         return Text(f"MAINT {until_text(node.maintenance_until, now)}", style=pal().calm)
     if node.flapping:
         return Text("FLAP", style=pal().warn)
+    if node.vip_skips:
+        return Text("no VIP answers", style=pal().warn)
     return Text("")
 
 
@@ -108,8 +111,8 @@ def lb_cell(node: TargetView, lb_error: str | None) -> Text:
     if view is None:
         return Text("–", style=p.muted)
     status = fit(view.status, LB_STATUS_CELLS)
-    if node.lb_disagrees:
-        return Text(f"≠ {status}", style=p.alarm)
+    if node.lb_disagrees:  # an operator's own DRAIN / MAINT is expected: calm
+        return Text(f"≠ {status}", style=p.calm if node.lb_operator_set else p.alarm)
     word = view.word
     if word == "UP" and status != "UP":
         style = p.marks[Mark.TRANSITIONAL]

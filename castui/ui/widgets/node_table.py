@@ -26,7 +26,7 @@ from castui.ui.keys import TABLE_MOVES
 from castui.ui.words import gap, safe
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
-MARK_WIDTH = 11  # "MAINT 14:50", "FLAP": only while a node of the site has such a mark
+MARK_WIDTH = 14  # "MAINT 14:50", "FLAP", "no VIP answers": only while a node has one
 LB_WIDTH = 10  # "≠ DOWN 1/2": the balancer's verdict, `≠` when it disagrees with castui's
 SINCE_WIDTH = 6  # "59m", "2h03m"
 CONN_WIDTH = 5  # established client connections, from the node's agent
@@ -179,7 +179,8 @@ class NodeTable(DataTable[Text]):
         `lb_error` says the site's balancer cannot be read: its column then reads `?`.
         """
         self._last = (nodes, now, node_filter, lb_error, order)
-        marks = any(node.maintenance_until is not None or node.flapping for node in nodes)
+        marks = any(node.maintenance_until is not None or node.flapping or node.vip_skips
+                    for node in nodes)
         if marks != self.marks:  # the mark column comes or goes: columns anew, rows with them
             self.marks = marks
             self._fit(rebuild=True)
