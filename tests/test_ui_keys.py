@@ -96,7 +96,8 @@ async def test_tab_shift_tab_and_digits_switch_site_when_sites_are_tabs(
     app = app_for(driver)
     async with app.run_test(size=SMALL, notifications=True) as pilot:
         await drawn(app, pilot)
-        assert app.tabs_mode, "two sites do not fit in 24 lines: tabs"
+        await until(pilot, lambda: app.tabs_mode, PROMPT,
+                    "tabs: two sites do not fit in 24 lines")
         a, b = app.panels
         assert (a.display, b.display) == (True, False)
         await pilot.press("tab")

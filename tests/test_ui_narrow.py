@@ -11,6 +11,7 @@ import pytest
 
 from castui.engine.timeline import Lane
 from castui.history import EventStore
+from castui.ui.screens.node_detail import NodeDetailScreen
 from tests.support.ui_estate import (
     PROMPT,
     SMALL,
@@ -98,3 +99,24 @@ async def test_a_node_the_vip_never_answers_from_looks_drained_on_its_row(
             await until(pilot, lambda: app.panels[0].table.marks, PROMPT, "the mark column")
             row = next(line for line in screen_text(app).splitlines() if " CAS2 " in line)
             assert "UP" in row and "no VIP answers" in row
+
+
+async def test_enter_on_the_vip_or_dns_line_opens_its_details(driver: Driver) -> None:
+    app = app_for(driver)
+    async with app.run_test(size=SMALL) as pilot:
+        await drawn(app, pilot)
+        await pilot.press("g", "up")  # from the first node up to the VIP line
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), PROMPT,
+                    "the VIP's details")
+        assert isinstance(app.screen, NodeDetailScreen) and app.screen.node == "vip"
+        await until(pilot, lambda: "127.0.61.50" in screen_text(app) and "owa" in
+                    screen_text(app), PROMPT, "the VIP's checks")
+        await pilot.press("escape", "up", "enter")  # up again: the DNS line
+        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), PROMPT,
+                    "the DNS name's details")
+        assert isinstance(app.screen, NodeDetailScreen) and app.screen.node == "dns"
+        await until(pilot, lambda: "127.0.60.53:20053" in screen_text(app), PROMPT,
+                    "the resolver's check")
+        await pilot.press("escape", "down", "down")  # past the VIP line: the nodes again
+        assert app.focused is app.panels[0].table

@@ -39,6 +39,7 @@ from castui.engine.timeline import ZOOMS
 from castui.history.store import EventStore
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 from castui.model.times import file_stamp
 from castui.ui import keys
 from castui.ui.feed import EngineFeed
@@ -211,6 +212,11 @@ class ConsoleApp(App[int]):
 
     def on_site_panel_lines_changed(self, message: SitePanel.LinesChanged) -> None:
         self.relayout()
+
+    def on_site_panel_opened(self, message: SitePanel.Opened) -> None:
+        """Enter on a site's DNS or VIP line: its details, like a node's."""
+        index = self.panels.index(message.panel)
+        self._open_details(index, message.subject)
 
     def on_timeline_view_resized(self, message: TimelineView.Resized) -> None:
         """New strips at the new width at once, not at the next timeline tick."""
@@ -525,7 +531,9 @@ class ConsoleApp(App[int]):
     def action_details(self) -> None:
         if (chosen := self._chosen()) is None:
             return
-        index, node = chosen
+        self._open_details(*chosen)
+
+    def _open_details(self, index: int, node: str) -> None:
         site = self.sites[index]
         screen = NodeDetailScreen(index, site.name, node, site.lb)
         screen.show(self.monitor.snapshot().sites[index], self.monitor.now(), self.size.width)
@@ -537,6 +545,9 @@ class ConsoleApp(App[int]):
             return
         index, node = chosen
         site = self.sites[index]
+        if node in (SUBJECT_VIP, SUBJECT_DNS):
+            self.notify("drain and ready are for nodes", severity="warning")
+            return
         self.balancing.ask(site.name, node, site.lb, state)
 
     def action_drill(self) -> None:

@@ -98,7 +98,7 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
         gap(castui, 2)
         castui.append_text(mark)
     lines = [who, castui]
-    if lb is not None:
+    if lb is not None and node.kind == "node":  # the balancer's verdict is on nodes only
         lines.append(balancer_line(node, lb, lb_error))
     if node.connections is not None:
         clients = _label("clients")
@@ -226,7 +226,8 @@ class NodeDetailScreen(ModalScreen[None]):
     def show(self, site: SiteView, now: datetime, width: int) -> None:
         """Show the node as `site` has it, for a `width`-column screen (redrawn only when
         something changed)."""
-        node = next((n for n in site.nodes if n.subject == self.node), None)
+        targets = (*site.nodes, site.vip, *((site.dns.target,) if site.dns else ()))
+        node = next((n for n in targets if n.subject == self.node), None)
         if node is None:
             return
         room = min(DETAIL_WIDTH, width) - DETAIL_CHROME

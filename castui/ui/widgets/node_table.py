@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.binding import BindingType
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -93,6 +94,15 @@ class NodeTable(DataTable[Text]):
     def full_width(self) -> int:
         """Cells needed for a column per check."""
         return self.fixed_width + (CHECK_WIDTH + PADDING) * len(self.checks) + 1
+
+    class AtTop(Message):
+        """↑ (or k) on the first row: the panel moves up to its VIP line."""
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0:
+            self.post_message(self.AtTop())
+            return
+        super().action_cursor_up()
 
     def on_mount(self) -> None:
         self._build_columns()

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 
 from castui.engine.audit.findings import Severity
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 from castui.model.status import Status
 from castui.model.text import listing
 from castui.model.times import latency
@@ -265,6 +268,66 @@ def site_subtitle(view: SiteView) -> Text:
     return Text(safe("; ".join(view.reasons), 300), style=pal().warn)
 
 
+class InfoLines(TextLines, can_focus=True):
+    """The lines above the node table. Focused (↑ from the first node), ↑/↓ (k/j) pick the
+    DNS or the VIP line, enter opens its details, ↓ past the VIP line goes back to the nodes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1)", "Up", show=False, tooltip="the DNS line"),
+        Binding("down,j", "move(1)", "Down", show=False,
+                tooltip="the VIP line, then the nodes"),
+        Binding("enter", "choose", "Details", show=False,
+                tooltip="the DNS or VIP line's details"),
+    ]
+
+    class Chosen(Message):
+        def __init__(self, line: int) -> None:
+            super().__init__()
+            self.line = line
+
+    class Left(Message):
+        """↓ past the VIP line."""
+
+    def __init__(self, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        #: 0: the DNS line, 1: the VIP line (the DNS line may take several rows).
+        self.line = 1
+
+    def pick(self, line: int) -> None:
+        self.line = line
+        self.refresh()
+
+    def action_move(self, step: int) -> None:
+        if self.line + step > 1:
+            self.post_message(self.Left())
+        else:
+            self.pick(max(self.line + step, 0))
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen(self.line))
+
+    def render(self) -> Text:
+        """The lines; while focused, the picked one underlined (reads without colour too)."""
+        if not self.has_focus:
+            return self.text
+        lines = self.text.split("\n")
+        vip_row = next((i for i, line in enumerate(lines) if line.plain.startswith("VIP ")), 1)
+        rows = range(vip_row) if self.line == 0 else range(vip_row, vip_row + 1)
+        out = []
+        for index, line in enumerate(lines):
+            if index in rows:
+                line = line.copy()
+                line.stylize("underline")
+            out.append(line)
+        return Text("\n", end="").join(out)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
 class SitePanel(Vertical):
     """A bordered panel; `show` updates only what changed (the title, the lines, the cells).
 
@@ -274,6 +337,14 @@ class SitePanel(Vertical):
     class LinesChanged(Message):
         """The panel gained or lost an info line: the screen needs laying out again."""
 
+    class Opened(Message):
+        """Enter on the DNS or the VIP line: show its details like a node's."""
+
+        def __init__(self, panel: SitePanel, subject: str) -> None:
+            super().__init__()
+            self.panel = panel
+            self.subject = subject
+
     def __init__(self, number: int, name: str, checks: Sequence[str], nodes: Sequence[str],
                  *, connections: bool = False, balancer: bool = False,
                  id: str | None = None) -> None:
@@ -282,7 +353,7 @@ class SitePanel(Vertical):
         self.site_name = name
         self.node_names = tuple(nodes)
         self.table = NodeTable(checks, nodes, connections=connections, balancer=balancer)
-        self._info = TextLines(classes="site-info")
+        self._info = InfoLines(classes="site-info")
         self.info_count = BASE_LINES
         #: Node rows shown (all of them, or the troubled ones with problems only).
         self.row_count = len(self.node_names)
@@ -300,6 +371,17 @@ class SitePanel(Vertical):
     def compose(self) -> ComposeResult:
         yield self._info
         yield self.table
+
+    def on_node_table_at_top(self, message: NodeTable.AtTop) -> None:
+        """↑ on the first node: up to the VIP line."""
+        self._info.pick(1)
+        self._info.focus()
+
+    def on_info_lines_left(self, message: InfoLines.Left) -> None:
+        self.table.focus()
+
+    def on_info_lines_chosen(self, message: InfoLines.Chosen) -> None:
+        self.post_message(self.Opened(self, SUBJECT_DNS if message.line == 0 else SUBJECT_VIP))
 
     def on_mount(self) -> None:
         self._info.styles.height = self.info_count
