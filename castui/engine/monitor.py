@@ -228,6 +228,11 @@ class Monitor:
             extra["recovery"] = True  # back to the site's own VIP
         return (replace(event, data={**event.data, **extra}) if extra else event), flapped
 
+    def reset_flapping(self) -> None:
+        """A scripted scenario starts its loop again (`castui demo`): its repeated outages are
+        the script, not flapping."""
+        self.flaps.reset()
+
     def _vip_of(self, site: str) -> str | None:
         watch = self.sites.get(site)
         return None if watch is None else watch.site.vip
