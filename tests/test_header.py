@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from castui.cli import build_parser
 from castui.history import EventStore
 from castui.model.status import Status
+from castui.ui.widgets.header import HeaderInfo, header_line
 from tests.support.ui_estate import (
+    LOCAL,
     PROMPT,
     SMALL,
+    T0,
     Driver,
     app_for,
     new_driver,
@@ -85,3 +89,19 @@ async def test_frozen_keeps_the_live_status_and_counts_what_is_new(driver: Drive
         assert "FROZEN" in header and "WARNING" in header, "the live status, not the frozen"
         assert "1 new since freeze" in header
         assert "UP" in str(app.panels[0].table.get_cell("CAS2", "pool")), "panels frozen"
+
+
+def test_the_castui_label_stays_when_the_status_is_not_ok() -> None:
+    info = HeaderInfo(status=Status.CRITICAL, now=T0, in_pool=2, nodes=5, unacked=14,
+                      slowest_round=0.31, interval=2.0)
+    line = header_line(info, 80, LOCAL).plain
+    assert line.lstrip().startswith("castui") and "CRITICAL" in line
+    assert "CET" not in line, "the local clock goes first"
+
+
+def test_castui_help_says_what_castui_is(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "Watch Exchange client-access arrays live" in out
+    assert "argument parsing" not in out, "not the module's docstring"

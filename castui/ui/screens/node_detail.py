@@ -93,7 +93,8 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
     castui.append_text(pool_cell(node.state, node.status_text,
                                  expected=node.maintenance_until is not None))
     gap(castui, 2)
-    castui.append(f"for {since(node.changed_at, now)} · {node.rounds} rounds", style=p.muted)
+    castui.append(f"for {since(node.changed_at, now)} · {node.rounds} check rounds since "
+                  "castui started", style=p.muted)
     if (mark := mark_cell(node, now)).plain:  # in maintenance (expected drops), or flapping
         gap(castui, 2)
         castui.append_text(mark)

@@ -46,7 +46,8 @@ class HeaderInfo:
 
 
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
-_KEEP, _POLL, _LOCAL, _BRAND = 0, 1, 2, 3
+#: The `castui` label goes last: it says which window this is, whatever the status.
+_KEEP, _BRAND, _POLL, _LOCAL = 0, 1, 2, 3
 #: A drill's name in the header at most, by tightness: the clock alone at the tightest.
 DRILL_NAME = (30, 12, 0)
 
