@@ -615,3 +615,12 @@ def test_a_watched_sites_healthy_vip_gets_a_lane() -> None:
         ("Site-A", "CAS1"), ("Site-A", "vip"), ("Site-B", "CAS4"), ("Site-B", "vip")]
     (healthy,) = [lane for lane in lanes if lane.site == "Site-B" and lane.kind == "vip"]
     assert healthy.failing == ()
+
+
+def test_picture_png_writes_a_png_beside_the_markdown(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    assert run("--db", str(db), "--output", str(out), "--picture", "png") == 0
+    assert "![timeline](report.png)" in out.read_text(encoding="utf-8")
+    png = (tmp_path / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert not (tmp_path / "report.svg").exists()
