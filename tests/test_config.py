@@ -576,7 +576,8 @@ def test_a_number_outside_its_range_is_one_line_naming_key_value_and_range(
     problems = problems_of(text)
     assert problems == [f"{SOURCE}: {path}: must be {RANGES[key].words()}, got "
                         f"{_toml(value)}" + (" (castui counts seconds, not milliseconds)"
-                                             if RANGES[key].unit and value >= 1000 else "")]
+                                             if RANGES[key].unit == "seconds" and value >= 1000
+                                             else "")]
 
 
 @pytest.mark.parametrize(("key", "end"), [

@@ -26,6 +26,7 @@ from castui.model.marks import Drill, Recorder
 from castui.model.times import duration, instant, iso, parse_time
 from castui.report import LoadStatus, Report, Window, choose_window, collect, measure
 from castui.report.document import MAX_ROWS
+from castui.report.lanes import build_lanes
 from castui.report.plot import MAX_LANES, draw_svg, time_ticks
 from castui.report.render_html import render_html
 from castui.report.render_json import render_json
@@ -604,3 +605,22 @@ def test_python_m_castui_report(db: Path, tmp_path: Path) -> None:
                           str(tmp_path / "none.db")], capture_output=True, text=True,
                          timeout=120, check=False, cwd=Path(__file__).resolve().parent.parent)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_watched_sites_healthy_vip_gets_a_lane() -> None:
+    """Site-B's VIP carried the DR traffic and never failed: it still has its lane."""
+    lanes = build_lanes(_window(), [Event(at(5), "Site-A", "vip", "vip_down", "refused")],
+                        [], {"Site-A": [(at(5), END)]}, {"Site-A": ["CAS1"], "Site-B": ["CAS4"]})
+    assert [(lane.site, lane.subject) for lane in lanes] == [
+        ("Site-A", "CAS1"), ("Site-A", "vip"), ("Site-B", "CAS4"), ("Site-B", "vip")]
+    (healthy,) = [lane for lane in lanes if lane.site == "Site-B" and lane.kind == "vip"]
+    assert healthy.failing == ()
+
+
+def test_picture_png_writes_a_png_beside_the_markdown(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    assert run("--db", str(db), "--output", str(out), "--picture", "png") == 0
+    assert "![timeline](report.png)" in out.read_text(encoding="utf-8")
+    png = (tmp_path / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert not (tmp_path / "report.svg").exists()

@@ -4,6 +4,7 @@ in `watch`, in an event's details or in a drill report."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from castui.model.times import (
     Style,
     duration,
     file_stamp,
+    instant,
     iso,
     iso_epoch,
     json_seconds,
@@ -99,3 +101,18 @@ def test_json_seconds_keep_milliseconds_and_null() -> None:
     assert json_seconds(1.23456) == 1.235
     assert json_seconds(134) == 134
     assert json_seconds(None) is None
+
+
+def test_an_instant_is_said_once_where_local_time_is_utc(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    when = datetime(2026, 11, 21, 15, 42, 8, tzinfo=UTC)
+    try:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        assert instant(when) == "2026-11-21 15:42:08Z"
+        monkeypatch.setenv("TZ", "Europe/Amsterdam")
+        time.tzset()
+        assert instant(when) == "2026-11-21 15:42:08Z (16:42:08 CET)"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

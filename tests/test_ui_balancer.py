@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from castui.engine.monitor import Monitor
+from castui.history import EventStore
 from castui.lab.certs import LabCA
 from castui.model.events import Event, Kind
 from castui.ui import ConsoleApp, ConsoleOptions
 from castui.ui.screens.confirm import ConfirmScreen
 from tests.support.estate import estate
 from tests.support.procs import require_binary
-from tests.support.ui_estate import cell, toasts, until
+from tests.support.ui_estate import cell, select_node, toasts, until
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ async def test_drain_and_ready_go_through_haproxy_after_a_yes_and_are_events(
             await until(pilot, lambda: app.panels[0].table.row_count == 3
                         and all(lb(n) == "UP" for n in ("CAS1", "CAS2", "CAS3")),
                         WAIT, "the balancer's UP beside every node")
-            await pilot.press("down")
+            await select_node(pilot, app, 0, "CAS2")
             assert app.selected_node() == (0, "CAS2")
 
             await pilot.press("d")
@@ -75,3 +76,35 @@ async def test_drain_and_ready_go_through_haproxy_after_a_yes_and_are_events(
             await until(pilot, lambda: lb("CAS2") == "UP", WAIT, "the console catching up")
             states = [e.data["state"] for e in events if e.kind == Kind.LB_ADMIN]
             assert states == ["drain", "ready"]
+
+
+async def test_a_drain_offers_a_maintenance_mark_and_enter_takes_it(
+        tmp_path: Path, lab_ca: LabCA) -> None:
+    """With a history to keep it, a drain HAProxy accepted is followed by the offer; enter
+    sets the mark, so what follows the drain is expected (and the drain itself no alert)."""
+    require_binary("haproxy")
+    require_binary("dnsmasq")
+    async with estate(tmp_path, lab_ca, interval=INTERVAL, timeout=TIMEOUT) as est:
+        config = est.reconfigure(
+            f'[sites.lb]\ntype = "haproxy"\nsocket = "{est.haproxy.socket_path}"')
+        config = dataclasses.replace(
+            config, defaults=dataclasses.replace(config.defaults, lb_admin=True))
+        with EventStore(tmp_path / "history.sqlite3") as store:
+            monitor = Monitor(config, store=store)
+            app = ConsoleApp(monitor, store=store, options=ConsoleOptions(refresh_s=0.1))
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                await until(pilot, lambda: app.panels[0].table.row_count == 3
+                            and cell(app, 0, "CAS2", "lb") == "UP", WAIT, "CAS2 UP")
+                await select_node(pilot, app, 0, "CAS2")
+                await pilot.press("d", "y")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                            and "maintenance" in app.screen.question, WAIT, "the offer")
+                assert est.haproxy.server_status("https", "CAS2") == "DRAIN"
+                await pilot.press("enter")
+                assert not isinstance(app.screen, ConfirmScreen)
+                mark = monitor.maintenance_for("Site-A", "CAS2", monitor.now())
+                assert mark is not None and mark.node == "CAS2"
+                await until(pilot, lambda: cell(app, 0, "CAS2", "mark").startswith("MAINT"),
+                            WAIT, "the mark on CAS2's row")
+                assert [a.event.subject for a in monitor.alerts
+                        if a.event.kind == Kind.LB_DISAGREES] == []

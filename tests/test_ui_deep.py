@@ -31,6 +31,7 @@ from tests.support.ui_estate import (
     new_deep_driver,
     new_driver,
     screen_text,
+    select_node,
     steady,
     toasts,
     until,
@@ -128,7 +129,7 @@ async def test_enter_on_a_node_shows_every_check_and_the_balancers_view(
     app = app_for(driver)
     async with app.run_test(size=WIDE) as pilot:
         await drawn(app, pilot, laid_out=True)
-        await pilot.press("down")
+        await select_node(pilot, app, 0, "CAS2")
         assert app.selected_node() == (0, "CAS2")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), PROMPT,
@@ -226,7 +227,8 @@ async def test_a_balancer_refusing_the_change_is_an_error_toast(tmp_path: Path) 
         app = app_for(driver)
         async with app.run_test(size=WIDE, notifications=True) as pilot:
             await drawn(app, pilot, laid_out=True)
-            await pilot.press("down", "enter")  # from the detail pane too
+            await select_node(pilot, app, 0, "CAS2")
+            await pilot.press("enter")  # from the detail pane too
             await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), PROMPT,
                         "the detail pane")
             app.clear_notifications()

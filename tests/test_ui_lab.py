@@ -25,7 +25,7 @@ from castui.lab.layout import LabTiming
 from castui.ui import ConsoleApp, ConsoleOptions, run_console_async
 from tests.support.lab import SLACK, running_lab
 from tests.support.net import wait_for
-from tests.support.ui_estate import cell, screen_text, toasts, until
+from tests.support.ui_estate import alert_rows, cell, screen_text, until
 
 SIZE = (160, 48)
 #: The lab, the engine and the console share one loop (and the machine other tests): a pace
@@ -96,12 +96,12 @@ async def test_a_node_crash_reaches_toast_table_and_timeline_in_time(
         await live.estate.apply(parse_action("crash Site-A/CAS2"))
 
         def on_screen() -> bool:
-            return (any("CAS2 out of pool" in t for t in toasts(app))
+            return (any("CAS2 out of pool" in t for t in alert_rows(app))
                     and "DOWN" in cell(app, 0, "CAS2", "pool")
                     and lane(app, "CAS2")[-1] is Mark.OUT)
 
         await until(live.pilot, on_screen, live.detection_bound(),
-                    "CAS2 out of the pool in the toast, the table and the timeline")
+                    "CAS2 out of the pool in the alert list, the table and the timeline")
         assert time.monotonic() - crashed <= live.detection_bound()
         assert "CAS2 out of pool" in screen_text(app)  # the event list and the alert list
         assert any(a.event.subject == "CAS2" and not a.acknowledged

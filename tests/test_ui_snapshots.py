@@ -25,6 +25,7 @@ from tests.support.ui_estate import (
     new_deep_driver,
     new_driver,
     new_ex16_driver,
+    select_node,
     steady,
 )
 
@@ -102,7 +103,8 @@ def test_node_detail_picture(snap_compare: Any, deep_driver: Driver,
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()
         pilot.app.clear_notifications()  # the alerts' toast would hide the pane's corner
-        await pilot.press("down", "enter")
+        await select_node(pilot, pilot.app, 0, "CAS2")  # type: ignore[arg-type]
+        await pilot.press("enter")
         await pilot.pause()
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()
@@ -129,7 +131,8 @@ def test_exchange_maintenance_detail_picture(snap_compare: Any, ex16_driver: Dri
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()
         pilot.app.clear_notifications()
-        await pilot.press("down", "enter")
+        await select_node(pilot, pilot.app, 0, "EX2")  # type: ignore[arg-type]
+        await pilot.press("enter")
         await pilot.pause()
         pilot.app.catch_up()  # type: ignore[attr-defined]
         await pilot.pause()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import signal
 import struct
 import subprocess
@@ -34,7 +35,7 @@ EXIT_WITHIN = 10.0
 class Console:
     """`castui --config` in a pty; the output is drained so the child never blocks on it."""
 
-    def __init__(self, tmp: Path, *, controlling: bool) -> None:
+    def __init__(self, tmp: Path, *, controlling: bool, term: str = "xterm-256color") -> None:
         config = tmp / "estate.toml"
         config.write_text(CONFIG)  # loopback addresses where nothing listens: all refused
         self.master, slave = pty.openpty()
@@ -44,8 +45,9 @@ class Console:
             if controlling:
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        env = {**os.environ, "TERM": "xterm-256color"}
+        env = {**os.environ, "TERM": term}
         env.pop("NO_COLOR", None)
+        env.pop("COLORTERM", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "castui", "--config", str(config), "--db",
              str(tmp / "history.sqlite3")],
@@ -96,8 +98,8 @@ Factory = Callable[..., Console]
 def console_factory(tmp_path: Path) -> Iterator[Factory]:
     started: list[Console] = []
 
-    def make(*, controlling: bool = True) -> Console:
-        console = Console(tmp_path, controlling=controlling)
+    def make(*, controlling: bool = True, term: str = "xterm-256color") -> Console:
+        console = Console(tmp_path, controlling=controlling, term=term)
         started.append(console)
         return console
 
@@ -164,3 +166,37 @@ def test_without_a_terminal_the_console_says_to_use_watch(tmp_path: Path) -> Non
                           cwd=Path(__file__).parent.parent, check=False)
     assert done.returncode == 2
     assert "castui watch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_quits_and_leaves_a_clean_terminal(console_factory: Factory) -> None:
+    """Ctrl-C reaches the console as a key (raw mode) and quits it: the alternate screen is
+    left, the cursor shown again and the line discipline back to cooked (echo, lines)."""
+    console = console_factory()
+    console.wait_drawn()
+    os.write(console.master, b"\x03")
+    assert exits_promptly(console) == 0
+    tail = bytes(console.output)[-400:]
+    assert b"\x1b[?1049l" in tail, "the alternate screen left"
+    assert b"\x1b[?25h" in tail, "the cursor shown"
+    lflag = termios.tcgetattr(console.master)[3]
+    assert lflag & termios.ECHO and lflag & termios.ICANON, "echo and line editing back"
+
+
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_colour_codes_match_the_terminal(console_factory: Factory, term: str) -> None:
+    """TERM=dumb: no colour codes at all (Textual alone would send 24-bit ones); TERM=xterm
+    (16 colours): the estate, all refused, is red, never magenta."""
+    console = console_factory(term=term)
+    console.wait_drawn()
+    wait_for_sync(lambda: b"CRITICAL" in console.output, DRAWN_WITHIN, interval=0.05,
+                  what="the estate judged CRITICAL")
+    os.write(console.master, b"\x11")  # ctrl+q
+    assert exits_promptly(console) == 0
+    params = {p for sgr in re.findall(rb"\x1b\[([0-9;]*)m", bytes(console.output))
+              for p in sgr.split(b";")}
+    colours = {p for p in params if re.fullmatch(rb"3[0-8]|4[0-8]|9[0-7]|10[0-7]", p)}
+    if term == "dumb":
+        assert colours == set(), f"colour codes on a dumb terminal: {sorted(colours)}"
+    else:
+        assert b"31" in colours and b"41" in colours, "DOWN and CRITICAL in red"
+        assert not colours & {b"35", b"95", b"45", b"105", b"38", b"48"}, sorted(colours)

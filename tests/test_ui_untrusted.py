@@ -20,7 +20,15 @@ from castui.model.results import Code, Error, ProbeResult
 from castui.model.text import clean
 from castui.ui.screens.node_detail import NodeDetailScreen
 from castui.ui.widgets.node_table import LB_WIDTH
-from tests.support.ui_estate import WIDE, app_for, new_deep_driver, screen_text, steady, until
+from tests.support.ui_estate import (
+    WIDE,
+    app_for,
+    new_deep_driver,
+    screen_text,
+    select_node,
+    steady,
+    until,
+)
 
 #: A status as a hostile (or broken) balancer may send it: reversed by U+202E, joined by
 #: zero-width characters, with wide CJK characters and a stack of combining marks.
@@ -74,7 +82,8 @@ async def test_a_wide_check_detail_folds_within_the_detail_column(tmp_path: Path
         app = app_for(driver)
         async with app.run_test(size=WIDE) as pilot:
             await until(pilot, lambda: app.panels[0].table.row_count == 3, 5.0, "the table")
-            await pilot.press("down", "enter")
+            await select_node(pilot, app, 0, "CAS2")
+            await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen), 5.0,
                         "the detail pane")
             await pilot.pause()

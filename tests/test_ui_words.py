@@ -226,8 +226,11 @@ def test_without_colour_warnings_and_disagreements_keep_their_glyphs() -> None:
                         warning="expires in 12 days")
         cell = check_cell(tls)
         assert cell.plain.startswith("⚠") and "red" not in str(cell.style)
+        dropped = lb_cell(node_with(ServerView("https", "CAS2", "DOWN")), None)
+        assert dropped.plain == "≠ DOWN" and "reverse" in str(dropped.style)
+        # An operator's own DRAIN is expected: calm, but still marked as a disagreement.
         drained = lb_cell(node_with(ServerView("https", "CAS2", "DRAIN")), None)
-        assert drained.plain == "≠ DRAIN" and "reverse" in str(drained.style)
+        assert drained.plain == "≠ DRAIN" and str(drained.style) == "italic"
     finally:
         use_palette(monochrome=False)
 

@@ -38,6 +38,7 @@ from tests.support.ui_estate import (
     WIDE,
     Driver,
     FrozenClock,
+    alert_rows,
     app_for,
     cell,
     config,
@@ -215,11 +216,11 @@ async def test_M_marks_the_selected_node_and_its_crash_is_expected_not_an_alert(
         assert "DOWN" in cell(app, 0, "CAS2", "pool")
         assert driver.monitor.alerts.unacknowledged == 0 and len(driver.monitor.alerts) == 0
         await until(pilot, lambda: "no alerts" in screen_text(app), PROMPT, "no alerts")
-        # A drop nobody expected: its toast comes after any the expected one would have made.
+        # A drop nobody expected: its alert comes after any the expected one would have made.
         driver.faults["Site-B/CAS4"] = refused
         driver.run(20)
-        await until(pilot, lambda: toasts(app) != [], PROMPT, "the toast for CAS4")
-        assert [("CAS4" in t, "CAS2" in t) for t in toasts(app)] == [(True, False)]
+        await until(pilot, lambda: alert_rows(app) != [], PROMPT, "the alert for CAS4")
+        assert [("CAS4" in t, "CAS2" in t) for t in alert_rows(app)] == [(True, False)]
 
 
 async def test_M_marks_a_whole_site_and_clears_it_again(
@@ -332,18 +333,19 @@ async def test_a_flapping_node_raises_one_flapping_toast_not_one_per_bounce(
             await bounce()  # four changes within the window: flapping
         raised = [alert.event.kind for alert in driver.monitor.alerts]
         assert raised == ["node_flapping", "node_down", "node_down"]
-        await until(pilot, lambda: len(toasts(app)) == 3, PROMPT, "a toast per alert")
-        shown = toasts(app)
+        await until(pilot, lambda: len(alert_rows(app)) == 3, PROMPT, "a row per alert")
+        shown = alert_rows(app)
         assert sum("CAS4 flapping" in t for t in shown) == 1
         for _ in range(3):
             await bounce()
         assert len(driver.monitor.alerts) == 3  # the bounces go on, the alerts do not
-        # A drop elsewhere: its toast comes after any the bounces would have made.
+        # A drop elsewhere: its alert comes after any the bounces would have made.
         driver.faults["Site-A/CAS1"] = refused
         driver.run(6)
-        await until(pilot, lambda: len(toasts(app)) > len(shown), PROMPT, "the toast for CAS1")
-        now = toasts(app)
-        (extra,) = [t for t in now if t not in shown]
+        await until(pilot, lambda: len(alert_rows(app)) > len(shown), PROMPT,
+                    "the alert for CAS1")
+        now = alert_rows(app)
+        (extra,) = now[:1]
         assert len(now) == len(shown) + 1 and "CAS1" in extra and "CAS4" not in extra
         assert cell(app, 1, "CAS4", "mark") == "FLAP"
         assert any(line.endswith("CAS4 back in pool after 4s (flapping)")

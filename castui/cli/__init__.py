@@ -24,8 +24,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(self.usage_exit)
 
 
+#: What `castui --help` says castui is (for the person running it, not the developer).
+DESCRIPTION = ("Watch Exchange client-access arrays live: CAS nodes behind their load-balanced "
+               "VIP and the array name in DNS. Without a command, opens the console on "
+               "--config; the commands below check, watch, report and drill headless.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="castui", description=__doc__)
+    parser = _Parser(prog="castui", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"castui {__version__}")
     console.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -1,9 +1,10 @@
 """`castui demo`: the lab estate and castui watching it, in one process, with a drill running.
 
 For a first look without an Exchange estate: the lab runs a scenario in a loop (maintenance by
-default) and the console comes up on it. Without a terminal (or with `--no-console`) it prints
-what `castui watch` prints instead, with the lab's own steps in between so cause and effect
-read together.
+default) and the console comes up on it, each lab step a `lab:` row of its event list; a loop
+starting again is the script, not flapping (castui forgets the nodes' changes then). Without
+a terminal (or with `--no-console`) it prints what `castui watch` prints instead, with the
+lab's own steps in between so cause and effect read together.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from castui.history import EventStore, HistoryError
 from castui.lab.actions import ActionError
 from castui.lab.layout import LabError
 from castui.lab.scenario import ScenarioError
-from castui.model.events import Event
+from castui.model.events import ALL_SITES, Event, Kind
 from castui.model.text import clean
 
 DEFAULT_SCENARIO = "maintenance"
@@ -64,14 +65,15 @@ def run(args: argparse.Namespace) -> int:
     scenario = None if args.steady else (
         args.scenario or PROFILE_SCENARIO.get(args.profile, DEFAULT_SCENARIO))
     console = not args.no_console and sys.stdin.isatty() and sys.stdout.isatty()
+    lab = LabLines()
     try:
-        # Under the console, lab lines would scribble over the screen; its event list shows
-        # what the steps did.
-        setup = build_setup(args, scenario, log=_discard if console else None)
+        # Under the console, lab lines would scribble over the screen: they become `lab:`
+        # rows of its event list instead, beside what the steps did.
+        setup = build_setup(args, scenario, log=lab if console else None)
         with tempfile.TemporaryDirectory(prefix="castui-demo-") as tmp:
             config_path = args.write_config or Path(tmp) / "lab.toml"
             db = args.db or Path(tmp) / "history.sqlite3"
-            return asyncio.run(_demo(args, setup, config_path, db, console=console))
+            return asyncio.run(_demo(args, setup, config_path, db, console=console, lab=lab))
     except (LabError, ScenarioError, ActionError, HistoryError) as exc:
         return fail(str(exc))
     except ConfigError as exc:
@@ -87,12 +89,23 @@ def _print(line: str) -> None:
         print(line, flush=True)
 
 
-def _discard(_: str) -> None:
-    """Lab lines have nowhere to go while the console owns the terminal."""
+class LabLines:
+    """The lab's lines (each scripted step, even one that changes nothing castui can see, such
+    as a drain behind the lab's own balancer) as `lab_step` events of the monitor: the
+    console's event list shows them as `lab: …` rows. Lines before the monitor exists go."""
+
+    def __init__(self) -> None:
+        self.monitor: Monitor | None = None
+
+    def __call__(self, line: str) -> None:
+        monitor = self.monitor
+        if monitor is not None:
+            monitor.emit(Event(monitor.now(), ALL_SITES, "lab", Kind.LAB_STEP,
+                               clean(line, 300)))
 
 
 async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db: Path, *,
-                console: bool) -> int:
+                console: bool, lab: LabLines) -> int:
     stop = asyncio.Event()
     install_stop(stop)
     control = await serving(setup, config_path)
@@ -102,7 +115,9 @@ async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db
         with EventStore(db, retention_days=config.defaults.retention_days) as store:
             monitor = Monitor(config, store=store)
             if console:
-                task = start_scenario(setup, loop=not args.once)
+                lab.monitor = monitor
+                task = start_scenario(setup, loop=not args.once,
+                                      on_loop=monitor.reset_flapping)
                 return await _console(monitor, store, stop, args)
             monitor.subscribe(_print_event)
             for line in setup.estate.describe():
@@ -113,7 +128,7 @@ async def _demo(args: argparse.Namespace, setup: LabSetup, config_path: Path, db
                    f"castui lab ctl --control {control.address} crash Site-A/CAS2")
             _print(f"castui demo: ready; config {config_path}; control {control.address}; "
                    "Ctrl-C stops")
-            task = start_scenario(setup, loop=not args.once)
+            task = start_scenario(setup, loop=not args.once, on_loop=monitor.reset_flapping)
             await monitor.run(duration=args.duration, stop=stop)
     finally:
         await wind_down(task, control, setup.estate)

@@ -234,12 +234,15 @@ def install_stop(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def start_scenario(setup: LabSetup, *, loop: bool) -> asyncio.Task[None] | None:
+def start_scenario(setup: LabSetup, *, loop: bool,
+                   on_loop: Callable[[], None] | None = None) -> asyncio.Task[None] | None:
+    """Run the scenario (in a loop, calling `on_loop` as each loop after the first starts)."""
     if setup.scenario is None:
         return None
     runner = ScenarioRunner(setup.scenario, setup.estate.apply, speed=setup.speed, loop=loop,
                             on_step=step_printer(setup.scenario, setup.log),
-                            on_error=step_error_printer(setup.scenario, setup.log))
+                            on_error=step_error_printer(setup.scenario, setup.log),
+                            on_loop=on_loop)
     task = asyncio.create_task(runner.run(), name="castui-lab-scenario")
     task.add_done_callback(_scenario_ended)
     return task

@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
                             "now like 90m, 2h, 1d")
     p.add_argument("--until", metavar="TIME", help="up to TIME (default now), as --since")
     p.add_argument("--format", choices=("md", "json", "html"), default="md")
+    p.add_argument("--picture", choices=("svg", "png"), default="svg",
+                   help="the Markdown's timeline picture as SVG (default) or PNG")
     p.add_argument("--output", metavar="FILE", default=None,
                    help="write here (default stdout); the Markdown's picture goes beside it "
                         "as FILE.svg")
@@ -60,22 +62,25 @@ def run(args: argparse.Namespace) -> int:
     if output is not None and output.is_dir():
         return _fail(f"cannot write {output}: is a directory")
     try:
-        return _write(report, args.format, output)
+        return _write(report, args.format, output, args.picture)
     except OSError as err:
         where = getattr(err, "filename", None) or output or "stdout"
         return _fail(f"cannot write {where}: {err.strerror or err}")
 
 
-def _write(report: Report, fmt: str, output: Path | None) -> int:
-    from castui.report.plot import draw_svg  # matplotlib: only when a picture is drawn
+def _write(report: Report, fmt: str, output: Path | None, kind: str = "svg") -> int:
+    from castui.report.plot import draw_png, draw_svg  # matplotlib: only for a picture
 
     if fmt == "json":
         text = render_json(report)
     elif fmt == "html":
         text = render_html(report, draw_svg(report))
     else:
-        picture = _picture_path(report.window, output)
-        picture.write_text(draw_svg(report), encoding="utf-8")
+        picture = _picture_path(report.window, output, kind)
+        if kind == "png":
+            picture.write_bytes(draw_png(report))
+        else:
+            picture.write_text(draw_svg(report), encoding="utf-8")
         if output is None:
             print(f"castui: timeline picture written to {picture}", file=sys.stderr)
         text = render_md(report, picture.name)
@@ -87,12 +92,13 @@ def _write(report: Report, fmt: str, output: Path | None) -> int:
     return 0
 
 
-def _picture_path(window: Window, output: Path | None) -> Path:
-    """Beside the report (`report.md` -> `report.svg`), or `castui-report-<slug>.svg` here."""
+def _picture_path(window: Window, output: Path | None, kind: str = "svg") -> Path:
+    """Beside the report (`report.md` -> `report.svg` or `.png`), or
+    `castui-report-<slug>.svg` here."""
     if output is None:
-        return Path.cwd() / f"castui-report-{slug(window)}.svg"
-    picture = output.with_suffix(".svg")
-    return picture if picture != output else output.with_name(output.stem + "-timeline.svg")
+        return Path.cwd() / f"castui-report-{slug(window)}.{kind}"
+    picture = output.with_suffix(f".{kind}")
+    return picture if picture != output else output.with_name(f"{output.stem}-timeline.{kind}")
 
 
 def slug(window: Window) -> str:

@@ -15,7 +15,8 @@ from castui.config.reader import Reader, boolean
 
 _COUNTS = ("rise", "fall", "max_concurrency", "retention_days", "cert_warn_days",
            "dns_ttl_max", "skew_min_connections", "vip_samples", "flap_changes")
-_AMOUNTS = ("interval", "timeout", "lb_grace", "skew_max", "flap_window", "flap_quiet")
+_AMOUNTS = ("interval", "timeout", "lb_grace", "skew_max", "flap_window", "flap_quiet",
+            "slow_ms")
 
 
 def read_defaults(reader: Reader, raw: dict[str, object], base_dir: Path) -> Defaults:

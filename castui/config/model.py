@@ -82,6 +82,15 @@ class Defaults:
     flap_window: float = 120.0
     #: ...until it has been stable this long (`node_flapping_cleared`).
     flap_quiet: float = 300.0
+    #: A passing check slower than this many milliseconds is slow (the warning colour), and a
+    #: node whose pool checks stay slow for `fall` rounds gets `node_slow`; None: half the
+    #: timeout.
+    slow_ms: float | None = None
+
+    @property
+    def slow_threshold_ms(self) -> float:
+        """`slow_ms`, or half the timeout when it is not set."""
+        return self.slow_ms if self.slow_ms is not None else self.timeout * 500
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ RANGES: dict[str, Range] = {
     "defaults.flap_changes": Range(2, 1000),
     "defaults.flap_window": Range(1, 86400, integer=False, unit="seconds"),
     "defaults.flap_quiet": Range(1, 86400, integer=False, unit="seconds"),
+    "defaults.slow_ms": Range(1, 300000, integer=False, unit="milliseconds"),
     "sites[].ports.*": PORT,
     "sites[].nodes[].ports.*": PORT,
     "sites[].lb.timeout": _PROBE_TIME,

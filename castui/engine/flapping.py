@@ -33,6 +33,10 @@ class FlapWatch:
         self.quiet = timedelta(seconds=quiet_s)
         self._nodes: dict[tuple[str, str], _Node] = {}
 
+    def reset(self) -> None:
+        """Forget every node's changes (a scripted lab loop starting again: not flapping)."""
+        self._nodes.clear()
+
     def flapping(self, site: str, node: str) -> bool:
         found = self._nodes.get((site, node))
         return found is not None and found.flapping_since is not None

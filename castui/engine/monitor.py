@@ -34,6 +34,7 @@ from castui.engine.pace import PollPace
 from castui.engine.pool import TargetState, fold_round
 from castui.engine.schedule import Schedule
 from castui.engine.sitewatch import SiteWatch, read_secret
+from castui.engine.slowness import SlowWatch
 from castui.engine.snapshot import EstateSnapshot, TargetView, build_estate
 from castui.engine.targets import Target, build_targets, target_key
 from castui.engine.timeline import Source
@@ -89,6 +90,7 @@ class Monitor:
         self.alerts = AlertBook(ALERTS_KEPT)
         self._alert_ids = itertools.count(1)
         self.flaps = FlapWatch(d.flap_changes, d.flap_window, d.flap_quiet)
+        self.slowness = SlowWatch(d.slow_threshold_ms, d.fall)
         self.user = current_user()
         self._marks: list[MaintenanceMark] = []
         #: Whether rounds keep up with the interval (snapshot.lagging, poll_lagging events).
@@ -101,8 +103,11 @@ class Monitor:
         #: The drill this process records, and as whom (engine/drills.py: heartbeats).
         self._recording: tuple[int, Recorder] | None = None
         if store is not None:
-            for stored in reversed(store.alerts(limit=ALERTS_KEPT)):
-                self.alerts.add(stored)
+            stored = store.alerts(limit=ALERTS_KEPT)
+            for alert in reversed(stored):
+                self.alerts.add(alert)
+            if stored:  # which of them the history since says are over
+                self.alerts.replay(store.events(since=stored[-1].event.time))
             self.drill = store.open_drill()
         self._listeners: list[EventListener] = []
         self._alert_listeners: list[AlertListener] = []
@@ -147,6 +152,11 @@ class Monitor:
         events = fold_round(state, results, now)
         events += watch.after_round(state, self.states, now)
         if state.target.kind == "node":
+            pool = [(name, check.last) for name, check in state.checks.items()
+                    if check.spec.role == "pool" and name in results]
+            if (slow := self.slowness.observe(state.target.site, state.target.subject, pool,
+                                              now)) is not None:
+                events.append(slow)
             if (cleared := self.flaps.tick(state.target.site, state.target.subject, now)):
                 events.append(cleared)
             if "agent" in state.checks and watch.skew.last is not None:
@@ -185,6 +195,8 @@ class Monitor:
         """Explain, record, then tell listeners and notifiers. A failing listener is logged,
         never fatal; a notifier never delays this (it only queues)."""
         event, flapped = self._explain(event)
+        if is_alert(event) and (ongoing := self.alerts.ongoing(event)) is not None:
+            event = replace(event, data={**event.data, "ongoing": ongoing.id})
         alerting = is_alert(event)
         if self.store is not None:
             alert_id = self.store.record(event, alert=alerting)
@@ -193,6 +205,7 @@ class Monitor:
         alert = Alert(alert_id, event) if alerting else None
         if alert is not None:
             self.alerts.add(alert)
+        self.alerts.resolve(event)
         _notify(self._listeners, event)
         if alert is not None:
             _notify(self._alert_listeners, alert)
@@ -218,7 +231,19 @@ class Monitor:
         flapped = None if extra else self.flaps.observe(event)
         if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
             extra["flapping"] = True
+        if event.kind == Kind.DNS_CHANGED and self._vip_of(event.site) in \
+                event.data.get("new", ()):
+            extra["recovery"] = True  # back to the site's own VIP
         return (replace(event, data={**event.data, **extra}) if extra else event), flapped
+
+    def reset_flapping(self) -> None:
+        """A scripted scenario starts its loop again (`castui demo`): its repeated outages are
+        the script, not flapping."""
+        self.flaps.reset()
+
+    def _vip_of(self, site: str) -> str | None:
+        watch = self.sites.get(site)
+        return None if watch is None else watch.site.vip
 
     # --- the alert workflow: acknowledgement, maintenance, drills ---------------------------
 

@@ -26,6 +26,7 @@ from castui.engine.pool import (
     hygiene_rules,
 )
 from castui.engine.sitewatch import SiteWatch
+from castui.engine.slowness import is_slow
 from castui.engine.targets import target_key
 from castui.model.balancer import ServerView
 from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
@@ -49,6 +50,8 @@ class CheckView:
     detail: str
     facts: dict[str, Any]
     warning: str | None = None
+    #: Passed, but slower than `slow_ms` (the console shows its time in the warning colour).
+    slow: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         latency = None if self.latency_ms is None else round(self.latency_ms, 3)
@@ -117,6 +120,28 @@ class TargetView:
         a balancer (or its check) at fault, not Exchange."""
         return (self.lb is not None and not self.lb.in_rotation and self.state == "up"
                 and self.components_known and self.exchange_maintenance is None)
+    #: Whether its counter is between states (HAProxy's `UP 2/3`, `DOWN 1/2`).
+    transitional: bool = False
+    #: In the pool, but the VIP's samples never came from it (drained behind a balancer
+    #: castui cannot read, or skipped): it looks drained.
+    vip_skips: bool = False
+
+    @property
+    def trouble(self) -> int:
+        """How much this target needs looking at: 0 when it is plainly UP, higher the worse
+        (down, transitional, degraded, disagreeing with the balancer, in maintenance or
+        flapping, not probed yet). The console sorts and filters nodes by it."""
+        if self.state == "down":
+            return 6
+        if self.transitional:
+            return 5
+        if self.state not in ("up", "unknown"):  # degraded, and any partial state
+            return 4
+        if self.lb_disagrees or self.vip_skips:
+            return 3
+        if self.in_maintenance or self.flapping:
+            return 2
+        return 1 if self.state == "unknown" else 0
 
     @property
     def maintenance_until(self) -> datetime | None:
@@ -130,6 +155,11 @@ class TargetView:
         False when either verdict is missing. The engine's rule: front-ends only show it.
         """
         return self.lb is not None and disagrees(self.state, self.lb)
+
+    @property
+    def lb_operator_set(self) -> bool:
+        """The balancer holds it out by an operator's DRAIN / MAINT: expected, not alarming."""
+        return self.lb is not None and self.lb.admin and not self.lb.in_rotation
 
     @property
     def connections(self) -> int | None:
@@ -149,7 +179,8 @@ class TargetView:
         return int(found["clients"]) if isinstance(found, dict) else None
 
     @classmethod
-    def of(cls, ts: TargetState) -> TargetView:
+    def of(cls, ts: TargetState, slow_ms: float | None = None) -> TargetView:
+        """The view of `ts`; with `slow_ms`, passing checks slower than that are `slow`."""
         checks = []
         for check in ts.checks.values():
             last = check.last
@@ -160,7 +191,8 @@ class TargetView:
                 latency_ms=None if last is None else last.latency_ms,
                 detail="not probed yet" if last is None else last.detail,
                 facts={} if last is None else dict(last.facts),
-                warning=None if last is None else last.warning))
+                warning=None if last is None else last.warning,
+                slow=slow_ms is not None and is_slow(last, slow_ms)))
         if ts.rounds:
             checks.extend(_hygiene_views(ts))
         t = ts.target
@@ -169,7 +201,8 @@ class TargetView:
                    last_round_at=ts.last_round_at,
                    exchange_maintenance=exchange_maintenance(ts.components),
                    left_inactive=tuple(left_inactive(ts.components)),
-                   components_known=ts.components is not None, vdirs_out=ts.partial)
+                   components_known=ts.components is not None, vdirs_out=ts.partial,
+                   transitional=ts.counter.transitional)
 
     def in_pool(self) -> bool:
         return self.state in IN_POOL_STATES
@@ -191,9 +224,13 @@ class DnsView:
     totals: dict[str, int] = field(default_factory=dict)
     #: Resolver -> whether its answer holds the VIP (the console's ✓ or ✗ after it).
     matches_vip: Mapping[str, bool] = field(default_factory=dict)
+    #: Resolver -> the site whose VIP its answer holds (this site's own, or another's, as
+    #: after a DR switchover), when it holds one.
+    vip_sites: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, view: TargetView) -> DnsView:
+    def of(cls, view: TargetView, vips: Mapping[str, str] | None = None) -> DnsView:
+        """The DNS picture of `view`; `vips` (address -> site) names whose VIP each answer is."""
         internal = [c for c in view.checks if c.kind == "dns" and c.role == "pool"]
         answers: dict[str, list[str]] = {}
         totals: dict[str, int] = {}
@@ -205,10 +242,14 @@ class DnsView:
             if isinstance(ttl, int):
                 ttls.append(ttl)
         ok = all(c.ok for c in internal) if view.rounds > 0 and internal else None
+        vips = vips or {}
         return cls(tuple(c.name for c in internal), answers, min(ttls) if ttls else None, ok,
                    view, tuple(c for c in view.checks if c.kind == "dns" and c.role != "pool"),
                    tuple(c for c in view.checks if c.kind == "dns_hygiene"), totals,
-                   {c.name: c.ok is True for c in internal})
+                   {c.name: c.ok is True for c in internal},
+                   {server: site for server, addrs in answers.items()
+                    for site in [next((vips[a] for a in addrs if a in vips), None)]
+                    if site is not None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +276,24 @@ class SiteView:
     def in_pool(self) -> int:
         return sum(1 for node in self.nodes if node.in_pool())
 
+    @property
+    def by_trouble(self) -> tuple[str, ...]:
+        """The nodes' names, most troubled first, config order among equals (a stable sort):
+        what needs looking at is at the top of every list, at every size."""
+        ranked = sorted(enumerate(self.nodes), key=lambda pair: (-pair[1].trouble, pair[0]))
+        return tuple(node.subject for _, node in ranked)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The nodes that are not plainly UP, most troubled first."""
+        troubled = {node.subject for node in self.nodes if node.trouble}
+        return tuple(name for name in self.by_trouble if name in troubled)
+
+    @property
+    def troubled(self) -> bool:
+        """Whether anything of the site needs looking at (its status, a node, the VIP)."""
+        return self.status is not Status.OK or bool(self.problems) or self.vip.trouble > 1
+
 
 @dataclass(frozen=True, slots=True)
 class EstateSnapshot:
@@ -246,6 +305,27 @@ class EstateSnapshot:
     interval: float = 0.0
     #: Whether rounds overrun the interval (the engine's `poll_lagging` until `poll_caught_up`).
     lagging: bool = False
+    #: Targets (nodes, VIPs, DNS names) that have not completed their first round, of `targets`.
+    pending: int = 0
+    targets: int = 0
+
+    @property
+    def starting(self) -> bool:
+        """Until every target's first full round: no status yet, however the others look."""
+        return self.pending > 0
+
+    @property
+    def headline(self) -> Status:
+        """The status to lead with: UNKNOWN while starting (a half-probed estate is neither
+        CRITICAL because nodes are not probed yet nor OK because some are), else `status`."""
+        return Status.UNKNOWN if self.starting else self.status
+
+    @property
+    def worst_site(self) -> str | None:
+        """The first site (config order) of the worst status, when that is not OK."""
+        if self.starting or self.status in (Status.OK, Status.UNKNOWN):
+            return None
+        return next((site.name for site in self.sites if site.status is self.status), None)
 
 
 def build_estate(config: Config, states: Mapping[str, TargetState],
@@ -254,31 +334,38 @@ def build_estate(config: Config, states: Mapping[str, TargetState],
     """The snapshot of every site, in config order. `explained` adds what explains a node's or
     a VIP's changes (its maintenance mark, whether it flaps)."""
     sites = []
+    vips = {site.vip: site.name for site in config.sites}
     for site in config.sites:
         watch = watches[site.name]
-        nodes = tuple(explained(replace(TargetView.of(states[target_key(site.name, n.name)]),
-                                        lb=watch.lb_views.get(n.name))) for n in site.nodes)
+        slow_ms = config.defaults.slow_threshold_ms
+        nodes = tuple(explained(replace(
+            TargetView.of(states[target_key(site.name, n.name)], slow_ms),
+            lb=watch.lb_views.get(n.name))) for n in site.nodes)
         vip_state = states[target_key(site.name, SUBJECT_VIP)]
         dns_state = states.get(target_key(site.name, SUBJECT_DNS))
         skew = watch.skew.last
         sites.append(build_site(
-            site.name, site.array_fqdn, explained(TargetView.of(vip_state)),
+            site.name, site.array_fqdn, explained(TargetView.of(vip_state, slow_ms)),
             TargetView.of(dns_state) if dns_state else None, nodes, lb_error=watch.lb_error,
             skew=skew.describe() if skew else None, skewed=watch.skew.skewed,
             answered_by=dict(watch.sampling.answered) if "vip_sample" in vip_state.checks
             else None, skipped=tuple(sorted(watch.sampling.warned)),
-            loose=tuple(watch.loose_checks.values())))
+            loose=tuple(watch.loose_checks.values()), vips=vips))
     return EstateSnapshot(now, tuple(sites), worst(s.status for s in sites),
                           slowest_round=pace.slowest, interval=pace.interval,
-                          lagging=pace.lagging)
+                          lagging=pace.lagging,
+                          pending=sum(1 for ts in states.values() if ts.rounds == 0),
+                          targets=len(states))
 
 
 def build_site(name: str, array_fqdn: str, vip: TargetView, dns: TargetView | None,
                nodes: tuple[TargetView, ...], *, lb_error: str | None = None,
                skew: str | None = None, skewed: bool = False,
                answered_by: dict[str, int] | None = None,
-               skipped: tuple[str, ...] = (), loose: tuple[str, ...] = ()) -> SiteView:
-    dns_view = DnsView.of(dns) if dns is not None else None
+               skipped: tuple[str, ...] = (), loose: tuple[str, ...] = (),
+               vips: Mapping[str, str] | None = None) -> SiteView:
+    dns_view = DnsView.of(dns, vips) if dns is not None else None
+    nodes = tuple(replace(n, vip_skips=True) if n.subject in skipped else n for n in nodes)
     warnings = [f"{view.subject} {check.name}: {check.warning}"
                 for view in (*nodes, vip) for check in view.checks if check.warning]
     if dns_view is not None:

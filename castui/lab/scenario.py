@@ -145,7 +145,8 @@ class ScenarioRunner:
 
     def __init__(self, scenario: Scenario, apply: Callable[[Action], Awaitable[object]], *,
                  speed: float = 1.0, loop: bool = False, on_step: StepCallback | None = None,
-                 on_error: ErrorCallback | None = None) -> None:
+                 on_error: ErrorCallback | None = None,
+                 on_loop: Callable[[], None] | None = None) -> None:
         if not speed > 0:
             raise ScenarioError(f"speed must be more than 0, not {speed:g}")
         if loop and scenario.length <= 0:
@@ -158,6 +159,8 @@ class ScenarioRunner:
         self._apply = apply
         self._on_step = on_step
         self._on_error = on_error
+        #: Called before each loop after the first (a looping scenario starting again).
+        self._on_loop = on_loop
 
     async def run(self) -> None:
         """Run the scenario (forever if looping; cancel the task to stop it)."""
@@ -173,6 +176,8 @@ class ScenarioRunner:
             # A round that ran late starts the next one now, never a burst of catch-up rounds.
             start = max(start + self.scenario.length / self.speed, clock.time())
             await asyncio.sleep(max(0.0, start - clock.time()))
+            if self._on_loop is not None:
+                self._on_loop()
 
     async def _run_step(self, step: Step) -> None:
         try:

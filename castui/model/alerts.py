@@ -26,6 +26,9 @@ class Alert:
     event: Event
     acked_at: datetime | None = None
     acked_by: str | None = None
+    #: When the condition it reported ended (a node back in pool, the VIP up again); None
+    #: while it goes on. The engine's rule (castui.engine.alerts), not stored: replayed.
+    resolved_at: datetime | None = None
 
     @property
     def acknowledged(self) -> bool:

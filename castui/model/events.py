@@ -43,6 +43,8 @@ class Kind:
     LB_UP = "lb_up"
     NODE_FLAPPING = "node_flapping"
     NODE_FLAPPING_CLEARED = "node_flapping_cleared"
+    NODE_SLOW = "node_slow"
+    LAB_STEP = "lab_step"
     DRILL_STARTED = "drill_started"
     DRILL_ENDED = "drill_ended"
     #: Issue #12: a drill whose recorder died, taken up again (its gap in `data`).

@@ -49,9 +49,12 @@ def file_stamp(when: datetime) -> str:
 
 
 def instant(when: datetime) -> str:
-    """`2026-11-21 14:05:03Z (15:05:03 CET)`; the local date too when it is another day."""
+    """`2026-11-21 14:05:03Z (15:05:03 CET)`; the local date too when it is another day; just
+    `2026-11-21 14:05:03Z` where local time is UTC (said once, not twice)."""
     utc = when.astimezone(UTC)
     local = when.astimezone()
+    if local.utcoffset() == utc.utcoffset():
+        return f"{utc:%Y-%m-%d %H:%M:%S}Z"
     shown = local.strftime("%H:%M:%S %Z") if local.date() == utc.date() else local.strftime(
         "%Y-%m-%d %H:%M:%S %Z")
     return f"{utc:%Y-%m-%d %H:%M:%S}Z ({shown.strip()})"

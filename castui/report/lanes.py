@@ -49,7 +49,8 @@ def build_lanes(window: Window, events: Sequence[Event], marks: Iterable[Mainten
     """Lanes grouped by site: its nodes, then the VIP, then each resolver whose answer changed.
 
     `events` are the window's, oldest first; `vip_outages` per site as measured; `roster` the
-    nodes watched per site (a drill's start picture), which get a lane even when quiet.
+    nodes watched per site (a drill's start picture), which get a lane even when quiet, and so
+    does the VIP of every site watched (a healthy VIP may be the one carrying the traffic).
     """
     marks = tuple(marks)
     lanes: list[Lane] = []
@@ -69,7 +70,7 @@ def build_lanes(window: Window, events: Sequence[Event], marks: Iterable[Mainten
                 event_spans(node_events, start=window.start, end=window.end),
                 maintenance=_covered(window, marks, site, node), ticks=_lb_ticks(node_events)))
         vip_events = subjects.get(SUBJECT_VIP, [])
-        if vip_events or vip_outages.get(site):
+        if vip_events or vip_outages.get(site) or site in roster:  # a healthy VIP too
             lanes.append(Lane(clean(site, 80), SUBJECT_VIP, "vip",
                               event_spans(vip_events, start=window.start, end=window.end),
                               failing=tuple(vip_outages.get(site, ())),

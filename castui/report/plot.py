@@ -53,7 +53,21 @@ _RC: dict[Any, Any] = {
 
 def draw_svg(report: Report) -> str:
     """The report's timeline as an SVG document."""
+    out = io.StringIO()
+    _save(report, out, "svg")
+    return out.getvalue()
+
+
+def draw_png(report: Report) -> bytes:
+    """The same picture as a PNG (for change records and chats that show no SVG)."""
+    out = io.BytesIO()
+    _save(report, out, "png")
+    return out.getvalue()
+
+
+def _save(report: Report, out: io.StringIO | io.BytesIO, fmt: str) -> None:
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
@@ -61,14 +75,13 @@ def draw_svg(report: Report) -> str:
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(WIDTH_IN, 2.2 + LANE_IN * max(len(lanes), 1)),
                      layout="constrained")
-        FigureCanvasSVG(fig)
+        (FigureCanvasSVG if fmt == "svg" else FigureCanvasAgg)(fig)
         ax = fig.add_subplot()
         _draw(ax, report, lanes)
         fig.legend(handles=_legend(bool(report.gaps)), loc="outside lower center", ncol=4,
                    frameon=False)
-        out = io.StringIO()
-        fig.savefig(out, format="svg", metadata={"Date": None})
-    return out.getvalue()
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(out, format=fmt, metadata=metadata)
 
 
 def _draw(ax: Any, report: Report, lanes: Sequence[Lane]) -> None:

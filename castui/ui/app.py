@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 
 from rich.console import RenderableType
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.filter import LineFilter, NoColor
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
@@ -36,6 +39,7 @@ from castui.engine.timeline import ZOOMS
 from castui.history.store import EventStore
 from castui.model.balancer import AdminState
 from castui.model.errors import HistoryError
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 from castui.model.times import file_stamp
 from castui.ui import keys
 from castui.ui.feed import EngineFeed
@@ -50,6 +54,7 @@ from castui.ui.palette import use_palette
 from castui.ui.refresh import Refresh
 from castui.ui.screens.help import HelpScreen
 from castui.ui.screens.node_detail import NodeDetailScreen
+from castui.ui.screens.records import Record, RecordsScreen, alert_records, event_records
 from castui.ui.terminal import CHECK_INTERVAL, TerminalWatch
 from castui.ui.timeline_feed import show_timeline
 from castui.ui.toasts import AlertToasts
@@ -60,10 +65,12 @@ from castui.ui.widgets.node_filter import NodeFilter
 from castui.ui.widgets.node_table import NodeTable
 from castui.ui.widgets.site_panel import SitePanel
 from castui.ui.widgets.site_tabs import SiteTabs, Tab
-from castui.ui.widgets.timeline import TimelinePanel
+from castui.ui.widgets.timeline import TimelinePanel, TimelineView
 from castui.ui.words import safe
 
 log = logging.getLogger(__name__)
+#: The filter that drops every colour (stateless, so one serves every frame).
+NO_COLOUR = NoColor()
 
 
 class ConsoleApp(App[int]):
@@ -71,16 +78,22 @@ class ConsoleApp(App[int]):
 
     CSS_PATH = "console.tcss"
     TITLE = "castui"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = keys.BINDINGS
 
     def __init__(self, monitor: Monitor, *, store: EventStore | None = None,
                  options: ConsoleOptions | None = None) -> None:
-        super().__init__()
+        # Palette colours are ANSI names, sent as such: the terminal's own red is red at every
+        # colour depth (Textual's default turns them into its theme's RGB, which 16-colour
+        # terminals then draw as the nearest of their colours: magenta for red).
+        super().__init__(ansi_color=True)
         self.monitor = monitor
         self.store = store
         self.options = options or ConsoleOptions()
-        use_palette(monochrome=self.no_color)
+        #: No colour at all: NO_COLOR (Textual then drops every colour), or a terminal with
+        #: none (TERM=dumb), which Textual would otherwise draw in 24-bit colour.
+        self.colourless = self.no_color or self.console.color_system is None
+        use_palette(monochrome=self.colourless)
         self.sites = monitor.config.sites
         self.multi_site = len(self.sites) > 1
         self.feed = EngineFeed(self, monitor, store,
@@ -88,7 +101,11 @@ class ConsoleApp(App[int]):
         self.site_index = 0
         self.tabs_mode = False
         self.frozen = False
+        #: The feed's event count when the display was frozen.
+        self._frozen_at = 0
         self.node_filter = ""
+        #: `P`: only the troubled nodes (the snapshot's verdict), untroubled sites folded.
+        self.problems_only = False
         self.zoom_index = 0
         self.panels: list[SitePanel] = []
         self.header = StatusHeader(local_tz=self.options.local_tz, id="header")
@@ -99,7 +116,8 @@ class ConsoleApp(App[int]):
         self.event_log = EventLog(with_site=self.multi_site, id="events")
         self.alert_list = AlertList(with_site=self.multi_site, id="alerts")
         self.refresh_flags = Refresh()
-        self.toasts = AlertToasts(self, multi_site=self.multi_site, bell=self.options.bell)
+        self.toasts = AlertToasts(self, multi_site=self.multi_site, bell=self.options.bell,
+                                  in_view=self._alerts_in_view)
         self.acknowledging = AcknowledgeFlow(self, monitor, self._alerts_changed)
         self.drills = DrillFlow(self, monitor, self._changed, self.options.local_tz)
         self.maintaining = MaintenanceFlow(self, monitor, self._changed)
@@ -109,6 +127,13 @@ class ConsoleApp(App[int]):
         self.closing = False
         self._stop = asyncio.Event()
         self._terminal = TerminalWatch(self._terminal_gone)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, and no colour at all on a terminal without (TERM=dumb)."""
+        filters = list(super().get_line_filters())
+        if self.colourless and not self.no_color:
+            filters.append(NO_COLOUR)
+        return filters
 
     def exit(self, result: int | None = None, return_code: int = 0,
              message: RenderableType | None = None) -> None:
@@ -188,6 +213,16 @@ class ConsoleApp(App[int]):
     def on_site_panel_lines_changed(self, message: SitePanel.LinesChanged) -> None:
         self.relayout()
 
+    def on_site_panel_opened(self, message: SitePanel.Opened) -> None:
+        """Enter on a site's DNS or VIP line: its details, like a node's."""
+        index = self.panels.index(message.panel)
+        self._open_details(index, message.subject)
+
+    def on_timeline_view_resized(self, message: TimelineView.Resized) -> None:
+        """New strips at the new width at once, not at the next timeline tick."""
+        self.refresh_flags.timeline_changed()
+        self.render_now()
+
     def on_rounds_done(self, message: RoundsDone) -> None:
         self.feed.rounds_seen()
         self.refresh_flags.round_done()
@@ -226,8 +261,11 @@ class ConsoleApp(App[int]):
         return not isinstance(self.screen, ModalScreen)
 
     def render_now(self, *, force: bool = False) -> None:
-        """Redraw what changed (all of it with `force`), unless the display is not visible."""
+        """Redraw what changed (all of it with `force`), unless the display is not visible;
+        while frozen, only the header (the live status, and what came since the freeze)."""
         if not self.drawing:
+            if self.frozen and not self.closing and self.screen_stack:
+                self._show_header(self.monitor.snapshot(), self.monitor.now())
             return
         flags = self.refresh_flags
         now = self.monitor.now()
@@ -245,34 +283,58 @@ class ConsoleApp(App[int]):
                 self.alert_list.show(self.monitor.alerts)
             if flags.take_timeline(force):
                 sites = [self.sites[index].name for index in self._shown_sites()]
+                order = {view.name: view.problems if self.problems_only else view.by_trouble
+                         for view in snapshot.sites}
                 show_timeline(self.timeline, self.monitor, self.store, sites, self.feed.events,
-                              ZOOMS[self.zoom_index], now)
+                              ZOOMS[self.zoom_index], now, order)
         flags.sites = False
 
+    def _alerts_in_view(self) -> bool:
+        """Is an alert list on screen and kept current (then alerts need no toast)?"""
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, RecordsScreen):
+            return screen.view == "alerts" and not self.frozen
+        return self.drawing and self.alert_list.display and self.alert_list.size.height > 1
+
     def _show_details(self) -> None:
-        """The node detail pane follows the engine while it is up (unless frozen)."""
+        """The node detail pane and the full-screen lists follow the engine while they are up
+        (unless frozen)."""
         if self.closing or self.frozen or not self.screen_stack:
             return
         screen = self.screen
         if isinstance(screen, NodeDetailScreen):
             snapshot = self.monitor.snapshot()
             screen.show(snapshot.sites[screen.site_index], self.monitor.now(), self.size.width)
+        elif isinstance(screen, RecordsScreen):
+            screen.show(self._records(screen))
+
+    def _records(self, screen: RecordsScreen) -> list[Record]:
+        if screen.view == "events":
+            return event_records(self.feed.events, with_site=self.multi_site)
+        return alert_records(self.monitor.alerts, with_site=self.multi_site)
 
     def _show_header(self, snapshot: EstateSnapshot, now: datetime) -> None:
         nodes = [node for site in snapshot.sites for node in site.nodes]
         drill = self.monitor.drill
+        shown = {self.sites[index].name for index in self._shown_sites()}
         self.header.show(HeaderInfo(
-            status=snapshot.status, now=now, in_pool=sum(n.in_pool() for n in nodes),
+            status=snapshot.headline, now=now, pending=snapshot.pending,
+            new_since_freeze=self.feed.count - self._frozen_at if self.frozen else 0,
+            in_pool=sum(n.in_pool() for n in nodes),
             nodes=len(nodes), unacked=self.monitor.alerts.unacknowledged,
             slowest_round=snapshot.slowest_round, interval=snapshot.interval,
             lagging=snapshot.lagging, frozen=self.frozen,
             node_filter=self.node_filter, drill=drill.name if drill else None,
-            drill_s=(now - drill.started).total_seconds() if drill else 0.0))
+            drill_s=(now - drill.started).total_seconds() if drill else 0.0,
+            worst_site=snapshot.worst_site if snapshot.worst_site not in shown else None,
+            problems_only=self.problems_only))
 
     def _show_sites(self, snapshot: EstateSnapshot, now: datetime) -> None:
         for panel, view in zip(self.panels, snapshot.sites, strict=True):
-            if panel.display:  # a hidden tab is drawn when it is switched to
-                panel.show(view, now, self.node_filter)
+            # A hidden tab is drawn when it is switched to; with problems only, every panel
+            # is kept current (whether it folds decides the layout).
+            if panel.display or self.problems_only:
+                panel.show(view, now, self.node_filter, self.problems_only)
         if self.tabs_mode:
             self.tabs.show(
                 [Tab(view.name, view.status) for view in snapshot.sites], self.site_index)
@@ -298,7 +360,8 @@ class ConsoleApp(App[int]):
         """Site keys are bound with priority (tab would move focus): not under a modal. Node
         keys act on the console's selection, or on the node whose details are shown."""
         modal = isinstance(self.screen, ModalScreen)
-        if action in ("next_site", "previous_site", "details", "drill"):
+        if action in ("next_site", "previous_site", "details", "drill", "events", "alerts",
+                      "clear_filter"):
             return not modal
         if action in ("lb_state", "maintenance"):
             return not modal or isinstance(self.screen, NodeDetailScreen)
@@ -308,8 +371,44 @@ class ConsoleApp(App[int]):
         self._stop.set()
         self.exit(0)
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
+        """The command palette (`:`, ctrl+p): every action and view of the console by name."""
+        for title, what, action in keys.palette_commands(keys.BINDINGS):
+            yield SystemCommand(title, what, partial(self.run_action, action))
+
+    def action_repaint(self) -> None:
+        """Ctrl-L: every cell written again (a `wall` message or line noise goes)."""
+        self.screen.refresh(repaint=True, layout=True)
+        self.refresh_flags.everything()
+        self.render_now(force=True)
+
+    def action_clear_filter(self) -> None:
+        if self.node_filter:
+            self.filter.value = ""
+            self.node_filter = ""
+            self._close_filter()
+
+    def _open_records(self, screen: RecordsScreen) -> None:
+        screen.show(self._records(screen))
+        self.push_screen(screen)
+
+    def action_events(self) -> None:
+        self._open_records(RecordsScreen("events"))
+
+    def action_alerts(self) -> None:
+        self._open_records(RecordsScreen("alerts", ack=self._ack_one))
+
+    def _ack_one(self, alert_id: int) -> bool:
+        done = bool(self.monitor.acknowledge([alert_id]))
+        self._alerts_changed()
+        self._show_details()
+        return done
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen([("Console", keys.BINDINGS),
+                                     ("In lists and tables", keys.TABLE_MOVES),
+                                     ("Full-screen events and alerts",
+                                      RecordsScreen.BINDINGS),
                                      ("In the node filter", NodeFilter.BINDINGS),
                                      ("In a node's details", NodeDetailScreen.BINDINGS)]))
 
@@ -387,11 +486,17 @@ class ConsoleApp(App[int]):
 
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
-        if self.frozen:  # the one thing drawn while frozen: saying so
-            if self._snapshot is not None:
-                self._show_header(self._snapshot, self.monitor.now())
+        if self.frozen:  # the one thing drawn while frozen: the header, live
+            self._frozen_at = self.feed.count
+            self.render_now()
         else:
             self.render_now(force=True)
+
+    def action_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        self.refresh_flags.everything()
+        self.render_now()
+        self.relayout()
 
     def action_reprobe(self) -> None:
         self.monitor.probe_now()
@@ -426,7 +531,9 @@ class ConsoleApp(App[int]):
     def action_details(self) -> None:
         if (chosen := self._chosen()) is None:
             return
-        index, node = chosen
+        self._open_details(*chosen)
+
+    def _open_details(self, index: int, node: str) -> None:
         site = self.sites[index]
         screen = NodeDetailScreen(index, site.name, node, site.lb)
         screen.show(self.monitor.snapshot().sites[index], self.monitor.now(), self.size.width)
@@ -438,6 +545,9 @@ class ConsoleApp(App[int]):
             return
         index, node = chosen
         site = self.sites[index]
+        if node in (SUBJECT_VIP, SUBJECT_DNS):
+            self.notify("drain and ready are for nodes", severity="warning")
+            return
         self.balancing.ask(site.name, node, site.lb, state)
 
     def action_drill(self) -> None:

@@ -34,6 +34,8 @@ def check_cell(check: CheckView) -> Text:
         took = latency(check.latency_ms, style="compact")
         if check.warning:  # passes, but deserves a look (a certificate expiring soon)
             return Text(f"⚠ {took}", style=pal().warn)
+        if check.slow:  # passes, slower than slow_ms: its time in the warning colour
+            return Text(f"✓ {took}", style=pal().warn)
         return Text(f"✓ {took}", style=pal().good)
     status = check.facts.get("status")
     if check.code == Code.L7STS and isinstance(status, int):
@@ -84,13 +86,16 @@ def pool_cell(state: str, status_text: str, *, expected: bool = False) -> Text:
 def mark_cell(node: TargetView, now: datetime) -> Text:
     """The engine's explanation of a node's changes: `MAINT 14:50` while a castui maintenance
     mark covers it (until when, UTC), `MAINT Exch` while Exchange itself has it in maintenance
-    (the requester is in its details), `FLAP` while it flaps; blank otherwise."""
+    (the requester is in its details), `FLAP` while it flaps, `no VIP answers` while it is in
+    the pool but the VIP's samples never come from it (it looks drained); blank otherwise."""
     if node.maintenance_until is not None:
         return Text(f"MAINT {until_text(node.maintenance_until, now)}", style=pal().calm)
     if node.exchange_maintenance is not None:
         return Text("MAINT Exch", style=pal().calm)
     if node.flapping:
         return Text("FLAP", style=pal().warn)
+    if node.vip_skips:
+        return Text("no VIP answers", style=pal().warn)
     return Text("")
 
 
@@ -113,8 +118,8 @@ def lb_cell(node: TargetView, lb_error: str | None) -> Text:
     if view is None:
         return Text("–", style=p.muted)
     status = fit(view.status, LB_STATUS_CELLS)
-    if node.lb_disagrees:
-        return Text(f"≠ {status}", style=p.alarm)
+    if node.lb_disagrees:  # an operator's own DRAIN / MAINT is expected: calm
+        return Text(f"≠ {status}", style=p.calm if node.lb_operator_set else p.alarm)
     word = view.word
     if word == "UP" and status != "UP":
         style = p.marks[Mark.TRANSITIONAL]

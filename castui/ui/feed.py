@@ -37,6 +37,8 @@ class EngineFeed:
         self.store = store
         self.history_events = history_events
         self.events: deque[Event] = deque(maxlen=TIMELINE_EVENTS)  # oldest first
+        #: Events received while running (not those read back from the history).
+        self.count = 0
         self._unlogged: list[Event] = []
         self._round_pending = False
 
@@ -80,6 +82,7 @@ class EngineFeed:
         """An event the app received: for the timeline, and for the log's next drawing."""
         self.events.append(event)
         self._unlogged.append(event)
+        self.count += 1
 
     def take_unlogged(self) -> list[Event]:
         """Events not yet in the event log, oldest first (and count them logged)."""

@@ -11,8 +11,23 @@ SITE_KEYS = "123456789"
 
 BINDINGS: list[BindingType] = [
     Binding("question_mark", "help", "Help", key_display="?", tooltip="show every key"),
+    Binding("f1", "help", "Help", show=False, tooltip="show every key"),
     Binding("q", "quit", "Quit", tooltip="quit castui"),
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit castui"),
     Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit castui"),
+    Binding("f10", "quit", "Quit", show=False, priority=True, tooltip="quit castui"),
+    Binding("colon", "command_palette", "Commands", show=False, key_display=":",
+            tooltip="the command palette: every action and view by name"),
+    Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True,
+            tooltip="the command palette: every action and view by name"),
+    Binding("ctrl+l", "repaint", "Repaint", show=False, priority=True,
+            tooltip="repaint the whole screen (after a wall message or line noise)"),
+    Binding("e", "events", "Events", tooltip="the events full screen (/ filters, "
+                                             "escape goes back)"),
+    Binding("exclamation_mark", "alerts", "Alerts", key_display="!",
+            tooltip="the alerts full screen (a acknowledges, / filters, escape goes back)"),
+    Binding("escape", "clear_filter", "Clear filter", show=False,
+            tooltip="clear the node filter"),
     Binding("tab", "next_site", "Next site", show=False, priority=True,
             tooltip="next site"),
     Binding("shift+tab", "previous_site", "Previous site", show=False, priority=True,
@@ -22,6 +37,9 @@ BINDINGS: list[BindingType] = [
       for number, key in enumerate(SITE_KEYS, 1)),
     Binding("slash", "filter", "Filter", key_display="/",
             tooltip="filter nodes by name (enter keeps the filter, escape clears it)"),
+    Binding("P", "problems", "Problems", key_display="P",
+            tooltip="show only the nodes that are not plainly UP (sites with nothing wrong "
+                    "fold to one line); P again shows everything"),
     Binding("t", "focus_timeline", "Timeline", tooltip="focus the timeline (↑/↓ scroll it)"),
     Binding("plus", "zoom_in", "Zoom in", show=False, key_display="+",
             tooltip="zoom the timeline in: 24 h → 2 h → 30 min → 5 min"),
@@ -52,6 +70,24 @@ BINDINGS: list[BindingType] = [
 ]
 
 
+#: Moving in a table (node tables, the alert list, the full-screen views), as in less and vi.
+TABLE_MOVES: list[BindingType] = [
+    Binding("j", "cursor_down", "Down", show=False, tooltip="next row (↓ too)"),
+    Binding("k", "cursor_up", "Up", show=False, tooltip="previous row (↑ too)"),
+    Binding("g", "scroll_top", "Top", show=False, tooltip="first row (home too)"),
+    Binding("G", "scroll_bottom", "Bottom", show=False, key_display="G",
+            tooltip="last row (end too)"),
+]
+#: The same in the lists that scroll without a cursor (the event log, the timeline).
+SCROLL_MOVES: list[BindingType] = [
+    Binding("j", "scroll_down", "Down", show=False, tooltip="next row (↓ too)"),
+    Binding("k", "scroll_up", "Up", show=False, tooltip="previous row (↑ too)"),
+    Binding("g", "scroll_home", "Top", show=False, tooltip="first row (home too)"),
+    Binding("G", "scroll_end", "Bottom", show=False, key_display="G",
+            tooltip="last row (end too)"),
+]
+
+
 def key_label(binding: Binding) -> str:
     """How a key is written in the help: `?`, `ctrl+q`, `shift+tab`."""
     return binding.key_display or binding.key
@@ -73,3 +109,18 @@ def help_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
             keys = " / ".join(labels)
         out.append((keys, what))
     return out
+
+
+def palette_commands(bindings: Sequence[BindingType]) -> list[tuple[str, str, str]]:
+    """(title, what it does, action) for the command palette: one per action bound to a key,
+    titled by its description and named with its key, so the palette teaches the keys."""
+    seen: dict[str, tuple[str, str, str]] = {}
+    for binding in bindings:
+        if not isinstance(binding, Binding) or binding.action == "command_palette":
+            continue
+        if binding.action in seen:
+            continue
+        what = binding.tooltip or binding.description
+        seen[binding.action] = (f"{binding.description}  ({key_label(binding)})", what,
+                                binding.action)
+    return list(seen.values())

@@ -21,7 +21,7 @@ class Refresh:
     def __init__(self) -> None:
         #: A round or an event came in: take a new snapshot and redraw the sites.
         self.sites = True
-        #: The alert book changed (a new alert, an acknowledgement).
+        #: The alert book changed (a new alert, an acknowledgement, a resolution).
         self.alerts = True
         self._timeline_due = True
         self._timeline_urgent = False
@@ -32,8 +32,9 @@ class Refresh:
         self.sites = self._timeline_due = True
 
     def event(self) -> None:
-        """An event: the sites change, and the timeline shows it at once."""
-        self.sites = self._timeline_urgent = True
+        """An event: the sites change, the timeline shows it at once, and it may have
+        resolved an alert."""
+        self.sites = self._timeline_urgent = self.alerts = True
 
     def timeline_changed(self) -> None:
         """The user zoomed, or the layout changed: redraw the timeline at once."""

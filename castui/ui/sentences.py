@@ -107,6 +107,10 @@ def _workflow_sentence(event: Event, who: str, detail: str,
         return f"balancer routes to {who} again", p.good
     if kind == Kind.NODE_FLAPPING:
         return f"{who} flapping: {detail}", p.bad
+    if kind == Kind.LAB_STEP:
+        return f"lab: {detail}", p.calm
+    if kind == Kind.NODE_SLOW:
+        return f"{who} slow: {detail}", p.warn
     if kind == Kind.NODE_FLAPPING_CLEARED:
         ran = duration(event.duration_s, style="compact")
         lasted = "" if event.duration_s is None else f" (flapped for {ran})"

@@ -9,7 +9,7 @@ module only gathers them for the zoom and the width the panel has, and hands the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from castui.engine.monitor import Monitor
@@ -25,9 +25,19 @@ log = logging.getLogger(__name__)
 
 def show_timeline(panel: TimelinePanel, monitor: Monitor, store: EventStore | None,
                   sites: Sequence[str], events: Sequence[Event], zoom: Zoom,
-                  now: datetime) -> None:
-    """Draw the lanes of `sites` (a heading per site when there are several) over `zoom`."""
+                  now: datetime, order: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Draw the lanes of `sites` (a heading per site when there are several) over `zoom`.
+
+    `order` is site -> the node lanes to draw, in the order to draw them (the snapshot's
+    trouble order, perhaps only the troubled ones); the VIP and DNS lanes follow them.
+    """
     sources = monitor.timeline_sources(set(sites))
+    if order is not None:
+        places = {(site, name): index for site, names in order.items()
+                  for index, name in enumerate(names)}
+        sources = [s for s in sources if s.kind != "node" or (s.site, s.subject) in places]
+        sources.sort(key=lambda s: (sites.index(s.site) if s.site in sites else 0,
+                                    s.kind != "node", places.get((s.site, s.subject), 0)))
     headings = len(sites) > 1
     width = panel.view.fit_labels([s.subject for s in sources], headings=headings)
     lanes = build_lanes(sources, list(events), end=now, seconds=zoom.seconds, width=width)

@@ -23,6 +23,9 @@ STATUS_GLYPH = {Status.OK: "●", Status.WARNING: "▲", Status.CRITICAL: "✖",
 #: Timeline glyphs and colours: each state reads by its shape alone (NO_COLOR, monochrome).
 MARK_GLYPH = {Mark.IN_POOL: "━", Mark.TRANSITIONAL: "▒", Mark.DEGRADED: "~", Mark.OUT: "█",
               Mark.UNKNOWN: "·"}
+#: Time out of the pool (or between states, or degraded) inside a maintenance mark: expected,
+#: so a glyph of its own, which reads without colour too.
+EXPECTED_GLYPH = "▚"
 MARK_SHORT = {Mark.IN_POOL: "in", Mark.TRANSITIONAL: "trans", Mark.DEGRADED: "degr",
               Mark.OUT: "out", Mark.UNKNOWN: "unkn"}
 

@@ -593,6 +593,24 @@ def cell(app: ConsoleApp, site: int, node: str, column: str) -> str:
     return str(app.panels[site].table.get_cell(node, column))
 
 
+async def select_node(pilot: Pilot[Any], app: ConsoleApp, site: int, node: str) -> None:
+    """Move the `site`-th table's cursor to `node` with the keys (g, then j), whatever the
+    trouble order put where."""
+    table = app.panels[site].table
+    await pilot.press("g")
+    for _ in range(table.row_count):
+        if table.selected() == node:
+            return
+        await pilot.press("j")
+    raise AssertionError(f"{node} is not in the table: {table.selected()}")
+
+
+def alert_rows(app: ConsoleApp) -> list[str]:
+    """The alert list's sentences, newest first, as drawn."""
+    table = app.alert_list
+    return [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+
+
 def toasts(app: App[Any]) -> list[str]:
     """The text of every toast on screen."""
     return [toast.render().plain for toast in app.screen.query("Toast")]  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from textual.widgets import Static
 from castui.engine.timeline import MARK_WORDS, Mark
 from castui.ui.keys import help_rows
 from castui.ui.palette import pal
-from castui.ui.words import MARK_GLYPH
+from castui.ui.words import EXPECTED_GLYPH, MARK_GLYPH
 
 Section = tuple[str, Sequence[BindingType]]
 
@@ -42,7 +42,7 @@ def legend_table() -> Table:
     for mark in (Mark.IN_POOL, Mark.TRANSITIONAL, Mark.DEGRADED, Mark.OUT, Mark.UNKNOWN):
         table.add_row(Text(MARK_GLYPH[mark] * 3, style=pal().marks[mark]),
                       Text(MARK_WORDS[mark]))
-    table.add_row(Text(MARK_GLYPH[Mark.OUT] * 3, style=pal().calm),
+    table.add_row(Text(EXPECTED_GLYPH * 3, style=pal().calm),
                   Text("out, transitional or degraded inside a maintenance mark (expected)"))
     return table
 

@@ -92,7 +92,8 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
     castui = _label("castui")
     castui.append_text(pool_cell(node.state, node.status_text, expected=node.in_maintenance))
     gap(castui, 2)
-    castui.append(f"for {since(node.changed_at, now)} · {node.rounds} rounds", style=p.muted)
+    castui.append(f"for {since(node.changed_at, now)} · {node.rounds} check rounds since "
+                  "castui started", style=p.muted)
     if (mark := mark_cell(node, now)).plain:  # in maintenance (expected drops), or flapping
         gap(castui, 2)
         castui.append_text(mark)
@@ -113,7 +114,7 @@ def node_lines(node: TargetView, lb: Balancer | None, lb_error: str | None,
         left = _label("exchange")
         left.append(f"left Inactive: {safe(', '.join(node.left_inactive), 100)}", style=p.warn)
         lines.append(left)
-    if lb is not None:
+    if lb is not None and node.kind == "node":  # the balancer's verdict is on nodes only
         lines.append(balancer_line(node, lb, lb_error))
     if node.connections is not None:
         clients = _label("clients")
@@ -241,7 +242,8 @@ class NodeDetailScreen(ModalScreen[None]):
     def show(self, site: SiteView, now: datetime, width: int) -> None:
         """Show the node as `site` has it, for a `width`-column screen (redrawn only when
         something changed)."""
-        node = next((n for n in site.nodes if n.subject == self.node), None)
+        targets = (*site.nodes, site.vip, *((site.dns.target,) if site.dns else ()))
+        node = next((n for n in targets if n.subject == self.node), None)
         if node is None:
             return
         room = min(DETAIL_WIDTH, width) - DETAIL_CHROME

@@ -9,14 +9,17 @@ mean nothing to a reader, so no column shows them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.binding import BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from castui.model.alerts import Alert
 from castui.model.events import ALL_SITES
+from castui.ui.keys import TABLE_MOVES
 from castui.ui.palette import pal
 from castui.ui.sentences import sentence
 from castui.ui.words import clock, safe
@@ -53,10 +56,13 @@ class AlertList(DataTable[Text]):
     """Rows keyed by alert id. Unless the list has focus, the cursor rests on the newest
     unacknowledged alert, so `a` acknowledges the one that just arrived."""
 
+    BINDINGS: ClassVar[list[BindingType]] = TABLE_MOVES
+
     def __init__(self, *, with_site: bool, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.with_site = with_site
-        self._acked: dict[int, bool] = {}
+        #: Alert id -> (acknowledged, resolved) as drawn.
+        self._acked: dict[int, tuple[bool, bool]] = {}
         self._what_width = 0
         self.wide = True
         self._alerts: list[Alert] = []
@@ -85,20 +91,19 @@ class AlertList(DataTable[Text]):
         for alert in self._alerts:
             seen.add(alert.id)
             known = self._acked.get(alert.id)
+            now = (alert.acknowledged, alert.resolved_at is not None)
             if known is None:
-                words, style = sentence(alert.event)
-                if self.with_site and alert.event.site != ALL_SITES:
-                    words = f"{safe(alert.event.site, 40)} {words}"
                 cells = {"time": Text(clock(alert.event.time)),
-                         "ack": ack_cell(alert, self.wide),
-                         "what": _Sentence(words, style, alert.id)}
+                         "ack": ack_cell(alert, self.wide), "what": self._what(alert)}
                 self.add_row(*(cells[str(key.value)] for key in self.columns),
                              key=str(alert.id))
                 added = True
-            elif known != alert.acknowledged:
+            elif known != now:
                 self.update_cell(str(alert.id), "ack", ack_cell(alert, self.wide))
+                if known[1] != now[1]:
+                    self.update_cell(str(alert.id), "what", self._what(alert))
                 changed = True
-            self._acked[alert.id] = alert.acknowledged
+            self._acked[alert.id] = now
         for gone in [i for i in self._acked if i not in seen]:  # fell out of the bounded book
             self.remove_row(str(gone))
             del self._acked[gone]
@@ -109,6 +114,15 @@ class AlertList(DataTable[Text]):
                 self.move_cursor(row=self.get_row_index(str(selected)))
         if (added or changed) and not self.has_focus:
             self.select_next_unacked(from_top=True)
+
+    def _what(self, alert: Alert) -> _Sentence:
+        """The alert's sentence; once the condition is over, `resolved ·` and muted."""
+        words, style = sentence(alert.event)
+        if self.with_site and alert.event.site != ALL_SITES:
+            words = f"{safe(alert.event.site, 40)} {words}"
+        if alert.resolved_at is not None:
+            words, style = f"resolved · {words}", pal().muted
+        return _Sentence(words, style, alert.id)
 
     def selected_id(self) -> int | None:
         if not self.row_count:
@@ -122,7 +136,7 @@ class AlertList(DataTable[Text]):
                  for row in range(self.row_count)]
         start = 0 if from_top else self.cursor_row
         for row in [*range(start, len(order)), *range(0, start)]:
-            if not self._acked.get(order[row], True):
+            if not self._acked.get(order[row], (True, True))[0]:
                 if row != self.cursor_row:
                     self.move_cursor(row=row)
                 return

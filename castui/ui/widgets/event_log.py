@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from castui.model.events import Event
+from castui.ui.keys import SCROLL_MOVES
 from castui.ui.sentences import event_line
 from castui.ui.widgets.lines import text_strip
 
@@ -20,6 +23,8 @@ MAX_LINES = 1000
 
 class EventLog(ScrollView, can_focus=True):
     """`08:01:02 Site-A CAS2 back in pool after 2m14s`, newest on top."""
+
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_MOVES
 
     DEFAULT_CSS = """
     EventLog { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }

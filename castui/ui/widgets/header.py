@@ -35,10 +35,19 @@ class HeaderInfo:
     #: The drill running (perhaps one a previous run started) and for how long, in seconds.
     drill: str | None = None
     drill_s: float = 0.0
+    #: The worst site, when it is not OK and not on screen (a tab not shown).
+    worst_site: str | None = None
+    #: Whether only the troubled nodes are shown (`P`).
+    problems_only: bool = False
+    #: Targets still waiting for their first round (the header says `starting` until none).
+    pending: int = 0
+    #: Events since the display was frozen (`p`).
+    new_since_freeze: int = 0
 
 
 #: Drop ranks: 0 is never dropped; on a short line the highest rank goes first.
-_KEEP, _POLL, _LOCAL, _BRAND = 0, 1, 2, 3
+#: The `castui` label goes last: it says which window this is, whatever the status.
+_KEEP, _BRAND, _POLL, _LOCAL = 0, 1, 2, 3
 #: A drill's name in the header at most, by tightness: the clock alone at the tightest.
 DRILL_NAME = (30, 12, 0)
 
@@ -51,8 +60,17 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
     parts: list[tuple[Text, int]] = [(Text("castui", style="bold"), _BRAND)]
     if info.frozen:
         parts.append((badge("⏸ FROZEN (p)", "bold reverse"), _KEEP))
+        if info.new_since_freeze:
+            parts.append((Text(f"{info.new_since_freeze} new since freeze", style=p.warn),
+                          _KEEP))
     glyph = STATUS_GLYPH[info.status]
     parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
+    if info.pending:
+        parts.append((Text(f"starting: {info.pending} targets pending", style=p.muted),
+                      _KEEP))
+    if info.worst_site is not None:
+        parts.append((Text(f"worst {safe(info.worst_site, 20)}",
+                           style=p.alarm if info.status is Status.CRITICAL else p.warn), _KEEP))
     if info.drill is not None:
         limit = DRILL_NAME[tight]
         name = f"{safe(info.drill, limit)} " if limit else ""
@@ -79,6 +97,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
             parts.append((Text(f"poll LAGGING {pace}", style=p.alarm), _KEEP))
         else:
             parts.append((Text(f"poll {pace}", style=p.good), _POLL))
+    if info.problems_only:
+        parts.append((Text("problems only (P)", style=p.warn), _KEEP))
     if info.node_filter:
         parts.append((Text(f"filter “{safe(info.node_filter, 30)}”", style=p.warn), _KEEP))
     return parts

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual.binding import BindingType
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from castui.engine.snapshot import TargetView
 from castui.model.times import since
 from castui.ui.cells import check_cell, failing_summary, lb_cell, mark_cell, pool_cell
+from castui.ui.keys import TABLE_MOVES
 from castui.ui.words import gap, safe
 
 POOL_WIDTH = 10  # "▒ DOWN 1/2"
-MARK_WIDTH = 11  # "MAINT 14:50", "FLAP": only while a node of the site has such a mark
+MARK_WIDTH = 14  # "MAINT 14:50", "FLAP", "no VIP answers": only while a node has one
 LB_WIDTH = 10  # "≠ DOWN 1/2": the balancer's verdict, `≠` when it disagrees with castui's
 SINCE_WIDTH = 6  # "59m", "2h03m"
 CONN_WIDTH = 5  # established client connections, from the node's agent
@@ -43,11 +47,14 @@ def _header(name: str) -> Text:
 
 
 class NodeTable(DataTable[Text]):
-    """Rows keyed by node name in config order; columns fixed-width so nothing reflows.
+    """Rows keyed by node name, most troubled first (the snapshot's order, config order among
+    equals); columns fixed-width so nothing reflows.
 
     A row cursor selects the node that enter details and `d` / `D` drain or ready; it only
     tints the row (console.tcss) and the cells' own colours win, so every state still shows.
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = TABLE_MOVES
 
     def __init__(self, checks: Sequence[str], nodes: Sequence[str], *,
                  connections: bool = False, balancer: bool = False,
@@ -59,6 +66,7 @@ class NodeTable(DataTable[Text]):
         self.connections = connections
         #: A column of the balancer's verdict, when the site has one configured.
         self.balancer = balancer
+        #: Row name -> place: config order until a snapshot gives the trouble order.
         self.order = {safe(name, 24): index for index, name in enumerate(nodes)}
         self.name_width = max([4, *(cell_len(safe(n, 24)) for n in nodes)])
         self.compact = False
@@ -67,7 +75,8 @@ class NodeTable(DataTable[Text]):
         self._summary_width = 0
         self._room: int | None = None
         self._cells: dict[str, Cells] = {}
-        self._last: tuple[Sequence[TargetView], datetime, str, str | None] | None = None
+        self._last: tuple[Sequence[TargetView], datetime, str, str | None,
+                          Sequence[str] | None] | None = None
 
     @property
     def fixed_width(self) -> int:
@@ -85,6 +94,15 @@ class NodeTable(DataTable[Text]):
     def full_width(self) -> int:
         """Cells needed for a column per check."""
         return self.fixed_width + (CHECK_WIDTH + PADDING) * len(self.checks) + 1
+
+    class AtTop(Message):
+        """↑ (or k) on the first row: the panel moves up to its VIP line."""
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0:
+            self.post_message(self.AtTop())
+            return
+        super().action_cursor_up()
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -163,13 +181,14 @@ class NodeTable(DataTable[Text]):
         return cells
 
     def show(self, nodes: Sequence[TargetView], now: datetime, node_filter: str = "",
-             lb_error: str | None = None) -> None:
-        """Make the table show `nodes` (those matching the filter), touching only changes.
+             lb_error: str | None = None, order: Sequence[str] | None = None) -> None:
+        """Make the table show `nodes` (those matching the filter) in `order` (names, the
+        snapshot's trouble order; config order without it), touching only changes.
 
         `lb_error` says the site's balancer cannot be read: its column then reads `?`.
         """
-        self._last = (nodes, now, node_filter, lb_error)
-        marks = any(node.in_maintenance or node.flapping for node in nodes)
+        self._last = (nodes, now, node_filter, lb_error, order)
+        marks = any(node.in_maintenance or node.flapping or node.vip_skips for node in nodes)
         if marks != self.marks:  # the mark column comes or goes: columns anew, rows with them
             self.marks = marks
             self._fit(rebuild=True)
@@ -180,6 +199,10 @@ class NodeTable(DataTable[Text]):
         for gone in [key for key in self._cells if key not in wanted]:
             self.remove_row(gone)
             del self._cells[gone]
+        ranks = {safe(name, 24): index for index, name in enumerate(order)} if order \
+            else self.order
+        resort = ranks != self.order
+        self.order = ranks
         added = False
         for name, node in wanted.items():
             cells = self.row_cells(node, now, lb_error)
@@ -193,7 +216,7 @@ class NodeTable(DataTable[Text]):
                     if old.get(column) != value:
                         self.update_cell(name, column, value)
             self._cells[name] = cells
-        if added:
+        if added or resort:
             self.sort("node", key=lambda cell: self.order.get(cell.plain, len(self.order)))
         if selected is not None and selected in self._cells and selected != self.selected():
             self.move_cursor(row=self.get_row_index(selected))

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 
 from castui.engine.audit.findings import Severity
 from castui.engine.audit.watch import SiteAudit
 from castui.engine.snapshot import CheckView, DnsView, SiteView, TargetView
+from castui.model.events import SUBJECT_DNS, SUBJECT_VIP
 from castui.model.status import Status
 from castui.model.text import listing
 from castui.model.times import latency
@@ -38,37 +41,44 @@ def _line(label: str) -> Text:
     return Text(label, style="bold", end="")
 
 
-def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
-    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300 hygiene ✓`, per resolver when they disagree."""
+def _answer(line: Text, dns: DnsView, server: str, addrs: tuple[str, ...], site: str) -> None:
+    """`→ 127.0.62.50 = Site-B VIP ✗`: an answer, whose VIP it is (another site's), ✓ or ✗."""
+    p = pal()
+    good = dns.matches_vip[server]  # the engine's verdict on this answer
+    style = p.good if good else p.alarm
+    line.append("→")
+    gap(line)
+    said = listing(addrs, dns.totals.get(server))
+    line.append(safe(said or "no answer", 80), style=style)
+    owner = dns.vip_sites.get(server)
+    if owner is not None and owner != site:
+        gap(line)
+        line.append(f"= {safe(owner, 40)} VIP", style=style)
+    gap(line)
+    line.append("✓" if good else "✗", style=style)
+
+
+def dns_lines(fqdn: str, vip: str, dns: DnsView | None, site: str = "") -> list[Text]:
+    """`DNS outlook.site-a… → 10.1.0.50 ✓ TTL 300 hygiene ✓` when every resolver says the
+    same; when they disagree, the name on the first line and one line per resolver under it,
+    so none falls off a narrow screen."""
     p = pal()
     line = _line("DNS ")
     line.append(safe(fqdn, 80))
     if dns is None:
         gap(line, 2)
         line.append("not checked (no dns_servers)", style=p.muted)
-        return line
+        return [line]
     if dns.ok is None:
         gap(line)
         line.append("→ …", style=p.muted)
-        return line
+        return [line]
     answers = {server: tuple(addrs) for server, addrs in dns.answers.items()}
-    # One group when every resolver says the same, else one per resolver (named).
     same = len(set(answers.values())) == 1
-    for server, addrs in list(answers.items())[:1] if same else answers.items():
-        good = dns.matches_vip[server]  # the engine's verdict on this answer
+    if same:
+        server, addrs = next(iter(answers.items()))
         gap(line)
-        if not same:
-            line.append(safe(server, 40), style="bold")
-            gap(line)
-        line.append("→")
-        gap(line)
-        style = p.good if good else p.alarm
-        # One group: every resolver gave the same answer, of the same length.
-        total = dns.totals.get(server) if server else next(iter(dns.totals.values()), None)
-        said = listing(addrs, total)
-        line.append(safe(said or "no answer", 80), style=style)
-        gap(line)
-        line.append("✓" if good else "✗", style=style)
+        _answer(line, dns, server, addrs, site)
     if dns.ok is False:
         gap(line, 2)
         line.append(f"(VIP {safe(vip, 40)})", style=p.warn)
@@ -78,7 +88,15 @@ def dns_line(fqdn: str, vip: str, dns: DnsView | None) -> Text:
     if dns.hygiene and all(check.ok for check in dns.hygiene):
         gap(line, 2)
         line.append("hygiene ✓", style=p.good)
-    return line
+    lines = [line]
+    if not same:
+        for server, addrs in answers.items():
+            each = Text("  ", end="")
+            each.append(safe(server, 40), style="bold")
+            gap(each)
+            _answer(each, dns, server, addrs, site)
+            lines.append(each)
+    return lines
 
 
 def answers_text(answered_by: Mapping[str, int], nodes: Sequence[str]) -> Text:
@@ -228,7 +246,7 @@ def audit_line(audit: SiteAudit | None) -> Text | None:
 
 def info_lines(view: SiteView, node_names: Sequence[str], now: datetime) -> list[Text]:
     """The lines above a site's node table, in order."""
-    lines = [dns_line(view.array_fqdn, view.vip.address, view.dns),
+    lines = [*dns_lines(view.array_fqdn, view.vip.address, view.dns, view.name),
              vip_line(view.vip, view.in_pool, len(view.nodes), view.answered_by, node_names,
                       now)]
     extra = (hygiene_line(view.dns.hygiene if view.dns else ()), clients_line(view),
@@ -250,6 +268,66 @@ def site_subtitle(view: SiteView) -> Text:
     return Text(safe("; ".join(view.reasons), 300), style=pal().warn)
 
 
+class InfoLines(TextLines, can_focus=True):
+    """The lines above the node table. Focused (↑ from the first node), ↑/↓ (k/j) pick the
+    DNS or the VIP line, enter opens its details, ↓ past the VIP line goes back to the nodes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1)", "Up", show=False, tooltip="the DNS line"),
+        Binding("down,j", "move(1)", "Down", show=False,
+                tooltip="the VIP line, then the nodes"),
+        Binding("enter", "choose", "Details", show=False,
+                tooltip="the DNS or VIP line's details"),
+    ]
+
+    class Chosen(Message):
+        def __init__(self, line: int) -> None:
+            super().__init__()
+            self.line = line
+
+    class Left(Message):
+        """↓ past the VIP line."""
+
+    def __init__(self, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        #: 0: the DNS line, 1: the VIP line (the DNS line may take several rows).
+        self.line = 1
+
+    def pick(self, line: int) -> None:
+        self.line = line
+        self.refresh()
+
+    def action_move(self, step: int) -> None:
+        if self.line + step > 1:
+            self.post_message(self.Left())
+        else:
+            self.pick(max(self.line + step, 0))
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen(self.line))
+
+    def render(self) -> Text:
+        """The lines; while focused, the picked one underlined (reads without colour too)."""
+        if not self.has_focus:
+            return self.text
+        lines = self.text.split("\n")
+        vip_row = next((i for i, line in enumerate(lines) if line.plain.startswith("VIP ")), 1)
+        rows = range(vip_row) if self.line == 0 else range(vip_row, vip_row + 1)
+        out = []
+        for index, line in enumerate(lines):
+            if index in rows:
+                line = line.copy()
+                line.stylize("underline")
+            out.append(line)
+        return Text("\n", end="").join(out)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
 class SitePanel(Vertical):
     """A bordered panel; `show` updates only what changed (the title, the lines, the cells).
 
@@ -259,6 +337,14 @@ class SitePanel(Vertical):
     class LinesChanged(Message):
         """The panel gained or lost an info line: the screen needs laying out again."""
 
+    class Opened(Message):
+        """Enter on the DNS or the VIP line: show its details like a node's."""
+
+        def __init__(self, panel: SitePanel, subject: str) -> None:
+            super().__init__()
+            self.panel = panel
+            self.subject = subject
+
     def __init__(self, number: int, name: str, checks: Sequence[str], nodes: Sequence[str],
                  *, connections: bool = False, balancer: bool = False,
                  id: str | None = None) -> None:
@@ -267,23 +353,49 @@ class SitePanel(Vertical):
         self.site_name = name
         self.node_names = tuple(nodes)
         self.table = NodeTable(checks, nodes, connections=connections, balancer=balancer)
-        self._info = TextLines(classes="site-info")
+        self._info = InfoLines(classes="site-info")
         self.info_count = BASE_LINES
+        #: Node rows shown (all of them, or the troubled ones with problems only).
+        self.row_count = len(self.node_names)
+        #: Problems only and nothing of the site is wrong: the panel is its title line.
+        self.folded = False
         self._shown: tuple[Text, Text, Text] | None = None
 
     @property
     def rows_needed(self) -> int:
-        """Height that shows every node without scrolling."""
-        return CHROME_ROWS + self.info_count + len(self.node_names)
+        """Height that shows every node shown without scrolling (one line when folded)."""
+        if self.folded:
+            return 1
+        return CHROME_ROWS + self.info_count + self.row_count
 
     def compose(self) -> ComposeResult:
         yield self._info
         yield self.table
 
+    def on_node_table_at_top(self, message: NodeTable.AtTop) -> None:
+        """↑ on the first node: up to the VIP line."""
+        self._info.pick(1)
+        self._info.focus()
+
+    def on_info_lines_left(self, message: InfoLines.Left) -> None:
+        self.table.focus()
+
+    def on_info_lines_chosen(self, message: InfoLines.Chosen) -> None:
+        self.post_message(self.Opened(self, SUBJECT_DNS if message.line == 0 else SUBJECT_VIP))
+
     def on_mount(self) -> None:
         self._info.styles.height = self.info_count
 
-    def show(self, view: SiteView, now: datetime, node_filter: str) -> None:
+    def show(self, view: SiteView, now: datetime, node_filter: str,
+             problems_only: bool = False) -> None:
+        """Draw `view`; with `problems_only`, only the troubled nodes (the snapshot's verdict),
+        and only the title line when nothing of the site is wrong."""
+        folded = problems_only and not view.troubled
+        nodes = [n for n in view.nodes if n.trouble] if problems_only else list(view.nodes)
+        if (folded, len(nodes)) != (self.folded, self.row_count):
+            self.folded, self.row_count = folded, len(nodes)
+            self.set_class(folded, "folded")
+            self.post_message(self.LinesChanged())
         lines = info_lines(view, self.node_names, now)
         info = Text("\n", end="").join(lines)
         shown = (site_title(self.number, view), site_subtitle(view), info)
@@ -295,4 +407,4 @@ class SitePanel(Vertical):
             self.info_count = len(lines)
             self._info.styles.height = self.info_count
             self.post_message(self.LinesChanged())
-        self.table.show(view.nodes, now, node_filter, view.lb_error)
+        self.table.show(nodes, now, node_filter, view.lb_error, view.by_trouble)

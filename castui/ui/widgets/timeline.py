@@ -3,8 +3,8 @@
 Lanes come ready-made from castui.engine.timeline, with the buckets a maintenance mark covered;
 this widget only turns marks into glyphs, caches one strip per row and scrolls. Every state has
 its own glyph as well as its colour, so the picture reads the same without colour (NO_COLOR, a
-monochrome terminal, a printout). Time a maintenance mark covered is drawn in the calm colour:
-its drops were expected.
+monochrome terminal, a printout). Time a maintenance mark covered is drawn with its own glyph
+(`▚`) in the calm colour: its drops were expected.
 """
 
 from __future__ import annotations
@@ -12,19 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from castui.engine.timeline import MARK_WORDS, Expected, Lane, Mark, Zoom
 from castui.model.times import duration
+from castui.ui.keys import SCROLL_MOVES
 from castui.ui.palette import pal
 from castui.ui.widgets.lines import TextLines, text_strip
-from castui.ui.words import MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
+from castui.ui.words import EXPECTED_GLYPH, MARK_GLYPH, MARK_SHORT, gap, safe, subject_name
 
 LABEL_MAX = 16
 
@@ -45,10 +49,11 @@ def lane_text(buckets: Sequence[Mark], expected: Expected = ()) -> Text:
     text = Text(no_wrap=True, end="")
     p = pal()
     shaded = expected or (False,) * len(buckets)
-    cells = [(mark, p.calm if covered and mark in _CALM_MARKS else p.marks[mark])
+    cells = [(EXPECTED_GLYPH, p.calm) if covered and mark in _CALM_MARKS
+             else (MARK_GLYPH[mark], p.marks[mark])
              for mark, covered in zip(buckets, shaded, strict=False)]
-    for (mark, style), run in groupby(cells):  # one span per run of one look
-        text.append(MARK_GLYPH[mark] * len(list(run)), style=style)
+    for (glyph, style), run in groupby(cells):  # one span per run of one look
+        text.append(glyph * len(list(run)), style=style)
     return text
 
 
@@ -61,7 +66,7 @@ def legend_text(zoom: Zoom, *, short: bool, expected: bool = False) -> Text:
         gap(text)
         text.append(f"{words}  ")
     if expected:
-        text.append(MARK_GLYPH[Mark.OUT], style=pal().calm)
+        text.append(EXPECTED_GLYPH, style=pal().calm)
         gap(text)
         text.append("maint" if short else "maintenance (expected)")
     return text
@@ -86,6 +91,8 @@ def axis_text(zoom: Zoom, label_width: int, strip_width: int) -> Text:
 
 class TimelineView(ScrollView, can_focus=True):
     """Rows of lanes (with a site heading per site when several are shown)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_MOVES
 
     DEFAULT_CSS = """
     TimelineView { overflow-x: hidden; scrollbar-size-vertical: 1; }
@@ -136,9 +143,13 @@ class TimelineView(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
 
+    class Resized(Message):
+        """The strips' width changed: the lanes need computing again for it, now."""
+
     def on_resize(self) -> None:
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.rows))
+        self.post_message(self.Resized())
 
     def render_line(self, y: int) -> Strip:
         index = y + self.scroll_offset.y
