@@ -1,11 +1,14 @@
 """Run one round of a target's checks, within the estate-wide concurrency bound.
 
-The runner owns the shared HTTP client and the semaphore; the probes stay pure functions.
+The runner owns the HTTP clients and the semaphore; the probes stay pure functions. A round's
+certificate and directory checks on one HTTPS port are one unit (castui.probes.https: one
+connection for all of them); every other check is a unit of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -19,11 +22,30 @@ from castui.model.text import listing
 from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
-from castui.probes.tls import tls_probe
+from castui.probes.https import KEEPALIVE_SHARE, HttpsRound
+from castui.probes.tls import reader_context, tls_probe
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
 _GUARD_S = 1.0
+
+#: What runs as one: a check alone, or the checks of one HTTPS round.
+Unit = tuple[CheckSpec, ...]
+
+
+def units(target: Target) -> list[Unit]:
+    """`target`'s checks as units: the tls and http checks of each port together (the
+    certificate check first), every other check alone."""
+    shared: dict[int, list[CheckSpec]] = {}
+    alone: list[Unit] = []
+    for spec in target.checks:
+        if spec.kind in ("tls", "http") and spec.port is not None:
+            shared.setdefault(spec.port, []).append(spec)
+        else:
+            alone.append((spec,))
+    https = [tuple(sorted(specs, key=lambda spec: spec.kind != "tls"))
+             for specs in shared.values()]
+    return [*https, *alone]
 
 
 class Runner:
@@ -32,7 +54,10 @@ class Runner:
     def __init__(self, *, timeout: float, max_concurrency: int,
                  cert_warn_days: int = 30,
                  agent_tokens: Mapping[str, str] | None = None,
-                 http_clients: Mapping[str, httpx.AsyncClient] | None = None) -> None:
+                 http_clients: Mapping[str, httpx.AsyncClient] | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        """`verify`: how HTTPS rounds verify certificates (castui.probes.http.tls_context's
+        answer; True: the system's CAs, False: no verification)."""
         self.timeout = timeout
         self.cert_warn_days = cert_warn_days
         self._agent_tokens = dict(agent_tokens or {})
@@ -41,15 +66,33 @@ class Runner:
         # One small client per target keeps httpcore's pool scans short: with one shared
         # client every request rescans every connection in flight across the estate.
         self._clients = dict(http_clients or {})
+        if verify is True:
+            verify = ssl.create_default_context()
+        self._verify = verify or reader_context()
+        #: A target's HTTPS round ends within this (castui.probes.https), guard included.
+        self.https_budget = (2 + KEEPALIVE_SHARE) * timeout + _GUARD_S
+        self._units: dict[str, list[Unit]] = {}
 
     async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
         async with self._limit:
             return await self._guarded(target, spec)
 
+    async def run_unit(self, target: Target, unit: Unit) -> dict[str, ProbeResult]:
+        """One unit of `target`'s round (see `units`), keyed by check name."""
+        if len(unit) == 1 and unit[0].kind not in ("tls", "http"):
+            return {unit[0].name: await self.run_check(target, unit[0])}
+        async with self._limit:
+            return await self._https(target, unit)
+
     async def run_round(self, target: Target) -> dict[str, ProbeResult]:
-        """All checks of one target, concurrently; keyed by check name."""
-        results = await asyncio.gather(*(self.run_check(target, spec) for spec in target.checks))
-        return {spec.name: result for spec, result in zip(target.checks, results, strict=True)}
+        """All checks of one target, its units concurrently; keyed by check name."""
+        mine = self._units.get(target.key)
+        if mine is None:
+            mine = self._units[target.key] = units(target)
+        found: dict[str, ProbeResult] = {}
+        for part in await asyncio.gather(*(self.run_unit(target, unit) for unit in mine)):
+            found.update(part)
+        return {spec.name: found[spec.name] for spec in target.checks}
 
     async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
         """One round of every target at once: what `castui check` does each round.
@@ -58,16 +101,38 @@ class Runner:
         check queueing on the semaphore: a sweep of thousands of checks then costs about one
         timeout of wall time and little CPU per probe.
         """
-        jobs = iter([(i, spec) for i, target in enumerate(targets) for spec in target.checks])
-        results: list[dict[str, ProbeResult]] = [{} for _ in targets]
+        todo = [(i, unit) for i, target in enumerate(targets) for unit in units(target)]
+        jobs = iter(todo)
+        found: list[dict[str, ProbeResult]] = [{} for _ in targets]
 
         async def worker() -> None:
-            for i, spec in jobs:  # the shared iterator hands each check to one worker
-                results[i][spec.name] = await self.run_check(targets[i], spec)
+            for i, unit in jobs:  # the shared iterator hands each unit to one worker
+                found[i].update(await self.run_unit(targets[i], unit))
 
-        count = sum(len(target.checks) for target in targets)
-        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))))
-        return results
+        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(todo)))))
+        return [{spec.name: done[spec.name] for spec in target.checks}
+                for target, done in zip(targets, found, strict=True)]
+
+    async def _https(self, target: Target, unit: Unit) -> dict[str, ProbeResult]:
+        """One HTTPS round of `target` (its certificate check and directory checks on one
+        port), bounded like any check should a probe fail to bound itself."""
+        port = unit[0].port
+        assert port is not None
+        tls = next((spec for spec in unit if spec.kind == "tls"), None)
+        vdirs = [(spec.name, spec.expect) for spec in unit
+                 if spec.kind == "http" and spec.expect is not None]
+        session = HttpsRound(address=target.address, port=port, host=target.host,
+                             verify=self._verify, timeout=self.timeout)
+        started = time.time()
+        try:
+            async with asyncio.timeout(self.https_budget):
+                return await session.run(tls=None if tls is None else tls.name,
+                                         names=() if tls is None else tls.names,
+                                         warn_days=self.cert_warn_days, vdirs=vdirs)
+        except TimeoutError:
+            late = ProbeResult(False, Code.L7TOUT, f"no result in {self.https_budget:g} s",
+                               error=Error.TIMEOUT, started_at=started)
+            return {spec.name: late for spec in unit}
 
     async def _guarded(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "tcp":  # bounds itself, and is the hot path of a sweep
@@ -129,10 +194,7 @@ class Runner:
             return await tls_probe(target.address, spec.port, self.timeout,
                                    server_name=target.host, names=spec.names,
                                    warn_days=self.cert_warn_days)
-        assert spec.expect is not None
-        return await http_probe(self._client(target), scheme="https", address=target.address,
-                                port=spec.port, expect=spec.expect, host=target.host,
-                                timeout=self.timeout)
+        return (await self._https(target, (spec,)))[spec.name]
 
 
 def outside_verdict(result: ProbeResult) -> ProbeResult:

@@ -2,8 +2,9 @@
 
 The request goes to the node's IP literal, with the Host header and the TLS SNI set to the
 name clients use, so a node is checked exactly as the load balancer reaches it and its
-certificate is checked against the name users see. Connections are never reused: every check
-is a fresh TCP + TLS handshake, as a load balancer's check is.
+certificate is checked against the name users see. `http_probe` makes one request on a fresh
+connection (VIP sampling, where each request must be free to land on any node); a round's
+checks share one connection (castui.probes.https).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
+import httpcore
 import httpx
 
 from castui.model.exchange import HttpExpectation
@@ -36,10 +38,12 @@ _HEADER_LIMIT = 120
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
 
+USER_AGENT = "castui-check/1.0"
+
 _REQUEST_HEADERS = {
     "Connection": "close",
     "Accept-Encoding": "identity",  # judge the bytes as sent; no decompression of hostile data
-    "User-Agent": "castui-check/1.0",
+    "User-Agent": USER_AGENT,
 }
 
 _ErrorDetail = tuple[str, str, str]  # (code, error class, detail)
@@ -162,17 +166,18 @@ def classify_failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDe
         return _timeout_failure(phase, timeout)
     if isinstance(exc, httpx.ConnectError) or phase in ("queued", "connect", "tls"):
         return _connect_failure(exc, phase)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError):
         text = str(exc)
         if "without sending" in text or "disconnected" in text:
             return Code.L7RSP, Error.PROTOCOL, "connection closed without an HTTP answer"
         return Code.L7RSP, Error.PROTOCOL, f"not HTTP: {clean(text, 80)}"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
+                  | httpcore.WriteError):
         return Code.L7RSP, Error.RESET, "connection lost during the HTTP exchange"
     return Code.L7RSP, Error.PROTOCOL, clean(f"{type(exc).__name__}: {exc}", 100)
 
 
-def _header_facts(headers: httpx.Headers) -> dict[str, Any]:
+def header_facts(headers: httpx.Headers) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for name in _SINGLE_HEADERS:
         value = headers.get(name)
@@ -184,7 +189,7 @@ def _header_facts(headers: httpx.Headers) -> dict[str, Any]:
     return facts
 
 
-def _answered_by(headers: dict[str, Any]) -> str:
+def answered_by(headers: dict[str, Any]) -> str:
     """' via CAS01' (and the X-DiagInfo server when it differs) for details, or ''."""
     fe = headers.get("x-feserver")
     diag = headers.get("x-diaginfo")
@@ -196,7 +201,7 @@ def _answered_by(headers: dict[str, Any]) -> str:
     return (" " + ", ".join(parts)) if parts else ""
 
 
-def _judge(expect: HttpExpectation, status: int, reason: str, body: bytes,
+def judge(expect: HttpExpectation, status: int, reason: str, body: bytes,
            headers: dict[str, Any]) -> tuple[bool, str, str | None, str]:
     """(ok, code, error, detail) for a complete answer."""
     if status != expect.status:
@@ -261,15 +266,15 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
             async with client.stream("GET", url, headers=headers, extensions=extensions,
                                      timeout=httpx.Timeout(timeout)) as response:
                 facts["status"] = response.status_code
-                facts["headers"] = _header_facts(response.headers)
+                facts["headers"] = header_facts(response.headers)
                 body = await _read_body(response)
                 reason = clean(response.reason_phrase, 40)
     except Exception as exc:  # everything network-side becomes a result
         code, error, detail = classify_failure(exc, phase.name, timeout)
         latency = (time.monotonic() - t0) * 1000
-        detail += _answered_by(facts["headers"])
+        detail += answered_by(facts["headers"])
         return ProbeResult(False, code, detail, latency, error, facts, started)
     latency = (time.monotonic() - t0) * 1000
-    ok, code, err, detail = _judge(expect, response.status_code, reason, body, facts["headers"])
-    detail += _answered_by(facts["headers"])
+    ok, code, err, detail = judge(expect, response.status_code, reason, body, facts["headers"])
+    detail += answered_by(facts["headers"])
     return ProbeResult(ok, code, detail, latency, err, facts, started)

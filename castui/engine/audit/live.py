@@ -54,7 +54,7 @@ async def observe(config: Config, export: Export) -> dict[str, SiteObservation]:
     verify = tls_context(d.ca_file, d.tls_verify)
     clients = {t.key: make_http_client(verify=verify, max_connections=1) for t in agents}
     runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                    agent_tokens=tokens, http_clients=clients)
+                    agent_tokens=tokens, http_clients=clients, verify=verify)
     try:
         looks = await asyncio.gather(*(_site(runner, config, site, targets) for site in sites))
     finally:

@@ -1,0 +1,354 @@
+"""A target's HTTPS checks of one round over one connection, as a load balancer's would be.
+
+The round opens one TCP + TLS connection to `address`:`port` (SNI and Host the name clients
+use). The certificate check reads the certificate of that handshake; the virtual-directory
+checks follow one another over it with HTTP/1.1 keep-alive. The connection is closed at the end
+of the round and never carried into the next, so every round still proves a fresh connection.
+
+- A request that fails on a reused connection before any byte of an answer came back (the
+  server closed it as we sent: the keep-alive race) is sent once more on a new connection.
+- An answer with `Connection: close` (or a body cut at BODY_LIMIT) leaves the connection
+  closed; the next check opens a new one.
+- When the certificate cannot be verified, the certificate check reads it over a connection of
+  its own without verification (names, expiry), and every directory check fails with the TLS
+  reason, as each would alone.
+- A directory that does not answer does not hold the rest: the sequence over the connection
+  has `KEEPALIVE_SHARE` of `timeout` after the handshake; whatever has not started by then
+  starts at once, each on a fresh connection, and each check still has its own `timeout`. So
+  a round's HTTPS checks end within connect + (1 + KEEPALIVE_SHARE) x timeout.
+
+Every result carries `facts["phases"]`: `connect_ms` and `tls_ms` (the TCP connect and the TLS
+handshake, on the check that opened a connection, else None) and `request_ms` (request sent to
+last body byte read, None when no request was sent). `latency_ms` is their sum: the check's own
+time, from its start (opening a connection when it had to) to its result, without the checks
+before it in the round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpcore
+import httpx
+
+from castui.model.exchange import HttpExpectation
+from castui.model.results import ProbeResult
+from castui.model.text import clean
+from castui.probes.http import (
+    BODY_LIMIT,
+    USER_AGENT,
+    answered_by,
+    classify_failure,
+    header_facts,
+    judge,
+)
+from castui.probes.tls import read_certificate, reader_context, tls_probe
+
+#: Share of `timeout` the directory checks may take one after another on the round's
+#: connection before the ones not yet started go on fresh connections of their own.
+KEEPALIVE_SHARE = 0.25
+
+_READ = 64 * 1024
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """httpcore's view of an asyncio TLS stream (asyncio's own transports, no anyio layer)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return await self._reader.read(max_bytes)
+        except OSError as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._writer.write(buffer)
+            await self._writer.drain()
+        except OSError as exc:
+            raise httpcore.WriteError(exc) from exc
+
+    async def aclose(self) -> None:
+        # An abort, as HAProxy closes its checks: no close_notify exchange to wait for.
+        self._writer.transport.abort()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # idle, yet readable: the server closed it
+            return self._reader.at_eof()
+        return self._writer.get_extra_info(info)
+
+
+class _Phases:
+    """Where a check got to (httpcore's trace events) and the phase times it measured."""
+
+    __slots__ = ("connect_ms", "name", "request_ms", "tls_ms")
+
+    _EVENTS: ClassVar[dict[str, str]] = {
+        "http11.send_request_headers.started": "http",
+        "http11.receive_response_headers.complete": "body",
+    }
+
+    def __init__(self) -> None:
+        self.name = "queued"
+        self.connect_ms: float | None = None
+        self.tls_ms: float | None = None
+        self.request_ms: float | None = None
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        self.name = self._EVENTS.get(event, self.name)
+
+    def facts(self) -> dict[str, float | None]:
+        return {key: None if value is None else round(value, 3) for key, value in
+                (("connect_ms", self.connect_ms), ("tls_ms", self.tls_ms),
+                 ("request_ms", self.request_ms))}
+
+
+class _Failed(Exception):
+    """Opening a connection failed: the exception, in the phase it happened."""
+
+    def __init__(self, exc: BaseException, phase: str) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+        self.phase = phase
+
+
+class HttpsRound:
+    """One round of a target's HTTPS checks (see the module's docstring)."""
+
+    def __init__(self, *, address: str, port: int, host: str | None,
+                 verify: ssl.SSLContext | None, timeout: float) -> None:
+        self.address = address
+        self.port = port
+        self.host = host
+        self._context = verify or reader_context()
+        self.timeout = timeout
+        self._origin = httpcore.Origin(b"https", address.encode("ascii"), port)
+        self._headers = [(b"Host", (host or _literal(address)).encode("idna")),
+                         (b"Accept-Encoding", b"identity"),
+                         (b"User-Agent", USER_AGENT.encode())]
+        self._connection: httpcore.AsyncHTTP11Connection | None = None
+        self._peer_der: bytes | None = None
+
+    async def run(self, *, tls: str | None, names: Sequence[str], warn_days: int,
+                  vdirs: Sequence[tuple[str, HttpExpectation]]) -> dict[str, ProbeResult]:
+        """The certificate check named `tls` (if any) and `vdirs`, keyed by check name."""
+        try:
+            return await self._run(tls, names, warn_days, vdirs)
+        finally:
+            await self._close()
+
+    async def _run(self, tls: str | None, names: Sequence[str], warn_days: int,
+                   vdirs: Sequence[tuple[str, HttpExpectation]]) -> dict[str, ProbeResult]:
+        if tls is None:  # each directory check opens the connection when it needs one
+            return await self._sequence(vdirs, _Phases())
+        results: dict[str, ProbeResult] = {}
+        started = time.time()
+        phases = _Phases()
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._open(phases)
+        except _Failed as failed:
+            latency = (time.monotonic() - t0) * 1000
+            code, error, detail = classify_failure(failed.exc, failed.phase, self.timeout)
+            results[tls] = await self._unverified(failed, names, warn_days, phases, latency,
+                                                  started)
+            for name, expect in vdirs:
+                results[name] = ProbeResult(False, code, detail, latency, error,
+                                            {"status": None, "headers": {},
+                                             "url": expect.path, "phases": _Phases().facts()},
+                                            started)
+            return results
+        result = read_certificate(self._peer_der, names, warn_days, datetime.now(UTC),
+                                  (time.monotonic() - t0) * 1000, started)
+        results[tls] = _with_phases(result, phases)
+        results.update(await self._sequence(vdirs, _Phases()))
+        return results
+
+    async def _unverified(self, failed: _Failed, names: Sequence[str], warn_days: int,
+                          phases: _Phases, latency: float, started: float) -> ProbeResult:
+        """The certificate check when the round's handshake failed: read the certificate
+        without verifying it when verification was what failed, else report the failure."""
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in _causes(failed.exc)):
+            result = await tls_probe(self.address, self.port, self.timeout,
+                                     server_name=self.host, names=names, warn_days=warn_days)
+            return _with_phases(result, _Phases())
+        code, error, detail = classify_failure(failed.exc, failed.phase, self.timeout)
+        return ProbeResult(False, code, detail, latency, error, {"phases": phases.facts()},
+                           started)
+
+    async def _open(self, phases: _Phases) -> None:
+        """A new connection for this round (the old one closed), its phases timed."""
+        await self._close()
+        t0 = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_connection(self.address, self.port)
+        except (OSError, TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise _Failed(exc, "connect") from exc
+        t1 = time.monotonic()
+        phases.connect_ms = (t1 - t0) * 1000
+        try:
+            await writer.start_tls(self._context, server_hostname=self.host or None)
+        except (OSError, ssl.SSLError) as exc:
+            writer.transport.abort()
+            raise _Failed(exc, "tls") from exc
+        except BaseException:
+            writer.transport.abort()
+            raise
+        phases.tls_ms = (time.monotonic() - t1) * 1000
+        ssl_object = writer.get_extra_info("ssl_object")
+        if self._peer_der is None and ssl_object is not None:
+            self._peer_der = ssl_object.getpeercert(binary_form=True)
+        self._connection = httpcore.AsyncHTTP11Connection(self._origin, _Stream(reader, writer))
+
+    async def _close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.aclose()
+
+    async def _sequence(self, vdirs: Sequence[tuple[str, HttpExpectation]],
+                        phases: _Phases) -> dict[str, ProbeResult]:
+        """The directory checks one after another on the connection, while its share of the
+        timeout lasts; then the rest at once, each on its own connection."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + KEEPALIVE_SHARE * self.timeout
+        results: dict[str, ProbeResult] = {}
+        for index, (name, expect) in enumerate(vdirs):
+            check = asyncio.ensure_future(self._check(expect, phases))
+            phases = _Phases()
+            done, _ = await asyncio.wait({check}, timeout=max(until - loop.time(), 0.0))
+            if done:
+                results[name] = check.result()
+                continue
+            rest = vdirs[index + 1:]
+            alone = [self._alone(expect) for _, expect in rest]
+            found = await asyncio.gather(check, *alone)
+            results.update(zip([name, *(n for n, _ in rest)], found, strict=True))
+            break
+        return results
+
+    async def _alone(self, expect: HttpExpectation) -> ProbeResult:
+        """A directory check on a connection of its own (the round's is held up)."""
+        own = HttpsRound(address=self.address, port=self.port, host=self.host,
+                         verify=self._context, timeout=self.timeout)
+        try:
+            return await own._check(expect, _Phases())
+        finally:
+            await own._close()
+
+    async def _check(self, expect: HttpExpectation, phases: _Phases) -> ProbeResult:
+        """GET `expect.path` over the round's connection (a new one if it is closed), once
+        more on a new connection after a keep-alive race."""
+        started = time.time()
+        t0 = time.monotonic()
+        facts: dict[str, Any] = {"status": None, "headers": {}, "url": expect.path}
+        try:
+            async with asyncio.timeout(self.timeout):
+                reused = await self._ready(phases)
+                try:
+                    answer = await self._get(expect, phases, facts)
+                except (httpcore.RemoteProtocolError, httpcore.ReadError,
+                        httpcore.WriteError) as exc:
+                    if not reused or phases.name == "body" or not _raced(exc):
+                        raise
+                    phases.name = "queued"
+                    await self._open(phases)
+                    answer = await self._get(expect, phases, facts)
+        except Exception as exc:  # everything network-side becomes a result
+            await self._close()  # a connection in an unknown state is never reused
+            phase, cause = ((exc.phase, exc.exc) if isinstance(exc, _Failed)
+                            else (phases.name, exc))
+            code, error, detail = classify_failure(cause, phase, self.timeout)
+            detail += answered_by(facts["headers"])
+            facts["phases"] = phases.facts()
+            return ProbeResult(False, code, detail, (time.monotonic() - t0) * 1000, error,
+                               facts, started)
+        status, reason, body = answer
+        facts["phases"] = phases.facts()
+        ok, code, err, detail = judge(expect, status, reason, body, facts["headers"])
+        detail += answered_by(facts["headers"])
+        return ProbeResult(ok, code, detail, (time.monotonic() - t0) * 1000, err, facts,
+                           started)
+
+    async def _ready(self, phases: _Phases) -> bool:
+        """Make sure a usable connection is open; whether it served a request before (only
+        then can the server have closed it as we spoke)."""
+        connection = self._connection
+        if connection is not None and not connection.is_closed() \
+                and not connection.has_expired():
+            return connection.is_idle()
+        await self._open(phases)
+        return False
+
+    async def _get(self, expect: HttpExpectation, phases: _Phases,
+                   facts: dict[str, Any]) -> tuple[int, str, bytes]:
+        """(status, reason, body) of GET `expect.path`; headers noted in `facts`."""
+        assert self._connection is not None
+        t0 = time.monotonic()
+        request = httpcore.Request(
+            b"GET", httpcore.URL(scheme=b"https", host=self._origin.host, port=self.port,
+                                 target=expect.path.encode("ascii", "replace")),
+            headers=self._headers, extensions={"trace": phases})
+        response = await self._connection.handle_async_request(request)
+        try:
+            headers = httpx.Headers(response.headers)
+            facts["status"] = response.status
+            facts["headers"] = header_facts(headers)
+            reason = response.extensions.get("reason_phrase", b"")
+            body = await _read_body(response)
+        finally:
+            await response.aclose()
+        phases.request_ms = (time.monotonic() - t0) * 1000
+        return response.status, clean(reason.decode("latin-1"), 40), body
+
+
+async def _read_body(response: httpcore.Response) -> bytes:
+    """At most BODY_LIMIT bytes of the body; the rest is never read (and the connection, whose
+    answer is then unfinished, is closed by httpcore rather than reused)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= BODY_LIMIT:
+            break
+    return b"".join(chunks)[:BODY_LIMIT]
+
+
+def _raced(exc: BaseException) -> bool:
+    """Did the server close a reused connection before any byte of an answer came back?"""
+    if isinstance(exc, httpcore.RemoteProtocolError):
+        return "without sending" in str(exc)
+    cause = next((e for e in _causes(exc) if isinstance(e, OSError) and e.errno), None)
+    return cause is not None and cause.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(out) < 16:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def _literal(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _with_phases(result: ProbeResult, phases: _Phases) -> ProbeResult:
+    return ProbeResult(result.ok, result.code, result.detail, result.latency_ms, result.error,
+                       {**result.facts, "phases": phases.facts()}, result.started_at,
+                       result.warning)
+
