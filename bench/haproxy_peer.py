@@ -108,7 +108,7 @@ def checks_config(config: Config, stats_socket: Path) -> tuple[str, int]:
             expects = [s.expect for s in unit if s.kind == "http" and s.expect is not None]
             rules = _requests(target, expects) if expects else _rules(target, spec)
             https = CheckSpec("https-round", "http", spec.role, port=spec.port)
-            lines += [f"backend check{count}_{spec.name}", *rules,
+            lines += [f"backend {proxy_name(f'check{count}_{spec.name}')}", *rules,
                       _server(target, https if spec.kind in ("tls", "http") else spec,
                               d.ca_file), ""]
     return "\n".join(lines), count
