@@ -32,9 +32,9 @@ import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
-import httpcore
+import h11
 import httpx
 
 from castui.model.exchange import HttpExpectation
@@ -55,56 +55,62 @@ from castui.probes.tls import read_certificate, reader_context, tls_probe
 KEEPALIVE_SHARE = 0.25
 
 _READ = 64 * 1024
+#: Most of a response head we read (httpcore's bound too).
+_HEAD_LIMIT = 100 * 1024
+_SILENT = "Server disconnected without sending a response."
 
 
-class _Stream(httpcore.AsyncNetworkStream):
-    """httpcore's view of an asyncio TLS stream (asyncio's own transports, no anyio layer)."""
+class _Connection:
+    """One HTTP/1.1 connection over asyncio's TLS streams, its state kept by h11 (the protocol
+    layer httpx's own transport uses), requests sent one at a time."""
+
+    __slots__ = ("h11", "reader", "requests", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD_LIMIT)
+        self.requests = 0
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return await self._reader.read(max_bytes)
-        except OSError as exc:
-            raise httpcore.ReadError(exc) from exc
+    @property
+    def usable(self) -> bool:
+        """Idle and open, as far as we know (the server may still close it as we send)."""
+        return (self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
+                and not self.reader.at_eof() and not self.writer.is_closing())
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            self._writer.write(buffer)
-            await self._writer.drain()
-        except OSError as exc:
-            raise httpcore.WriteError(exc) from exc
-
-    async def aclose(self) -> None:
+    def close(self) -> None:
         # An abort, as HAProxy closes its checks: no close_notify exchange to wait for.
-        self._writer.transport.abort()
+        self.writer.transport.abort()
 
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # idle, yet readable: the server closed it
-            return self._reader.at_eof()
-        return self._writer.get_extra_info(info)
+    async def receive(self) -> object:
+        """The next h11 event, reading as needed; httpx's exceptions for what goes wrong."""
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await self.reader.read(_READ)
+            except OSError as exc:
+                raise httpx.ReadError(str(exc)) from exc
+            if not data and self.h11.their_state is h11.SEND_RESPONSE:
+                raise httpx.RemoteProtocolError(_SILENT)
+            self.h11.receive_data(data)
 
 
 class _Phases:
-    """Where a check got to (httpcore's trace events) and the phase times it measured."""
+    """Where a check got to (queued, http, body: to tell L4 from L6 from L7) and the phase
+    times it measured."""
 
     __slots__ = ("connect_ms", "name", "request_ms", "tls_ms")
-
-    _EVENTS: ClassVar[dict[str, str]] = {
-        "http11.send_request_headers.started": "http",
-        "http11.receive_response_headers.complete": "body",
-    }
 
     def __init__(self) -> None:
         self.name = "queued"
         self.connect_ms: float | None = None
         self.tls_ms: float | None = None
         self.request_ms: float | None = None
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        self.name = self._EVENTS.get(event, self.name)
 
     def facts(self) -> dict[str, float | None]:
         return {key: None if value is None else round(value, 3) for key, value in
@@ -131,11 +137,10 @@ class HttpsRound:
         self.host = host
         self._context = verify or reader_context()
         self.timeout = timeout
-        self._origin = httpcore.Origin(b"https", address.encode("ascii"), port)
         self._headers = [(b"Host", (host or _literal(address)).encode("idna")),
                          (b"Accept-Encoding", b"identity"),
                          (b"User-Agent", USER_AGENT.encode())]
-        self._connection: httpcore.AsyncHTTP11Connection | None = None
+        self._connection: _Connection | None = None
         self._peer_der: bytes | None = None
 
     async def run(self, *, tls: str | None, names: Sequence[str], warn_days: int,
@@ -210,12 +215,12 @@ class HttpsRound:
         ssl_object = writer.get_extra_info("ssl_object")
         if self._peer_der is None and ssl_object is not None:
             self._peer_der = ssl_object.getpeercert(binary_form=True)
-        self._connection = httpcore.AsyncHTTP11Connection(self._origin, _Stream(reader, writer))
+        self._connection = _Connection(reader, writer)
 
     async def _close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            await connection.aclose()
+            connection.close()
 
     async def _sequence(self, vdirs: Sequence[tuple[str, HttpExpectation]],
                         phases: _Phases) -> dict[str, ProbeResult]:
@@ -258,8 +263,7 @@ class HttpsRound:
                 reused = await self._ready(phases)
                 try:
                     answer = await self._get(expect, phases, facts)
-                except (httpcore.RemoteProtocolError, httpcore.ReadError,
-                        httpcore.WriteError) as exc:
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                     if not reused or phases.name == "body" or not _raced(exc):
                         raise
                     phases.name = "queued"
@@ -285,51 +289,59 @@ class HttpsRound:
         """Make sure a usable connection is open; whether it served a request before (only
         then can the server have closed it as we spoke)."""
         connection = self._connection
-        if connection is not None and not connection.is_closed() \
-                and not connection.has_expired():
-            return connection.is_idle()
+        if connection is not None and connection.usable:
+            return connection.requests > 0
         await self._open(phases)
         return False
 
     async def _get(self, expect: HttpExpectation, phases: _Phases,
                    facts: dict[str, Any]) -> tuple[int, str, bytes]:
-        """(status, reason, body) of GET `expect.path`; headers noted in `facts`."""
-        assert self._connection is not None
+        """(status, reason, body) of GET `expect.path`; headers noted in `facts`. The
+        connection stays open only when the answer was read whole and both sides keep it."""
+        connection = self._connection
+        assert connection is not None
         t0 = time.monotonic()
-        request = httpcore.Request(
-            b"GET", httpcore.URL(scheme=b"https", host=self._origin.host, port=self.port,
-                                 target=expect.path.encode("ascii", "replace")),
-            headers=self._headers, extensions={"trace": phases})
-        response = await self._connection.handle_async_request(request)
+        connection.requests += 1
+        phases.name = "http"
         try:
-            headers = httpx.Headers(response.headers)
-            facts["status"] = response.status
-            facts["headers"] = header_facts(headers)
-            reason = response.extensions.get("reason_phrase", b"")
-            body = await _read_body(response)
-        finally:
-            await response.aclose()
+            connection.writer.write(
+                connection.h11.send(h11.Request(method=b"GET", target=expect.path.encode(
+                    "ascii", "replace"), headers=self._headers))
+                + (connection.h11.send(h11.EndOfMessage()) or b""))
+        except (OSError, RuntimeError) as exc:
+            raise httpx.WriteError(str(exc)) from exc
+        response = await connection.receive()
+        while isinstance(response, h11.InformationalResponse):  # 1xx: the answer follows
+            response = await connection.receive()
+        if not isinstance(response, h11.Response):
+            raise httpx.RemoteProtocolError(_SILENT)
+        phases.name = "body"
+        facts["status"] = response.status_code
+        facts["headers"] = header_facts(httpx.Headers(list(response.headers)))
+        chunks: list[bytes] = []
+        size = 0
+        while size < BODY_LIMIT:
+            event = await connection.receive()
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+                size += len(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            else:
+                raise httpx.RemoteProtocolError("connection closed within the body")
+        if connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
+            connection.h11.start_next_cycle()
+        else:  # Connection: close, or a body we did not read whole
+            await self._close()
         phases.request_ms = (time.monotonic() - t0) * 1000
-        return response.status, clean(reason.decode("latin-1"), 40), body
-
-
-async def _read_body(response: httpcore.Response) -> bytes:
-    """At most BODY_LIMIT bytes of the body; the rest is never read (and the connection, whose
-    answer is then unfinished, is closed by httpcore rather than reused)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= BODY_LIMIT:
-            break
-    return b"".join(chunks)[:BODY_LIMIT]
+        reason = clean(response.reason.decode("latin-1"), 40)
+        return response.status_code, reason, b"".join(chunks)[:BODY_LIMIT]
 
 
 def _raced(exc: BaseException) -> bool:
     """Did the server close a reused connection before any byte of an answer came back?"""
-    if isinstance(exc, httpcore.RemoteProtocolError):
-        return "without sending" in str(exc)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return str(exc) == _SILENT
     cause = next((e for e in _causes(exc) if isinstance(e, OSError) and e.errno), None)
     return cause is not None and cause.errno in (errno.ECONNRESET, errno.EPIPE)
 
