@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import multiprocessing
 import os
 import pty
 import random
@@ -349,44 +350,57 @@ def curl_once(config: Config, target: Target, expect: HttpExpectation, times: Cu
     times.total.append(total)
 
 
-def curling(config: Config, seconds: float, times: CurlTimes) -> threading.Thread:
-    """A thread curling the nodes' URLs in turn, CURL_RATE a second, for `seconds`."""
+def independent(config_path: Path, seconds: float, stats: Path, out: Path) -> None:
+    """curl the nodes' URLs in turn (CURL_RATE a second) and read HAProxy's check durations
+    once a second, for `seconds`; the figures as JSON in `out`. Runs in a process of its own,
+    so nothing it does is timed by castui's event loop."""
+    from castui.config import load_config
+
+    config = load_config(config_path)
     urls = node_urls(config)
-
-    def run() -> None:
-        deadline = time.monotonic() + seconds
-        for number in range(int(seconds * CURL_RATE)):
-            if time.monotonic() > deadline:
-                return
-            target, expect = urls[number * 7 % len(urls)]
-            curl_once(config, target, expect, times)
-            time.sleep(1 / CURL_RATE)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    times = CurlTimes()
+    durations: list[float] = []
+    deadline = time.monotonic() + seconds
+    read_at = time.monotonic() + 2.0  # HAProxy's first checks
+    number = 0
+    while time.monotonic() < deadline:
+        target, expect = urls[number * 7 % len(urls)]
+        number += 1
+        curl_once(config, target, expect, times)
+        if time.monotonic() >= read_at:
+            read_at += 1.0
+            with contextlib.suppress(OSError):
+                durations.extend(float(row["check_duration"]) for row in server_rows(stats)
+                                 if row.get("check_status") == "L7OK"
+                                 and row.get("check_duration"))
+        time.sleep(1 / CURL_RATE)
+    out.write_text(json.dumps({"curl": times.__dict__, "haproxy": durations}))
 
 
 @dataclass
 class CastuiTimes:
     """castui's own figures for its node HTTPS checks, in ms."""
 
-    connect: list[float] = field(default_factory=list)
+    connect: list[float] = field(default_factory=list)  # the rounds' connections
     tls: list[float] = field(default_factory=list)
     request: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)  # directory checks
     tls_latency: list[float] = field(default_factory=list)  # certificate checks
+    #: Directory checks that opened a connection of their own (not the round's).
+    own: int = 0
 
     def add(self, kind: str, result: ProbeResult) -> None:
         phases = result.facts.get("phases")
         if not result.ok or not isinstance(phases, dict) or result.latency_ms is None:
             return
-        if phases.get("connect_ms") is not None:
+        if kind == "tls":
             self.connect.append(phases["connect_ms"])
             self.tls.append(phases["tls_ms"])
-        if phases.get("request_ms") is not None:
-            self.request.append(phases["request_ms"])
-        (self.tls_latency if kind == "tls" else self.latency).append(result.latency_ms)
+            self.tls_latency.append(result.latency_ms)
+            return
+        self.own += phases.get("connect_ms") is not None
+        self.request.append(phases["request_ms"])
+        self.latency.append(result.latency_ms)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -411,8 +425,7 @@ def run_latency(config_path: Path, seconds: float) -> None:
     monitor.on_round(note)
     urls = [(target, expect) for target, expect in node_urls(config) if expect.name == "owa"]
     stats = config_path.parent / "haproxy-latency.sock"
-    durations: list[float] = []
-    curl = CurlTimes()
+    out = config_path.parent / "independent.json"
 
     async def watch() -> None:
         stop_at = asyncio.Event()
@@ -421,15 +434,17 @@ def run_latency(config_path: Path, seconds: float) -> None:
 
     text = latency_config(config, stats, urls)
     with haproxy_running(text, config_path.parent, "haproxy-latency"):
-        thread = curling(config, seconds, curl)
-        sampler = threading.Thread(target=_check_durations, args=(stats, seconds, durations),
-                                   daemon=True)
-        sampler.start()
+        child = multiprocessing.get_context("spawn").Process(
+            target=independent, args=(config_path, seconds, stats, out), daemon=True)
+        child.start()
         asyncio.run(watch())
-        thread.join(15)
-        sampler.join(5)
-    print(f"latency: {len(mine.request)} castui requests, {len(curl.total)} curls, "
-          f"{len(durations)} HAProxy check durations (every node's owa, one server each)")
+        child.join(30)
+    found = json.loads(out.read_text())
+    curl = CurlTimes(**found["curl"])
+    durations: list[float] = found["haproxy"]
+    print(f"latency: {len(mine.request)} castui requests ({mine.own} on a connection of their "
+          f"own), {len(curl.total)} curls, {len(durations)} HAProxy check durations (every "
+          "node's owa, one server each)")
     rows = [("TCP connect", _median(mine.connect), "curl time_connect", _median(curl.connect)),
             ("TLS handshake", _median(mine.tls), "curl appconnect - connect",
              _median(curl.tls)),
@@ -450,17 +465,6 @@ def run_latency(config_path: Path, seconds: float) -> None:
     for what, castui, other, theirs in rows:
         print(f"  castui {what}: median {castui:.2f} ms; {other}: {theirs:.2f} ms; "
               f"ratio {castui / theirs:.2f}x (target <= {TARGET_LATENCY_RATIO:g}x)")
-
-
-def _check_durations(stats: Path, seconds: float, into: list[float]) -> None:
-    """HAProxy's last check_duration of each server, read once a second."""
-    deadline = time.monotonic() + seconds
-    time.sleep(2.0)  # its first checks
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            into.extend(float(row["check_duration"]) for row in server_rows(stats)
-                        if row.get("check_status") == "L7OK" and row.get("check_duration"))
-        time.sleep(1.0)
 
 
 def run_oneshot(config_path: Path) -> None:

@@ -22,12 +22,16 @@ from castui.model.text import listing
 from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
-from castui.probes.https import KEEPALIVE_SHARE, HttpsRound
+from castui.probes.https import HttpsRound
 from castui.probes.tls import reader_context, tls_probe
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
 _GUARD_S = 1.0
+
+#: How far apart a sweep starts its HTTPS rounds, and the most time it takes to start them.
+SWEEP_SPREAD_S = 0.01
+SWEEP_WINDOW_S = 1.0
 
 #: What runs as one: a check alone, or the checks of one HTTPS round.
 Unit = tuple[CheckSpec, ...]
@@ -69,8 +73,9 @@ class Runner:
         if verify is True:
             verify = ssl.create_default_context()
         self._verify = verify or reader_context()
-        #: A target's HTTPS round ends within this (castui.probes.https), guard included.
-        self.https_budget = (2 + KEEPALIVE_SHARE) * timeout + _GUARD_S
+        #: A target's HTTPS round ends within connect + 2 x timeout (castui.probes.https);
+        #: this guard only stops one that fails to.
+        self.https_budget = 3 * timeout + _GUARD_S
         self._units: dict[str, list[Unit]] = {}
 
     async def run_check(self, target: Target, spec: CheckSpec) -> ProbeResult:
@@ -97,19 +102,29 @@ class Runner:
     async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
         """One round of every target at once: what `castui check` does each round.
 
-        A pool of at most `max_concurrency` workers drains the checks, rather than a task per
-        check queueing on the semaphore: a sweep of thousands of checks then costs about one
-        timeout of wall time and little CPU per probe.
+        A pool of at most `max_concurrency` workers drains the single checks, rather than a
+        task per check queueing on the semaphore: a sweep of thousands of checks then costs
+        about one timeout of wall time and little CPU per probe. The HTTPS rounds start
+        `sweep_spread` apart instead of all at once (within SWEEP_WINDOW_S in all), so one
+        round's handshake and requests are not timed while castui works on all the others.
         """
         todo = [(i, unit) for i, target in enumerate(targets) for unit in units(target)]
-        jobs = iter(todo)
+        https = [(i, unit) for i, unit in todo if unit[0].kind in ("tls", "http")]
+        jobs = iter([(i, unit) for i, unit in todo if unit[0].kind not in ("tls", "http")])
         found: list[dict[str, ProbeResult]] = [{} for _ in targets]
 
         async def worker() -> None:
             for i, unit in jobs:  # the shared iterator hands each unit to one worker
                 found[i].update(await self.run_unit(targets[i], unit))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, len(todo)))))
+        async def one(i: int, unit: Unit, delay: float) -> None:
+            await asyncio.sleep(delay)
+            found[i].update(await self.run_unit(targets[i], unit))
+
+        spread = min(SWEEP_SPREAD_S, SWEEP_WINDOW_S / max(len(https), 1))
+        count = len(todo) - len(https)
+        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))),
+                             *(one(i, unit, n * spread) for n, (i, unit) in enumerate(https)))
         return [{spec.name: done[spec.name] for spec in target.checks}
                 for target, done in zip(targets, found, strict=True)]
 

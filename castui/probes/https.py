@@ -12,10 +12,11 @@ of the round and never carried into the next, so every round still proves a fres
 - When the certificate cannot be verified, the certificate check reads it over a connection of
   its own without verification (names, expiry), and every directory check fails with the TLS
   reason, as each would alone.
-- A directory that does not answer does not hold the rest: the sequence over the connection
-  has `KEEPALIVE_SHARE` of `timeout` after the handshake; whatever has not started by then
-  starts at once, each on a fresh connection, and each check still has its own `timeout`. So
-  a round's HTTPS checks end within connect + (1 + KEEPALIVE_SHARE) x timeout.
+- A directory that does not answer does not hold the rest: when a check has waited PATIENCE
+  of `timeout` for its answer (or the sequence has run for `timeout`), the checks not started
+  yet start at once, each on a fresh connection, and each check still has its own `timeout`.
+  So a round's HTTPS checks end within connect + (1 + PATIENCE) x timeout when one directory
+  hangs, and within connect + 2 x timeout at worst (a server slow on every answer).
 
 Every result carries `facts["phases"]`: `connect_ms` and `tls_ms` (the TCP connect and the TLS
 handshake, on the check that opened a connection, else None) and `request_ms` (request sent to
@@ -50,9 +51,9 @@ from castui.probes.http import (
 )
 from castui.probes.tls import read_certificate, reader_context, tls_probe
 
-#: Share of `timeout` the directory checks may take one after another on the round's
-#: connection before the ones not yet started go on fresh connections of their own.
-KEEPALIVE_SHARE = 0.25
+#: Share of `timeout` a directory check may keep the round's connection waiting before the
+#: checks not yet started go on fresh connections of their own.
+PATIENCE = 0.25
 
 _READ = 64 * 1024
 #: Most of a response head we read (httpcore's bound too).
@@ -224,15 +225,17 @@ class HttpsRound:
 
     async def _sequence(self, vdirs: Sequence[tuple[str, HttpExpectation]],
                         phases: _Phases) -> dict[str, ProbeResult]:
-        """The directory checks one after another on the connection, while its share of the
-        timeout lasts; then the rest at once, each on its own connection."""
+        """The directory checks one after another on the connection. When one has not
+        answered within PATIENCE of `timeout`, or the sequence has run for `timeout`, the
+        ones not started yet start at once, each on its own connection."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + KEEPALIVE_SHARE * self.timeout
+        until = loop.time() + self.timeout
         results: dict[str, ProbeResult] = {}
         for index, (name, expect) in enumerate(vdirs):
             check = asyncio.ensure_future(self._check(expect, phases))
             phases = _Phases()
-            done, _ = await asyncio.wait({check}, timeout=max(until - loop.time(), 0.0))
+            wait = min(PATIENCE * self.timeout, until - loop.time())
+            done, _ = await asyncio.wait({check}, timeout=max(wait, 0.0))
             if done:
                 results[name] = check.result()
                 continue
