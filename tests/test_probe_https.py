@@ -150,6 +150,20 @@ async def test_refused_port_fails_every_check_with_one_attempt(lab_ca: LabCA) ->
     assert phases(results["tls"])["tls_ms"] is None
 
 
+async def test_black_holed_port_times_out_every_check_once(lab_ca: LabCA) -> None:
+    node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2016",
+                   ssl_context=lab_ca.issue(NODE), fqdn=NODE)
+    async with node:
+        port = node.ports.https
+        await node.blackhole()
+        t0 = time.monotonic()
+        results = await https_round(port, lab_ca.client_context(), VDIRS_2016, timeout=0.5)
+        took = time.monotonic() - t0
+    assert {(r.code, r.error) for r in results.values()} == {(Code.L4TOUT, Error.TIMEOUT)}
+    assert results["owa"].detail == "no connection in 0.5 s"
+    assert took < 1.0  # one attempt for the round, not one per check
+
+
 # -- certificates: the same verdicts as a certificate check of its own ---------------------
 
 def _near_expiry(lab_ca: LabCA) -> ssl.SSLContext:

@@ -160,10 +160,15 @@ class HttpsRound:
         started = time.time()
         phases = _Phases()
         t0 = time.monotonic()
+        failed: _Failed | None = None
         try:
             async with asyncio.timeout(self.timeout):
                 await self._open(phases)
-        except _Failed as failed:
+        except _Failed as exc:
+            failed = exc
+        except TimeoutError as exc:
+            failed = _Failed(exc, phases.name)
+        if failed is not None:
             latency = (time.monotonic() - t0) * 1000
             code, error, detail = classify_failure(failed.exc, failed.phase, self.timeout)
             results[tls] = await self._unverified(failed, names, warn_days, phases, latency,
@@ -196,6 +201,7 @@ class HttpsRound:
         """A new connection for this round (the old one closed), its phases timed."""
         await self._close()
         t0 = time.monotonic()
+        phases.name = "connect"
         try:
             reader, writer = await asyncio.open_connection(self.address, self.port)
         except (OSError, TimeoutError, asyncio.CancelledError) as exc:
@@ -204,6 +210,7 @@ class HttpsRound:
             raise _Failed(exc, "connect") from exc
         t1 = time.monotonic()
         phases.connect_ms = (t1 - t0) * 1000
+        phases.name = "tls"
         try:
             await writer.start_tls(self._context, server_hostname=self.host or None)
         except (OSError, ssl.SSLError) as exc:
@@ -213,6 +220,7 @@ class HttpsRound:
             writer.transport.abort()
             raise
         phases.tls_ms = (time.monotonic() - t1) * 1000
+        phases.name = "queued"
         ssl_object = writer.get_extra_info("ssl_object")
         if self._peer_der is None and ssl_object is not None:
             self._peer_der = ssl_object.getpeercert(binary_form=True)
