@@ -29,8 +29,9 @@ from castui.probes.tls import reader_context, tls_probe
 #: bound themselves; this only guards the schedule against a probe that fails to.
 _GUARD_S = 1.0
 
-#: How far apart a sweep starts its HTTPS rounds, and the most time it takes to start them.
-SWEEP_SPREAD_S = 0.01
+#: In a sweep, the longest an HTTPS round holds up the next one, and the longest the other
+#: checks wait for the HTTPS rounds (see Runner.sweep).
+SWEEP_SPREAD_S = 0.025
 SWEEP_WINDOW_S = 1.0
 
 #: What runs as one: a check alone, or the checks of one HTTPS round.
@@ -100,31 +101,47 @@ class Runner:
         return {spec.name: found[spec.name] for spec in target.checks}
 
     async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
-        """One round of every target at once: what `castui check` does each round.
+        """One round of every target: what `castui check` does each round.
 
-        A pool of at most `max_concurrency` workers drains the single checks, rather than a
-        task per check queueing on the semaphore: a sweep of thousands of checks then costs
-        about one timeout of wall time and little CPU per probe. The HTTPS rounds start
-        `sweep_spread` apart instead of all at once (within SWEEP_WINDOW_S in all), so one
-        round's handshake and requests are not timed while castui works on all the others.
+        The targets' HTTPS rounds go first, one after another: each starts when the one before
+        it is done, or SWEEP_SPREAD_S after it started if it is not (a dead node holds up
+        nobody), so no round is timed while castui works on all the others. The other checks
+        follow (once the HTTPS rounds are done, or SWEEP_WINDOW_S in at the latest), drained
+        by a pool of at most `max_concurrency` workers rather than a task per check queueing on
+        the semaphore: a sweep of thousands of checks then costs about one timeout of wall time
+        and little CPU per probe.
         """
         todo = [(i, unit) for i, target in enumerate(targets) for unit in units(target)]
         https = [(i, unit) for i, unit in todo if unit[0].kind in ("tls", "http")]
         jobs = iter([(i, unit) for i, unit in todo if unit[0].kind not in ("tls", "http")])
         found: list[dict[str, ProbeResult]] = [{} for _ in targets]
 
-        async def worker() -> None:
-            for i, unit in jobs:  # the shared iterator hands each unit to one worker
-                found[i].update(await self.run_unit(targets[i], unit))
-
-        async def one(i: int, unit: Unit, delay: float) -> None:
-            await asyncio.sleep(delay)
+        async def run(i: int, unit: Unit) -> None:
             found[i].update(await self.run_unit(targets[i], unit))
 
-        spread = min(SWEEP_SPREAD_S, SWEEP_WINDOW_S / max(len(https), 1))
-        count = len(todo) - len(https)
-        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))),
-                             *(one(i, unit, n * spread) for n, (i, unit) in enumerate(https)))
+        async def chain() -> None:
+            started: list[asyncio.Future[None]] = []
+            try:
+                for i, unit in https:
+                    started.append(asyncio.ensure_future(run(i, unit)))
+                    await asyncio.wait({started[-1]}, timeout=SWEEP_SPREAD_S)
+                await asyncio.gather(*started)
+            finally:
+                for task in started:
+                    task.cancel()
+
+        async def worker() -> None:
+            for i, unit in jobs:  # the shared iterator hands each unit to one worker
+                await run(i, unit)
+
+        first = asyncio.ensure_future(chain())
+        try:
+            await asyncio.wait({first}, timeout=SWEEP_WINDOW_S)
+            count = len(todo) - len(https)
+            await asyncio.gather(first, *(worker() for _ in range(min(self.max_concurrency,
+                                                                       count))))
+        finally:
+            first.cancel()
         return [{spec.name: done[spec.name] for spec in target.checks}
                 for target, done in zip(targets, found, strict=True)]
 
