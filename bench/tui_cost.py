@@ -51,7 +51,7 @@ import tempfile
 import termios
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,62 +311,70 @@ def run_haproxy(config_path: Path, seconds: float, size: tuple[int, int]) -> Sam
     return sampler.samples
 
 
-def node_urls(config: Config) -> list[tuple[Target, HttpExpectation]]:
-    """Every node's HTTPS check URLs (what curl and the latency HAProxy measure)."""
-    return [(target, spec.expect) for target in build_targets(config) if target.kind == "node"
-            for spec in target.checks if spec.kind == "http" and spec.expect is not None]
+def node_urls(config: Config) -> list[tuple[Target, list[HttpExpectation]]]:
+    """Every node and its HTTPS check URLs, in check order (what curl measures)."""
+    return [(target, [spec.expect for spec in target.checks
+                      if spec.kind == "http" and spec.expect is not None])
+            for target in build_targets(config) if target.kind == "node"]
 
 
 @dataclass
-class CurlTimes:
-    """curl's `-w` figures per request, in ms."""
+class Times:
+    """One measurer's figures, in ms, for HTTPS checks on the lab's nodes."""
 
     connect: list[float] = field(default_factory=list)
-    tls: list[float] = field(default_factory=list)  # time_appconnect - time_connect
-    first_byte: list[float] = field(default_factory=list)  # time_starttransfer
-    request: list[float] = field(default_factory=list)  # time_total - time_appconnect
+    tls: list[float] = field(default_factory=list)
+    #: The first request on a fresh connection, sent to last body byte.
+    first: list[float] = field(default_factory=list)
+    #: Requests on a kept-alive connection.
+    kept: list[float] = field(default_factory=list)
+    #: A whole check on a fresh connection (connect + TLS + first request).
     total: list[float] = field(default_factory=list)
 
 
-def curl_once(config: Config, target: Target, expect: HttpExpectation, times: CurlTimes) -> None:
-    """One curl of `expect`'s URL on `target`, its figures added to `times` when it answered."""
+def curl_once(config: Config, target: Target, expects: list[HttpExpectation],
+              times: Times) -> None:
+    """curl two of `target`'s URLs over one connection, as castui's round does: the first on
+    a fresh connection (connect, TLS, request), the second kept alive."""
     port = next(spec.port for spec in target.checks if spec.kind == "http")
     host = target.host or target.address
-    argv = ["curl", "-s", "-o", "/dev/null", "--max-time", str(config.defaults.timeout),
+    base = f"https://{host}:{port}"
+    argv = ["curl", "-s", "--max-time", str(config.defaults.timeout * 2),
             "--resolve", f"{host}:{port}:{target.address}",
-            "-w", "%{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total} "
-                  "%{http_code}", f"https://{host}:{port}{expect.path}"]
+            "-w", "%{time_connect} %{time_appconnect} %{time_total} %{http_code}\n",
+            "-o", "/dev/null", base + expects[0].path, "-o", "/dev/null", base + expects[1].path]
     if config.defaults.ca_file:
         argv[1:1] = ["--cacert", str(config.defaults.ca_file)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    parts = done.stdout.split()
-    if done.returncode != 0 or len(parts) != 5 or parts[4] == "000":
+    lines = [line.split() for line in done.stdout.splitlines()]
+    if done.returncode != 0 or len(lines) != 2 or any(len(p) != 4 or p[3] == "000"
+                                                      for p in lines):
         return
-    connect, appconnect, first, total = (float(part) * 1000 for part in parts[:4])
+    connect, appconnect, total = (float(part) * 1000 for part in lines[0][:3])
     times.connect.append(connect)
     times.tls.append(appconnect - connect)
-    times.first_byte.append(first)
-    times.request.append(total - appconnect)
+    times.first.append(total - appconnect)
     times.total.append(total)
+    times.kept.append(float(lines[1][2]) * 1000)
 
 
 def independent(config_path: Path, seconds: float, stats: Path, out: Path) -> None:
-    """curl the nodes' URLs in turn (CURL_RATE a second) and read HAProxy's check durations
-    once a second, for `seconds`; the figures as JSON in `out`. Runs in a process of its own,
-    so nothing it does is timed by castui's event loop."""
+    """curl the nodes in turn (CURL_RATE a second) and read HAProxy's check durations once a
+    second, for `seconds`; the figures as JSON in `out`. Runs in a process of its own, so
+    nothing it does is timed by castui's event loop."""
     from castui.config import load_config
 
     config = load_config(config_path)
-    urls = node_urls(config)
-    times = CurlTimes()
+    nodes = node_urls(config)
+    times = Times()
     durations: list[float] = []
     deadline = time.monotonic() + seconds
     read_at = time.monotonic() + 2.0  # HAProxy's first checks
     number = 0
     while time.monotonic() < deadline:
-        target, expect = urls[number * 7 % len(urls)]
+        target, expects = nodes[number % len(nodes)]
         number += 1
-        curl_once(config, target, expect, times)
+        curl_once(config, target, expects, times)
         if time.monotonic() >= read_at:
             read_at += 1.0
             with contextlib.suppress(OSError):
@@ -377,53 +385,74 @@ def independent(config_path: Path, seconds: float, stats: Path, out: Path) -> No
     out.write_text(json.dumps({"curl": times.__dict__, "haproxy": durations}))
 
 
-@dataclass
-class CastuiTimes:
-    """castui's own figures for its node HTTPS checks, in ms."""
-
-    connect: list[float] = field(default_factory=list)  # the rounds' connections
-    tls: list[float] = field(default_factory=list)
-    request: list[float] = field(default_factory=list)
-    latency: list[float] = field(default_factory=list)  # directory checks
-    tls_latency: list[float] = field(default_factory=list)  # certificate checks
-    #: Directory checks that opened a connection of their own (not the round's).
-    own: int = 0
-
-    def add(self, kind: str, result: ProbeResult) -> None:
-        phases = result.facts.get("phases")
-        if not result.ok or not isinstance(phases, dict) or result.latency_ms is None:
-            return
-        if kind == "tls":
-            self.connect.append(phases["connect_ms"])
-            self.tls.append(phases["tls_ms"])
-            self.tls_latency.append(result.latency_ms)
-            return
-        self.own += phases.get("connect_ms") is not None
-        self.request.append(phases["request_ms"])
-        self.latency.append(result.latency_ms)
+def castui_times(rounds: Sequence[Mapping[str, ProbeResult]],
+                 kinds: Mapping[str, str]) -> tuple[Times, list[float]]:
+    """castui's figures from node rounds (check name -> result), and every HTTPS check's
+    latency_ms. `kinds`: check name -> kind; the first directory check after the certificate
+    check is the round's first request."""
+    times = Times()
+    latencies: list[float] = []
+    for results in rounds:
+        opened: float | None = None  # the round's connect + TLS, from its certificate check
+        first = True
+        for name, result in results.items():
+            phases = result.facts.get("phases")
+            if kinds.get(name) not in ("tls", "http") or not isinstance(phases, dict) \
+                    or not result.ok or result.latency_ms is None:
+                continue
+            latencies.append(result.latency_ms)
+            if kinds[name] == "tls":
+                times.connect.append(phases["connect_ms"])
+                times.tls.append(phases["tls_ms"])
+                opened = phases["connect_ms"] + phases["tls_ms"]
+                continue
+            (times.first if first else times.kept).append(phases["request_ms"])
+            if first and opened is not None:
+                times.total.append(opened + phases["request_ms"])
+            first = False
+    return times, latencies
 
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def compare(mine: Times, curl: Times, target: float, haproxy: Sequence[float] = ()) -> None:
+    """castui's medians beside curl's (and HAProxy's check duration), with the ratios."""
+    rows = [("TCP connect", mine.connect, "curl time_connect", curl.connect),
+            ("TLS handshake", mine.tls, "curl appconnect - connect", curl.tls),
+            ("first request on the connection (request_ms)", mine.first,
+             "curl total - appconnect", curl.first),
+            ("kept-alive request (request_ms = latency_ms)", mine.kept,
+             "curl's 2nd transfer time_total", curl.kept),
+            ("a check on a fresh connection (connect + TLS + request)", mine.total,
+             "curl time_total", curl.total)]
+    if haproxy:
+        rows.append(("a check on a fresh connection (connect + TLS + request)", mine.total,
+                     "HAProxy check_duration", list(haproxy)))
+    for what, ours, other, theirs in rows:
+        a, b = _median(ours), _median(theirs)
+        print(f"  castui {what}: median {a:.2f} ms; {other}: {b:.2f} ms; "
+              f"ratio {a / b:.2f}x (target <= {target:g}x)")
+
+
 def run_latency(config_path: Path, seconds: float) -> None:
-    """The engine on the lab while curl and a small HAProxy measure the same URLs."""
+    """The engine on the lab while curl and a small HAProxy measure the same nodes."""
     from castui.config import load_config
 
     config = load_config(config_path)
     monitor = Monitor(config)
-    mine = CastuiTimes()
+    rounds: list[dict[str, ProbeResult]] = []
+    kinds: dict[str, str] = {}
 
     def note(state: TargetState) -> None:
-        if state.target.kind != "node":
-            return
-        for check in state.checks.values():
-            if check.last is not None and check.spec.kind in ("http", "tls"):
-                mine.add(check.spec.kind, check.last)
+        if state.target.kind == "node":
+            rounds.append({name: check.last for name, check in state.checks.items()
+                           if check.last is not None})
+            kinds.update((name, check.spec.kind) for name, check in state.checks.items())
 
     monitor.on_round(note)
-    urls = [(target, expect) for target, expect in node_urls(config) if expect.name == "owa"]
+    urls = [(target, expects[0]) for target, expects in node_urls(config)]
     stats = config_path.parent / "haproxy-latency.sock"
     out = config_path.parent / "independent.json"
 
@@ -440,35 +469,18 @@ def run_latency(config_path: Path, seconds: float) -> None:
         asyncio.run(watch())
         child.join(30)
     found = json.loads(out.read_text())
-    curl = CurlTimes(**found["curl"])
+    curl = Times(**found["curl"])
     durations: list[float] = found["haproxy"]
-    print(f"latency: {len(mine.request)} castui requests ({mine.own} on a connection of their "
-          f"own), {len(curl.total)} curls, {len(durations)} HAProxy check durations (every "
-          "node's owa, one server each)")
-    rows = [("TCP connect", _median(mine.connect), "curl time_connect", _median(curl.connect)),
-            ("TLS handshake", _median(mine.tls), "curl appconnect - connect",
-             _median(curl.tls)),
-            ("request_ms (sent to last body byte)", _median(mine.request),
-             "curl total - appconnect", _median(curl.request)),
-            ("latency_ms, directory checks", _median(mine.latency),
-             "curl total - appconnect", _median(curl.request)),
-            ("latency_ms, certificate checks (connect + TLS)", _median(mine.tls_latency),
-             "curl time_appconnect", _median([c + t for c, t in zip(curl.connect, curl.tls,
-                                                                     strict=True)])),
-            ("connect + TLS + request (a check alone)",
-             _median(mine.connect) + _median(mine.tls) + _median(mine.request),
-             "curl time_total", _median(curl.total)),
-            ("connect + TLS + request (a check alone)",
-             _median(mine.connect) + _median(mine.tls) + _median(mine.request),
-             "HAProxy check_duration", _median(durations))]
-    print(f"  curl time_starttransfer median {_median(curl.first_byte):.2f} ms")
-    for what, castui, other, theirs in rows:
-        print(f"  castui {what}: median {castui:.2f} ms; {other}: {theirs:.2f} ms; "
-              f"ratio {castui / theirs:.2f}x (target <= {TARGET_LATENCY_RATIO:g}x)")
+    mine, latencies = castui_times(rounds, kinds)
+    print(f"latency: {len(rounds)} castui node rounds, {len(curl.total)} curls (two URLs over "
+          f"one connection each), {len(durations)} HAProxy check durations (every node's "
+          f"first URL, one server each); castui HTTPS latency_ms median "
+          f"{_median(latencies):.2f} ms")
+    compare(mine, curl, TARGET_LATENCY_RATIO, durations)
 
 
 def run_oneshot(config_path: Path) -> None:
-    """`castui check` once on the lab: wall time and HTTPS latency median, beside curl's."""
+    """`castui check` once on the lab: wall time and HTTPS latencies, beside curl's."""
     from castui.config import load_config
 
     config = load_config(config_path)
@@ -478,25 +490,21 @@ def run_oneshot(config_path: Path) -> None:
                           text=True, timeout=120, check=False)
     wall = time.monotonic() - t0
     doc = json.loads(done.stdout)
-    checks = [check for site in doc["sites"] for node in site["nodes"]
-              for check in node["checks"]]
-    latency = [c["latency_ms"] for c in checks if c["kind"] == "http" and c["ok"]]
-    request = [c["request_ms"] for c in checks if c["kind"] == "http" and c["ok"]
-               and c.get("request_ms") is not None]
-    curl = CurlTimes()
-    for target, expect in node_urls(config)[::7]:
-        curl_once(config, target, expect, curl)
-    print(f"oneshot: `castui check` on the lab ({len(checks)} node checks, exit "
-          f"{done.returncode}): wall {wall:.2f} s (the process, start-up included)")
-    for what, castui, other, theirs in (
-            ("HTTPS latency_ms", _median(latency), "curl total - appconnect",
-             _median(curl.request)),
-            ("HTTPS request_ms", _median(request), "curl total - appconnect",
-             _median(curl.request)),
-            ("HTTPS latency_ms", _median(latency), "curl time_total (fresh connection)",
-             _median(curl.total))):
-        print(f"  castui {what}: median {castui:.2f} ms; {other}: {theirs:.2f} ms; "
-              f"ratio {castui / theirs:.2f}x (target <= {TARGET_ONESHOT_RATIO:g}x)")
+    nodes = [node for site in doc["sites"] for node in site["nodes"]]
+    kinds = {check["name"]: check["kind"] for node in nodes for check in node["checks"]}
+    rounds = [{check["name"]: ProbeResult(bool(check["ok"]), check["code"], check["detail"],
+                                          check["latency_ms"], facts={"phases": {
+                                              key: check.get(key) for key in
+                                              ("connect_ms", "tls_ms", "request_ms")}})
+               for check in node["checks"]} for node in nodes]
+    mine, latencies = castui_times(rounds, kinds)
+    curl = Times()
+    for target, expects in node_urls(config):
+        curl_once(config, target, expects, curl)
+    print(f"oneshot: `castui check` on the lab ({len(kinds)} check names on {len(nodes)} "
+          f"nodes, exit {done.returncode}): wall {wall:.2f} s (the process, start-up "
+          f"included); castui HTTPS latency_ms median {_median(latencies):.2f} ms")
+    compare(mine, curl, TARGET_ONESHOT_RATIO)
 
 
 Run = Callable[[Path, float, tuple[int, int]], Samples]
