@@ -239,19 +239,35 @@ class HttpsRound:
         loop = asyncio.get_running_loop()
         until = loop.time() + self.timeout
         results: dict[str, ProbeResult] = {}
-        for index, (name, expect) in enumerate(vdirs):
-            check = asyncio.ensure_future(self._check(expect, phases))
-            phases = _Phases()
-            wait = min(PATIENCE * self.timeout, until - loop.time())
-            done, _ = await asyncio.wait({check}, timeout=max(wait, 0.0))
-            if done:
-                results[name] = check.result()
-                continue
-            rest = vdirs[index + 1:]
-            alone = [self._alone(expect) for _, expect in rest]
-            found = await asyncio.gather(check, *alone)
-            results.update(zip([name, *(n for n, _ in rest)], found, strict=True))
-            break
+        current, since = 0, loop.time()  # the check under way, and when it started
+        given_up = False
+
+        async def in_turn(phases: _Phases) -> None:
+            nonlocal current, since
+            for index, (name, expect) in enumerate(vdirs):
+                if given_up:
+                    return
+                current, since = index, loop.time()
+                results[name] = await self._check(expect, phases)
+                phases = _Phases()
+
+        sequence = asyncio.ensure_future(in_turn(phases))
+        try:
+            while True:  # one wait in all, unless a check is slow
+                due = min(since + PATIENCE * self.timeout, until)
+                done, _ = await asyncio.wait({sequence}, timeout=max(due - loop.time(), 0))
+                if done:
+                    sequence.result()
+                    return results
+                if loop.time() >= min(since + PATIENCE * self.timeout, until):
+                    break
+            given_up = True
+            rest = vdirs[current + 1:]
+            found = await asyncio.gather(*(self._alone(expect) for _, expect in rest))
+            await sequence
+        finally:
+            sequence.cancel()
+        results.update(zip((name for name, _ in rest), found, strict=True))
         return results
 
     async def _alone(self, expect: HttpExpectation) -> ProbeResult:
