@@ -77,6 +77,13 @@ async def test_check_warning_json_names_the_down_node(tmp_path: Path, lab_ca: La
     https = next(c for c in cas2["checks"] if c["name"] == "https")
     assert https == {**https, "kind": "tcp", "ok": False, "role": "pool", "code": "L4CON"}
     assert set(https) >= {"name", "kind", "ok", "latency_ms", "detail"}
+    assert "request_ms" not in https  # a TCP check has no HTTPS phases
+    # CAS1's HTTPS checks share one connection: the certificate check opened it.
+    checks = {c["name"]: c for c in site["nodes"][0]["checks"]}
+    tls, owa = checks["tls"], checks["owa"]
+    assert tls["connect_ms"] > 0 and tls["tls_ms"] > 0 and tls["request_ms"] is None
+    assert (owa["connect_ms"], owa["tls_ms"]) == (None, None)
+    assert 0 < owa["request_ms"] <= owa["latency_ms"]
 
 
 @pytest.mark.integration

@@ -1,17 +1,21 @@
 """Run one round of a target's checks, within the estate-wide concurrency bound.
 
-The runner owns the HTTP clients and the semaphore; the probes stay pure functions.
+The runner owns the HTTP clients and the semaphore; the probes stay pure functions. A round's
+certificate and directory checks on one HTTPS port are one unit (castui.probes.https: one
+connection for all of them); every other check is a unit of its own.
 
-A target's HTTP client is replaced after any round in which one of its HTTP checks timed out,
-and the old one closed once its last exchange has had time to end. A timeout is the one thing
-that can leave httpcore's pool holding a connection nobody will use (a timeout landing just
-after a handshake, encode/httpcore#1093); with as many slots as the target has HTTP checks, a
-few of those made every later check of a healthy node fail. Closing the pool closes them.
+The checks that still go through httpx (VIP samples, the agent) use a client per target. It is
+replaced after any round in which one of those checks timed out, and the old one closed once
+its last exchange has had time to end. A timeout is the one thing that can leave httpcore's
+pool holding a connection nobody will use (a timeout landing just after a handshake,
+encode/httpcore#1093); with as many slots as the target has such checks, a few of those made
+every later check of a healthy node fail. Closing the pool closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -25,7 +29,8 @@ from castui.model.text import listing
 from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
-from castui.probes.tls import tls_probe
+from castui.probes.https import HttpsRound
+from castui.probes.tls import reader_context, tls_probe
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
@@ -33,8 +38,32 @@ _GUARD_S = 1.0
 #: A replaced HTTP client is closed this many timeouts later: by then the exchanges it still
 #: carried have ended by their own timeouts (each phase at most one timeout).
 _RETIRE_TIMEOUTS = 6
-#: The checks that go through a target's HTTP client.
-_HTTP_KINDS = frozenset({"http", "sample", "agent"})
+#: The checks that go through a target's httpx client (its HTTPS checks have their own
+#: connection, castui.probes.https).
+HTTPX_KINDS = frozenset({"sample", "agent"})
+
+#: In a sweep, the longest an HTTPS round holds up the next one, and the longest the other
+#: checks wait for the HTTPS rounds (see Runner.sweep).
+SWEEP_SPREAD_S = 0.025
+SWEEP_WINDOW_S = 1.0
+
+#: What runs as one: a check alone, or the checks of one HTTPS round.
+Unit = tuple[CheckSpec, ...]
+
+
+def units(target: Target) -> list[Unit]:
+    """`target`'s checks as units: the tls and http checks of each port together (the
+    certificate check first), every other check alone."""
+    shared: dict[int, list[CheckSpec]] = {}
+    alone: list[Unit] = []
+    for spec in target.checks:
+        if spec.kind in ("tls", "http") and spec.port is not None:
+            shared.setdefault(spec.port, []).append(spec)
+        else:
+            alone.append((spec,))
+    https = [tuple(sorted(specs, key=lambda spec: spec.kind != "tls"))
+             for specs in shared.values()]
+    return [*https, *alone]
 
 
 class Runner:
@@ -43,7 +72,12 @@ class Runner:
     def __init__(self, *, timeout: float, max_concurrency: int,
                  cert_warn_days: int = 30,
                  agent_tokens: Mapping[str, str] | None = None,
-                 http_client: Callable[[Target], httpx.AsyncClient] | None = None) -> None:
+                 http_client: Callable[[Target], httpx.AsyncClient] | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        """`http_client`: makes a target's httpx client (for HTTPX_KINDS checks), called when
+        the target first needs one and again after a round in which one of them timed out.
+        `verify`: how HTTPS rounds verify certificates (castui.probes.http.tls_context's
+        answer; True: the system's CAs, False: no verification)."""
         self.timeout = timeout
         self.cert_warn_days = cert_warn_days
         self._agent_tokens = dict(agent_tokens or {})
@@ -54,6 +88,13 @@ class Runner:
         self._new_client = http_client
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        if verify is True:
+            verify = ssl.create_default_context()
+        self._verify = verify or reader_context()
+        #: A target's HTTPS round ends within connect + 2 x timeout (castui.probes.https);
+        #: this guard only stops one that fails to.
+        self.https_budget = 3 * timeout + _GUARD_S
+        self._units: dict[str, list[Unit]] = {}
 
     async def aclose(self) -> None:
         """Close every HTTP client, the replaced ones too."""
@@ -67,16 +108,29 @@ class Runner:
         async with self._limit:
             return await self._guarded(target, spec)
 
-    async def run_round(self, target: Target) -> dict[str, ProbeResult]:
-        """All checks of one target, concurrently; keyed by check name."""
-        results = await asyncio.gather(*(self.run_check(target, spec) for spec in target.checks))
-        self._renew_after(target, results)
-        return {spec.name: result for spec, result in zip(target.checks, results, strict=True)}
+    async def run_unit(self, target: Target, unit: Unit) -> dict[str, ProbeResult]:
+        """One unit of `target`'s round (see `units`), keyed by check name."""
+        if len(unit) == 1 and unit[0].kind not in ("tls", "http"):
+            return {unit[0].name: await self.run_check(target, unit[0])}
+        async with self._limit:
+            return await self._https(target, unit)
 
-    def _renew_after(self, target: Target, results: Sequence[ProbeResult]) -> None:
-        """A fresh HTTP client for `target` if one of its HTTP checks timed out this round."""
-        timed_out = any(spec.kind in _HTTP_KINDS and result.error == Error.TIMEOUT
-                        for spec, result in zip(target.checks, results, strict=True))
+    async def run_round(self, target: Target) -> dict[str, ProbeResult]:
+        """All checks of one target, its units concurrently; keyed by check name."""
+        mine = self._units.get(target.key)
+        if mine is None:
+            mine = self._units[target.key] = units(target)
+        found: dict[str, ProbeResult] = {}
+        for part in await asyncio.gather(*(self.run_unit(target, unit) for unit in mine)):
+            found.update(part)
+        self._renew_after(target, found)
+        return {spec.name: found[spec.name] for spec in target.checks}
+
+    def _renew_after(self, target: Target, results: Mapping[str, ProbeResult]) -> None:
+        """A fresh httpx client for `target` if one of its httpx checks (or one request of a
+        VIP sample) timed out this round (`results` keyed by check name)."""
+        timed_out = any(spec.kind in HTTPX_KINDS and _timed_out(results[spec.name])
+                        for spec in target.checks)
         old = self._clients.pop(target.key, None) if timed_out else None
         if old is not None:
             task = asyncio.create_task(self._retire(old), name="castui:retire-client")
@@ -90,24 +144,72 @@ class Runner:
             await client.aclose()
 
     async def sweep(self, targets: Sequence[Target]) -> list[dict[str, ProbeResult]]:
-        """One round of every target at once: what `castui check` does each round.
+        """One round of every target: what `castui check` does each round.
 
-        A pool of at most `max_concurrency` workers drains the checks, rather than a task per
-        check queueing on the semaphore: a sweep of thousands of checks then costs about one
-        timeout of wall time and little CPU per probe.
+        The targets' HTTPS rounds go first, one after another: each starts when the one before
+        it is done, or SWEEP_SPREAD_S after it started if it is not (a dead node holds up
+        nobody), so no round is timed while castui works on all the others. The other checks
+        follow (once the HTTPS rounds are done, or SWEEP_WINDOW_S in at the latest), drained
+        by a pool of at most `max_concurrency` workers rather than a task per check queueing on
+        the semaphore: a sweep of thousands of checks then costs about one timeout of wall time
+        and little CPU per probe.
         """
-        jobs = iter([(i, spec) for i, target in enumerate(targets) for spec in target.checks])
-        results: list[dict[str, ProbeResult]] = [{} for _ in targets]
+        todo = [(i, unit) for i, target in enumerate(targets) for unit in units(target)]
+        https = [(i, unit) for i, unit in todo if unit[0].kind in ("tls", "http")]
+        jobs = iter([(i, unit) for i, unit in todo if unit[0].kind not in ("tls", "http")])
+        found: list[dict[str, ProbeResult]] = [{} for _ in targets]
+
+        async def run(i: int, unit: Unit) -> None:
+            found[i].update(await self.run_unit(targets[i], unit))
+
+        async def chain() -> None:
+            started: list[asyncio.Future[None]] = []
+            try:
+                for i, unit in https:
+                    started.append(asyncio.ensure_future(run(i, unit)))
+                    await asyncio.wait({started[-1]}, timeout=SWEEP_SPREAD_S)
+                await asyncio.gather(*started)
+            finally:
+                for task in started:
+                    task.cancel()
 
         async def worker() -> None:
-            for i, spec in jobs:  # the shared iterator hands each check to one worker
-                results[i][spec.name] = await self.run_check(targets[i], spec)
+            for i, unit in jobs:  # the shared iterator hands each unit to one worker
+                await run(i, unit)
 
-        count = sum(len(target.checks) for target in targets)
-        await asyncio.gather(*(worker() for _ in range(min(self.max_concurrency, count))))
-        for target, found in zip(targets, results, strict=True):
-            self._renew_after(target, [found[spec.name] for spec in target.checks])
-        return results
+        first = asyncio.ensure_future(chain())
+        try:
+            await asyncio.wait({first}, timeout=SWEEP_WINDOW_S)
+            count = len(todo) - len(https)
+            await asyncio.gather(first, *(worker() for _ in range(min(self.max_concurrency,
+                                                                       count))))
+        finally:
+            first.cancel()
+        for target, done in zip(targets, found, strict=True):
+            self._renew_after(target, done)
+        return [{spec.name: done[spec.name] for spec in target.checks}
+                for target, done in zip(targets, found, strict=True)]
+
+    async def _https(self, target: Target, unit: Unit) -> dict[str, ProbeResult]:
+        """One HTTPS round of `target` (its certificate check and directory checks on one
+        port), bounded like any check should a probe fail to bound itself."""
+        port = unit[0].port
+        assert port is not None
+        tls = next((spec for spec in unit if spec.kind == "tls"), None)
+        vdirs = [(spec.name, spec.expect) for spec in unit
+                 if spec.kind == "http" and spec.expect is not None]
+        session = HttpsRound(address=target.address, port=port, host=target.host,
+                             verify=self._verify, timeout=self.timeout)
+        started = time.time()
+        try:
+            async with asyncio.timeout(self.https_budget):
+                return await session.run(tls=None if tls is None else tls.name,
+                                         names=() if tls is None else tls.names,
+                                         warn_days=self.cert_warn_days, vdirs=vdirs)
+        except TimeoutError:
+            late = ProbeResult(False, Code.L7TOUT, f"no result in {self.https_budget:g} s",
+                               error=Error.TIMEOUT, started_at=started)
+            return {spec.name: late for spec in unit}
 
     async def _guarded(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "tcp":  # bounds itself, and is the hot path of a sweep
@@ -144,11 +246,13 @@ class Runner:
             if server:
                 answered[server] = answered.get(server, 0) + 1
         failed = sum(not result.ok for result in results)
+        timed_out = sum(result.error == Error.TIMEOUT for result in results)
         shown = ", ".join(f"{name} {n}" for name, n in sorted(answered.items())) or "nobody"
         detail = f"answered by {shown}" + (f" ({failed} of {spec.count} failed)" if failed else "")
         return ProbeResult(bool(answered), Code.L7OK if answered else Code.L7RSP, detail,
                            facts={"answered_by": answered, "samples": spec.count,
-                                  "failed": failed}, started_at=started)
+                                  "failed": failed, "timed_out": timed_out},
+                           started_at=started)
 
     async def _probe(self, target: Target, spec: CheckSpec) -> ProbeResult:
         if spec.kind == "dns":
@@ -174,10 +278,12 @@ class Runner:
             return await tls_probe(target.address, spec.port, self.timeout,
                                    server_name=target.host, names=spec.names,
                                    warn_days=self.cert_warn_days)
-        assert spec.expect is not None
-        return await http_probe(self._client(target), scheme="https", address=target.address,
-                                port=spec.port, expect=spec.expect, host=target.host,
-                                timeout=self.timeout)
+        return (await self._https(target, (spec,)))[spec.name]
+
+
+def _timed_out(result: ProbeResult) -> bool:
+    """Did an httpx check time out (a VIP sample: any of its requests)?"""
+    return result.error == Error.TIMEOUT or bool(result.facts.get("timed_out"))
 
 
 def outside_verdict(result: ProbeResult) -> ProbeResult:

@@ -2,14 +2,19 @@
 
 Each target has its own loop, so a black-holed node never delays another's round, and a target
 is never probed twice at once: its next round is scheduled only when the last one is done
-(Dolphie's rule). Loops start at random phases, with a little jitter per round, so checks do not
-fire in lock-step. What a round means is the monitor's: the schedule only hands each one over.
+(Dolphie's rule). The rounds are spread over the interval like HAProxy's `spread-checks`: target
+i of n starts its rounds at its own fixed offset, i/n of the interval, so castui's own CPU
+bursts do not land on its measurements. A round that overruns its slot is followed by the next
+at once (never a burst, never a wait that slows detection); a `wake` runs every target's next
+round at once, and the one after returns to the target's offset. What a round means is the
+monitor's: the schedule only hands each one over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -17,7 +22,7 @@ from typing import Any
 
 from castui.config.model import Config
 from castui.engine.pool import TargetState
-from castui.engine.runner import Runner
+from castui.engine.runner import HTTPX_KINDS, Runner
 from castui.engine.sitewatch import SiteWatch
 from castui.engine.targets import Target
 from castui.model.events import Event
@@ -25,9 +30,6 @@ from castui.model.results import ProbeResult
 from castui.notify import Dispatcher
 from castui.probes import make_http_client
 from castui.probes.http import tls_context
-
-#: Spread of each round's start around its slot, as a share of the interval.
-JITTER = 0.05
 
 #: The monitor's step: fold target `key`'s results in (with how long the round took).
 Complete = Callable[[str, dict[str, ProbeResult], float | None], None]
@@ -73,15 +75,18 @@ class Schedule:
         runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
                         http_client=lambda target: make_http_client(
                             verify=verify, max_connections=_connections(target)),
-                        cert_warn_days=d.cert_warn_days, agent_tokens=self._agent_tokens)
+                        cert_warn_days=d.cert_warn_days, agent_tokens=self._agent_tokens,
+                        verify=verify)
         started()
         if dispatcher is not None:
             notifying = asyncio.create_task(dispatcher.run(), name="castui:notify")
         if rounds is not None:
             work = [asyncio.create_task(self._sweeps(runner, rounds), name="castui:sweeps")]
         else:
-            work = [asyncio.create_task(self._loop(runner, self.states[t.key]),
-                                        name=f"castui:{t.key}") for t in self.targets]
+            spread = self.config.defaults.interval / max(len(self.targets), 1)
+            work = [asyncio.create_task(self._loop(runner, self.states[t.key], i * spread),
+                                        name=f"castui:{t.key}")
+                    for i, t in enumerate(self.targets)]
             work += [asyncio.create_task(self._balancer_loop(site), name=f"castui:{name}/lb")
                      for name, site in self.sites.items() if site.adapter is not None]
         all_work = asyncio.ensure_future(asyncio.gather(*work))
@@ -128,11 +133,13 @@ class Schedule:
         for event in await site.poll_balancer(self.states, self._clock()):
             self._emit(event)
 
-    async def _loop(self, runner: Runner, state: TargetState) -> None:
+    async def _loop(self, runner: Runner, state: TargetState, offset: float) -> None:
+        """Rounds of one target at `offset` seconds into each interval."""
         loop = asyncio.get_running_loop()
         interval = self.config.defaults.interval
-        await asyncio.sleep(self._rng.uniform(0, interval))
-        slot = loop.time()
+        grid = loop.time() + offset  # the target's slots: grid + k * interval
+        slot = grid
+        await asyncio.sleep(offset)
         while True:
             started = loop.time()
             results = await runner.run_round(state.target)
@@ -141,14 +148,15 @@ class Schedule:
             now = loop.time()
             if slot < now:  # the round overran its slot: start afresh, never burst
                 slot = now
-            delay = slot - now + self._rng.uniform(-JITTER, JITTER) * interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(delay, 0.0))
+                await asyncio.wait_for(self._wake.wait(), max(slot - now, 0.0))
                 self._wake.clear()
-                slot = loop.time()
+                now = loop.time()
+                slot = grid + math.ceil((now - grid) / interval) * interval - interval
 
 
 def _connections(target: Target) -> int:
-    """HTTP connections one round of `target` may open at once (VIP samples included)."""
+    """httpx connections one round of `target` may open at once: its VIP samples and its agent
+    (its HTTPS checks go over castui.probes.https's own connection)."""
     return max(1, sum(max(spec.count, 1) for spec in target.checks
-                      if spec.kind in ("http", "sample", "agent")))
+                      if spec.kind in HTTPX_KINDS))

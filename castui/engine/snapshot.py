@@ -53,10 +53,22 @@ class CheckView:
     #: Passed, but slower than `slow_ms` (the console shows its time in the warning colour).
     slow: bool = False
 
+    @property
+    def phases(self) -> dict[str, float | None] | None:
+        """An HTTPS check's `connect_ms`, `tls_ms` (None unless it opened the connection) and
+        `request_ms` (castui.probes.https); None for other checks."""
+        found = self.facts.get("phases")
+        if not isinstance(found, dict):
+            return None
+        return {key: found.get(key) for key in ("connect_ms", "tls_ms", "request_ms")}
+
     def as_dict(self) -> dict[str, Any]:
         latency = None if self.latency_ms is None else round(self.latency_ms, 3)
-        out = {"name": self.name, "kind": self.kind, "role": self.role, "ok": self.ok,
-               "code": self.code, "latency_ms": latency, "detail": self.detail}
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "role": self.role,
+                               "ok": self.ok, "code": self.code, "latency_ms": latency}
+        if (phases := self.phases) is not None:
+            out.update(phases)
+        out["detail"] = self.detail
         if self.warning:
             out["warning"] = self.warning
         return out

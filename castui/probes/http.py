@@ -2,13 +2,15 @@
 
 The request goes to the node's IP literal, with the Host header and the TLS SNI set to the
 name clients use, so a node is checked exactly as the load balancer reaches it and its
-certificate is checked against the name users see. Connections are never reused: every check
-is a fresh TCP + TLS handshake, as a load balancer's check is.
+certificate is checked against the name users see. `http_probe` makes one request on a fresh
+connection (VIP sampling, where each request must be free to land on any node); a round's
+checks share one connection (castui.probes.https).
 
-A request is never cancelled before it is sent (see `bounded`): httpcore 1.0 leaks what such a
-cancellation interrupts, a socket mid-handshake that is never closed, or a new connection that
-then holds a pool slot for good (encode/httpcore#1093). httpcore's own timeouts can orphan a
-connection too, so the engine's runner also replaces a target's client after a timeout.
+An httpx request (`http_probe`, the agent check) is never cancelled before it is sent (see
+`bounded`): httpcore 1.0 leaks what such a cancellation interrupts, a socket mid-handshake that
+is never closed, or a new connection that then holds a pool slot for good (encode/httpcore#1093).
+httpcore's own timeouts can orphan a connection too, so the engine's runner also replaces a
+target's client after a timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
+import httpcore
 import httpx
 
 from castui.model.exchange import HttpExpectation
@@ -45,10 +48,12 @@ _DETACHED: set[asyncio.Task[Any]] = set()
 
 _T = TypeVar("_T")
 
+USER_AGENT = "castui-check/1.0"
+
 _REQUEST_HEADERS = {
     "Connection": "close",
     "Accept-Encoding": "identity",  # judge the bytes as sent; no decompression of hostile data
-    "User-Agent": "castui-check/1.0",
+    "User-Agent": USER_AGENT,
 }
 
 _ErrorDetail = tuple[str, str, str]  # (code, error class, detail)
@@ -203,17 +208,18 @@ def classify_failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDe
         return _timeout_failure(phase, timeout)
     if isinstance(exc, httpx.ConnectError) or phase in ("queued", "connect", "tls"):
         return _connect_failure(exc, phase)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError):
         text = str(exc)
         if "without sending" in text or "disconnected" in text:
             return Code.L7RSP, Error.PROTOCOL, "connection closed without an HTTP answer"
         return Code.L7RSP, Error.PROTOCOL, f"not HTTP: {clean(text, 80)}"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
+                  | httpcore.WriteError):
         return Code.L7RSP, Error.RESET, "connection lost during the HTTP exchange"
     return Code.L7RSP, Error.PROTOCOL, clean(f"{type(exc).__name__}: {exc}", 100)
 
 
-def _header_facts(headers: httpx.Headers) -> dict[str, Any]:
+def header_facts(headers: httpx.Headers) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for name in _SINGLE_HEADERS:
         value = headers.get(name)
@@ -225,7 +231,7 @@ def _header_facts(headers: httpx.Headers) -> dict[str, Any]:
     return facts
 
 
-def _answered_by(headers: dict[str, Any]) -> str:
+def answered_by(headers: dict[str, Any]) -> str:
     """' via CAS01' (and the X-DiagInfo server when it differs) for details, or ''."""
     fe = headers.get("x-feserver")
     diag = headers.get("x-diaginfo")
@@ -237,7 +243,7 @@ def _answered_by(headers: dict[str, Any]) -> str:
     return (" " + ", ".join(parts)) if parts else ""
 
 
-def _judge(expect: HttpExpectation, status: int, reason: str, body: bytes,
+def judge(expect: HttpExpectation, status: int, reason: str, body: bytes,
            headers: dict[str, Any]) -> tuple[bool, str, str | None, str]:
     """(ok, code, error, detail) for a complete answer."""
     if status != expect.status:
@@ -303,7 +309,7 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
         async with client.stream("GET", url, headers=headers, extensions=extensions,
                                  timeout=httpx.Timeout(timeout)) as response:
             seen["status"] = response.status_code
-            seen["headers"] = _header_facts(response.headers)
+            seen["headers"] = header_facts(response.headers)
             return response.status_code, clean(response.reason_phrase, 40), \
                 await _read_body(response)
 
@@ -313,10 +319,10 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
         facts.update(seen)
         code, error, detail = classify_failure(exc, phase.name, timeout)
         latency = (time.monotonic() - t0) * 1000
-        detail += _answered_by(facts["headers"])
+        detail += answered_by(facts["headers"])
         return ProbeResult(False, code, detail, latency, error, facts, started)
     facts.update(seen)
     latency = (time.monotonic() - t0) * 1000
-    ok, code, err, detail = _judge(expect, status, reason, body, facts["headers"])
-    detail += _answered_by(facts["headers"])
+    ok, code, err, detail = judge(expect, status, reason, body, facts["headers"])
+    detail += answered_by(facts["headers"])
     return ProbeResult(ok, code, detail, latency, err, facts, started)

@@ -21,7 +21,7 @@ from castui.model.results import Code, Error, ProbeResult
 #: so thousands of checks per second do not exhaust ephemeral ports.
 _LINGER_RST = struct.pack("ii", 1, 0)
 
-_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY)
+IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY)
 
 _RESET = (errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE)
 
@@ -47,7 +47,7 @@ def _on_writable(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-async def _wait_connected(sock: socket.socket, timeout: float) -> int:
+async def wait_connected(sock: socket.socket, timeout: float) -> int:
     """Wait until the pending connect settles; return its errno (0 = connected)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
@@ -97,8 +97,8 @@ async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
     try:
         sock.setblocking(False)
         err = sock.connect_ex((address, port))
-        if err in _IN_PROGRESS:
-            err = await _wait_connected(sock, timeout)
+        if err in IN_PROGRESS:
+            err = await wait_connected(sock, timeout)
         latency = (time.monotonic() - t0) * 1000
         if err == 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)

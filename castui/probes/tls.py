@@ -28,7 +28,8 @@ _SHOWN_NAMES = 6
 MAX_NAMES = 32
 
 
-def _reader_context() -> ssl.SSLContext:
+def reader_context() -> ssl.SSLContext:
+    """A context that completes any handshake: to read a certificate, not to trust it."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -79,7 +80,7 @@ async def tls_probe(address: str, port: int, timeout: float, *,
         async with asyncio.timeout(timeout):
             _, writer = await asyncio.open_connection(address, port)
             connected = True
-            await writer.start_tls(_reader_context(), server_hostname=server_name or None)
+            await writer.start_tls(reader_context(), server_hostname=server_name or None)
             ssl_object = writer.get_extra_info("ssl_object")
             der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
     except TimeoutError:

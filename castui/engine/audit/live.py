@@ -52,7 +52,7 @@ async def observe(config: Config, export: Export) -> dict[str, SiteObservation]:
                     continue  # the agent answers 401: reported as the agent's error
     verify = tls_context(d.ca_file, d.tls_verify)
     runner = Runner(timeout=d.timeout, max_concurrency=d.max_concurrency,
-                    agent_tokens=tokens,
+                    agent_tokens=tokens, verify=verify,
                     http_client=lambda _: make_http_client(verify=verify, max_connections=1))
     try:
         looks = await asyncio.gather(*(_site(runner, config, site, targets) for site in sites))

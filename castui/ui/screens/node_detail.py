@@ -133,7 +133,23 @@ def _parts(check: CheckView) -> list[tuple[str, str]]:
     facts = check_facts(check)
     if facts:
         parts.append((facts, p.muted))
+    if (phases := _phases(check)):
+        parts.append((phases, p.muted))
     return parts
+
+
+def _phases(check: CheckView) -> str:
+    """`connect 1ms · TLS 2ms · request 1ms` of an HTTPS check (`kept-alive` when it used the
+    round's open connection)."""
+    phases = check.phases
+    if phases is None:
+        return ""
+    words = [f"{label} {latency(phases[key], style='compact')}" for label, key in
+             (("connect", "connect_ms"), ("TLS", "tls_ms"), ("request", "request_ms"))
+             if phases[key] is not None]
+    if words and phases["connect_ms"] is None:
+        words.insert(0, "kept-alive")
+    return " · ".join(words)
 
 
 def _wrapped(parts: list[tuple[str, str]], room: int, lead: str) -> list[Text]:
