@@ -637,3 +637,9 @@ def test_dns_lanes_name_the_site_whose_vip_an_answer_is() -> None:
                if lane.kind == "dns"]
     assert [span.label for span in lane.spans] == [
         "Site-A VIP (10.1.0.50)", "Site-B VIP (10.2.0.50)", "10.9.9.9"]
+
+
+def test_an_arrow_stays_an_arrow_in_markdown() -> None:
+    """`-\\>` would be printed literally where the Markdown is read as plain text."""
+    assert escape("dns 10.1.0.50 -> 10.2.0.50") == "dns 10.1.0.50 -> 10.2.0.50"
+    assert escape("> quoted <b>x</b>") == r"\> quoted \<b\>x\</b\>"
