@@ -123,8 +123,11 @@ def test_dns_moving_back_to_the_sites_vip_is_a_recovery(tmp_path: Path) -> None:
         driver.run(10)
         assert [a for a in driver.monitor.alerts if a.event.kind == Kind.DNS_CHANGED] == moved
         assert moved[0].resolved_at is not None
-        back = [e for e in store.events() if e.kind == Kind.DNS_CHANGED][-1]
+        away, back = [e for e in store.events() if e.kind == Kind.DNS_CHANGED]
         assert back.data.get("recovery") is True
+        # Whose VIP each answer is, for the report's DNS lanes.
+        assert (away.data["old_site"], away.data["new_site"]) == ("Site-A", "Site-B")
+        assert (back.data["old_site"], back.data["new_site"]) == ("Site-B", "Site-A")
 
 
 def test_an_operators_own_drain_is_expected(tmp_path: Path) -> None:

@@ -624,3 +624,22 @@ def test_picture_png_writes_a_png_beside_the_markdown(db: Path, tmp_path: Path) 
     png = (tmp_path / "report.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     assert not (tmp_path / "report.svg").exists()
+
+
+def test_dns_lanes_name_the_site_whose_vip_an_answer_is() -> None:
+    moved = Event(at(10), "Site-A", "dns", "dns_changed", "x",
+                  data={"server": "10.1.0.10", "old": ["10.1.0.50"], "new": ["10.2.0.50"],
+                        "old_site": "Site-A", "new_site": "Site-B"})
+    odd = Event(at(20), "Site-A", "dns", "dns_changed", "y",
+                data={"server": "10.1.0.10", "old": ["10.2.0.50"], "new": ["10.9.9.9"],
+                      "old_site": "Site-B"})
+    (lane,) = [lane for lane in build_lanes(_window(), [moved, odd], [], {}, {})
+               if lane.kind == "dns"]
+    assert [span.label for span in lane.spans] == [
+        "Site-A VIP (10.1.0.50)", "Site-B VIP (10.2.0.50)", "10.9.9.9"]
+
+
+def test_an_arrow_stays_an_arrow_in_markdown() -> None:
+    """`-\\>` would be printed literally where the Markdown is read as plain text."""
+    assert escape("dns 10.1.0.50 -> 10.2.0.50") == "dns 10.1.0.50 -> 10.2.0.50"
+    assert escape("> quoted <b>x</b>") == r"\> quoted \<b\>x\</b\>"

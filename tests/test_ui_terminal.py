@@ -200,3 +200,25 @@ def test_colour_codes_match_the_terminal(console_factory: Factory, term: str) ->
     else:
         assert b"31" in colours and b"41" in colours, "DOWN and CRITICAL in red"
         assert not colours & {b"35", b"95", b"45", b"105", b"38", b"48"}, sorted(colours)
+
+
+def test_ctrl_l_repaints_the_whole_screen(console_factory: Factory) -> None:
+    """A line that has not changed (the DNS line) is written again only by a full repaint:
+    what clears a `wall` message or line noise left on the screen."""
+    console = console_factory()
+    console.wait_drawn()
+    for _ in range(15):  # until the estate settles: two clock ticks without the DNS line
+        console.output.clear()
+        wait_for_sync(lambda: len(set(re.findall(rb"\d\d:\d\d:(\d\d) UTC",
+                                                 bytes(console.output)))) >= 2,
+                      DRAWN_WITHIN, interval=0.05, what="two clock ticks")
+        if b"outlook.site-a.corp.local" not in console.output:
+            break
+    else:
+        raise AssertionError("the DNS line kept being written: the screen never settled")
+    console.output.clear()
+    os.write(console.master, b"\x0c")  # ctrl+l
+    wait_for_sync(lambda: b"outlook.site-a.corp.local" in console.output, DRAWN_WITHIN,
+                  interval=0.05, what="the unchanged DNS line written again")
+    os.write(console.master, b"\x11")
+    assert exits_promptly(console) == 0

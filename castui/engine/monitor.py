@@ -231,9 +231,15 @@ class Monitor:
         flapped = None if extra else self.flaps.observe(event)
         if self.flaps.flapping(event.site, event.subject) and event.kind != Kind.NODE_FLAPPING:
             extra["flapping"] = True
-        if event.kind == Kind.DNS_CHANGED and self._vip_of(event.site) in \
-                event.data.get("new", ()):
-            extra["recovery"] = True  # back to the site's own VIP
+        if event.kind == Kind.DNS_CHANGED:
+            if self._vip_of(event.site) in event.data.get("new", ()):
+                extra["recovery"] = True  # back to the site's own VIP
+            # Whose VIP each answer is, for the report's DNS lanes (a site, not an address).
+            vips = {watch.site.vip: name for name, watch in self.sites.items()}
+            for side in ("old", "new"):
+                owner = next((vips[a] for a in event.data.get(side, ()) if a in vips), None)
+                if owner is not None:
+                    extra[f"{side}_site"] = owner
         return (replace(event, data={**event.data, **extra}) if extra else event), flapped
 
     def reset_flapping(self) -> None:

@@ -89,22 +89,25 @@ def _dns_lanes(window: Window, site: str, events: Sequence[Event]) -> list[Lane]
     for server in sorted(changes):
         first = changes[server][0]
         points: list[Point] = [(window.start, Mark.ANSWER)]
-        labels = [_answer(first.data.get("old"))]
+        labels = [_answer(first.data.get("old"), first.data.get("old_site"))]
         for event in changes[server]:
             points.append((max(event.time, window.start), Mark.ANSWER))
-            labels.append(_answer(event.data.get("new")))
+            labels.append(_answer(event.data.get("new"), event.data.get("new_site")))
         spans = to_spans(points, window.end, labels)
         lanes.append(Lane(clean(site, 80), server, "dns",
                           fold(spans, start=window.start, end=window.end)))
     return lanes
 
 
-def _answer(value: object) -> str:
+def _answer(value: object, site: object = None) -> str:
+    """`Site-B VIP (127.43.2.50)` when the engine named whose VIP the answer is, else the
+    addresses."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         return "?"
-    return clean(", ".join(str(v) for v in value[:4]), 60) or "no answer"
+    addresses = clean(", ".join(str(v) for v in value[:4]), 60) or "no answer"
+    return f"{clean(site, 40)} VIP ({addresses})" if isinstance(site, str) else addresses
 
 
 def _covered(window: Window, marks: Sequence[MaintenanceMark], site: str, subject: str

@@ -9,8 +9,10 @@ from castui.report.figures import Report
 
 #: CommonMark reads a backslash before punctuation as the literal character. Escaping these
 #: keeps text from the network from becoming code, emphasis, links (no `[`), raw HTML, entities
-#: or new table cells, while times like `14:05:03Z (15:05:03 CET)` stay readable as typed.
-_SPECIAL = re.compile(r"[\\`*\[\]<>|~&]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+#: or new table cells, while times like `14:05:03Z (15:05:03 CET)` stay readable as typed. The
+#: `>` of an arrow stays bare (it can start no quote, and raw HTML needs a `<`, escaped), so
+#: `10.1.0.50 -> 10.2.0.50` reads as typed where the Markdown is pasted as plain text.
+_SPECIAL = re.compile(r"[\\`*\[\]<|~&]|(?<!-)>|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def escape(text: str) -> str:

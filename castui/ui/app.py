@@ -10,10 +10,11 @@ ui.flows and sent to the engine as explicit calls; the engine's bell notifiers r
 console's bell.
 
 Why this module is longer than 400 lines: it is the one Textual App, and Textual calls a key's
-action and a message's handler as methods of the App, so each of the ~40 keys and messages
+action and a message's handler as methods of the App, so each of the ~55 keys and messages
 needs a method here. Each is a few lines that hand the work on: the redraw throttle to
 ui.refresh, the engine subscription to ui.feed, alert toasts to ui.toasts, the timeline to
-ui.timeline_feed, the layout rule to ui.layout, and every command to ui.flows.
+ui.timeline_feed, the layout rule to ui.layout, the full-screen lists to ui.screens.records,
+and every command to ui.flows.
 """
 
 from __future__ import annotations

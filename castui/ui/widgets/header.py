@@ -66,7 +66,8 @@ def header_parts(info: HeaderInfo, local_tz: tzinfo | None, *,
     glyph = STATUS_GLYPH[info.status]
     parts.append((badge(f"{glyph} {info.status.name}", p.status[info.status]), _KEEP))
     if info.pending:
-        parts.append((Text(f"starting: {info.pending} targets pending", style=p.muted),
+        targets = "target" if info.pending == 1 else "targets"
+        parts.append((Text(f"starting: {info.pending} {targets} pending", style=p.muted),
                       _KEEP))
     if info.worst_site is not None:
         parts.append((Text(f"worst {safe(info.worst_site, 20)}",
