@@ -29,6 +29,7 @@ from castui.agent import (
 from castui.agent.collect import MAX_NAME_LENGTH, MAX_PORTS
 from castui.agent.components import JsonRegistry, RegistryReader
 from castui.agent.server import DEFAULT_BURST, DEFAULT_RATE
+from castui.config.addresses import listen_address
 from castui.model.text import clean
 
 EXIT_USAGE = 2
@@ -123,18 +124,11 @@ def _count(text: str) -> int:
 
 def parse_listen(text: str) -> tuple[str, int]:
     """`HOST:PORT` or `[V6]:PORT`; AgentError (one line) otherwise. Port 0 picks a free one."""
-    shown = clean(text, 60)
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        port = rest[1:] if bracket and rest.startswith(":") else ""
-    else:
-        host, colon, port = text.rpartition(":")
-        if not colon or ":" in host:
-            host, port = "", ""
-    if not host or not (port.isascii() and port.isdigit() and int(port) < 65536):
-        raise AgentError(f"bad --listen {shown!r}: expected HOST:PORT, e.g. "
+    found = listen_address(text)
+    if found is None:
+        raise AgentError(f"bad --listen {clean(text, 60)!r}: expected HOST:PORT, e.g. "
                          f"{DEFAULT_HOST}:{DEFAULT_PORT} or [::1]:{DEFAULT_PORT}")
-    return host, int(port)
+    return found
 
 
 def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:

@@ -1,4 +1,5 @@
-"""Addresses a config names for a balancer: the runtime API socket and the stats page.
+"""Addresses a config or a command line names: the balancer's runtime API socket and stats
+page, and a listener's `HOST:PORT`.
 
 Parsed here, with the standard library only, so reading a config needs no HTTP client; the
 HAProxy adapter takes the parsed values.
@@ -63,3 +64,18 @@ def stats_url(text: str) -> str:
             or not port_ok:
         raise ValueError(f"{clean(text)!r} is not an http:// or https:// URL")
     return text
+
+
+def listen_address(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT` or `[V6]:PORT` as (host, port), port 0-65535 (0 picks a free one); None
+    when `text` is neither. The agent's `--listen` and `--metrics-listen` read it alike."""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        port = rest[1:] if bracket and rest.startswith(":") else ""
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon or ":" in host:
+            host, port = "", ""
+    if not host or not (port.isascii() and port.isdigit() and int(port) < 65536):
+        return None
+    return host, int(port)

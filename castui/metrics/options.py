@@ -13,6 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from castui.config.addresses import listen_address
 from castui.model.text import clean
 
 DEFAULT_HOST = "127.0.0.1"
@@ -35,20 +36,12 @@ class MetricsOptions:
 def parse_listen(text: str) -> tuple[str, int]:
     """`HOST:PORT`, `[V6]:PORT` or `PORT` (on 127.0.0.1); MetricsError otherwise. Port 0
     picks a free one."""
-    shown = clean(text, 60)
-    if text.isascii() and text.isdigit():
-        host, port = DEFAULT_HOST, text
-    elif text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        port = rest[1:] if bracket and rest.startswith(":") else ""
-    else:
-        host, colon, port = text.rpartition(":")
-        if not colon or ":" in host:
-            host, port = "", ""
-    if not host or not (port.isascii() and port.isdigit() and int(port) < 65536):
-        raise MetricsError(f"bad --metrics-listen {shown!r}: expected HOST:PORT, [V6]:PORT "
-                           f"or PORT, e.g. {DEFAULT_HOST}:9781")
-    return host, int(port)
+    found = listen_address(f"{DEFAULT_HOST}:{text}" if text.isascii() and text.isdigit()
+                           else text)
+    if found is None:
+        raise MetricsError(f"bad --metrics-listen {clean(text, 60)!r}: expected HOST:PORT, "
+                           f"[V6]:PORT or PORT, e.g. {DEFAULT_HOST}:9781")
+    return found
 
 
 def is_loopback(host: str) -> bool:
