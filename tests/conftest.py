@@ -8,8 +8,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from castui.history import EventStore
 from castui.lab.certs import LabCA
 from tests.support.procs import under_ci
+from tests.support.ui_estate import Driver, new_driver, steady
 
 _skipped: list[str] = []
 
@@ -18,6 +20,16 @@ _skipped: list[str] = []
 def lab_ca() -> LabCA:
     """One CA for the whole run: issuing is cheap, creating a CA key is not free."""
     return LabCA()
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Driver]:
+    """The console tests' steady estate: four minutes of history before the console starts,
+    on a history of its own (a test file needing another estate defines its own `driver`)."""
+    with EventStore(tmp_path / "history.sqlite3") as store:
+        driver = new_driver(store)
+        steady(driver)
+        yield driver
 
 
 @pytest.fixture

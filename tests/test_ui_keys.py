@@ -6,7 +6,7 @@ does is checked without a network; the lab tests (test_ui_lab.py) do the same on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from textual.app import App, ComposeResult
 
 from castui.engine.snapshot import CheckView, TargetView
-from castui.history import EventStore
 from castui.ui import ConsoleApp
 from castui.ui.keys import BINDINGS, help_rows
 from castui.ui.screens.help import HelpScreen
@@ -32,31 +31,17 @@ from tests.support.ui_estate import (
     app_for,
     cell,
     drawn,
-    new_driver,
     node_out,
     refused,
+    rows,
     screen_text,
-    steady,
     toasts,
     until,
 )
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Driver]:
-    with EventStore(tmp_path / "history.sqlite3") as store:
-        driver = new_driver(store)
-        steady(driver)
-        yield driver
-
-
 def svgs_in(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.svg"))
-
-
-def rows(app: ConsoleApp, site: int) -> list[str]:
-    table = app.panels[site].table
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
 class Renders:

@@ -4,14 +4,9 @@ the command palette on `:` and ctrl+p, and the events and alerts full screen (`e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from textual.command import CommandPalette
 
-from castui.history import EventStore
-from castui.ui import ConsoleApp
 from castui.ui.keys import BINDINGS, palette_commands
 from castui.ui.screens.help import HelpScreen
 from castui.ui.screens.records import RecordsScreen
@@ -24,27 +19,13 @@ from tests.support.ui_estate import (
     alert_rows,
     app_for,
     drawn,
-    new_driver,
     node_out,
     refused,
+    rows,
     screen_text,
-    steady,
     toasts,
     until,
 )
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Driver]:
-    with EventStore(tmp_path / "history.sqlite3") as store:
-        driver = new_driver(store)
-        steady(driver)
-        yield driver
-
-
-def rows(app: ConsoleApp, site: int) -> list[str]:
-    table = app.panels[site].table
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
 @pytest.mark.parametrize("key", ["ctrl+c", "f10"])

@@ -4,10 +4,7 @@ drained on its own row. The real engine, fixed rounds on a frozen clock (ui_esta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from castui.engine.timeline import Lane
 from castui.history import EventStore
@@ -21,19 +18,10 @@ from tests.support.ui_estate import (
     deep_trouble,
     drawn,
     new_deep_driver,
-    new_driver,
     screen_text,
     steady,
     until,
 )
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Driver]:
-    with EventStore(tmp_path / "history.sqlite3") as store:
-        driver = new_driver(store)
-        steady(driver)
-        yield driver
 
 
 def lane_widths(app) -> set[int]:  # type: ignore[no-untyped-def]

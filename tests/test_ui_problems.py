@@ -13,7 +13,6 @@ import pytest
 
 from castui.config import Config, parse_config
 from castui.history import EventStore
-from castui.ui import ConsoleApp
 from tests.support.ui_estate import (
     PROMPT,
     SMALL,
@@ -24,6 +23,7 @@ from tests.support.ui_estate import (
     drawn,
     new_monitor,
     refused,
+    rows,
     screen_text,
     steady,
     until,
@@ -52,11 +52,6 @@ nodes = [
 ]
 """)
     return parse_config("".join(parts), "big.toml")
-
-
-def rows(app: ConsoleApp, site: int) -> list[str]:
-    table = app.panels[site].table
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
 @pytest.fixture

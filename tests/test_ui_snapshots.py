@@ -23,21 +23,12 @@ from tests.support.ui_estate import (
     deep_trouble,
     exchange_maintenance,
     new_deep_driver,
-    new_driver,
     new_ex16_driver,
     select_node,
     steady,
 )
 
 SIZES = [(80, 24), (160, 48)]
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Driver]:
-    with EventStore(tmp_path / "history.sqlite3") as store:
-        driver = new_driver(store)
-        steady(driver)  # four minutes of history before the console starts
-        yield driver
 
 
 @pytest.fixture

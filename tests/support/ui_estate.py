@@ -614,3 +614,9 @@ def alert_rows(app: ConsoleApp) -> list[str]:
 def toasts(app: App[Any]) -> list[str]:
     """The text of every toast on screen."""
     return [toast.render().plain for toast in app.screen.query("Toast")]  # type: ignore[union-attr]
+
+
+def rows(app: ConsoleApp, site: int) -> list[str]:
+    """The node names of the `site`-th table, top to bottom, as drawn."""
+    table = app.panels[site].table
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
