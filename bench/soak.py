@@ -27,7 +27,9 @@ test: it exits 1 only if castui died.
   The engine keeps a ring of RING_SIZE rounds per target: until the rings are full memory
   grows by design, so the warm-up lasts until they are, and a run too short for that says so
   and shows how much of the slope the ring filling explains (bytes per ring entry measured
-  here with tracemalloc).
+  here with tracemalloc). `--ring N` (and `--feed N` for the console's event list) shorten
+  those buffers, through bench/tasks_probe.py, so that an hour sees them full: whatever
+  grows after that is not the buffers.
 
 Run: `python -m bench.soak --minutes 60 [--console]`; CI: `python -m bench.soak --minutes 2
 --smoke` (25 nodes, samples every 10 s: figures only). Loopback addresses only.
@@ -71,6 +73,7 @@ from castui.engine.pool import RING_SIZE, RoundSample
 from castui.lab.http import serve_http
 from castui.lab.layout import FREE_PORTS, LabLayout, LabTiming, SitePlan
 from castui.lab.node import LabNode
+from castui.ui.feed import TIMELINE_EVENTS
 
 #: Targets of the verdict (the issue's).
 MAX_MB_PER_HOUR = 1.0
@@ -288,27 +291,30 @@ def _last_tasks(path: Path) -> int:
 
 
 def _launch(name: str, castui_args: list[str], workdir: Path, every: float,
-            **popen: Any) -> Watched:
-    """castui under bench/tasks_probe.py; stderr to a file unless `popen` says otherwise."""
+            bounds: tuple[int, int], **popen: Any) -> Watched:
+    """castui under bench/tasks_probe.py with history buffers of `bounds` (ring, feed; a
+    feed of 0 leaves the console's alone); stderr to a file unless `popen` says otherwise."""
     tasks_file, stderr_file = workdir / f"{name}.tasks", workdir / f"{name}.stderr"
     with stderr_file.open("wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.tasks_probe", str(tasks_file), str(min(every, 10.0)),
-             "--", *castui_args], **{"stderr": stderr, **popen})
+             *map(str, bounds), "--", *castui_args], **{"stderr": stderr, **popen})
     watched = Watched(name, proc, tasks_file, stderr_file, psutil.Process(proc.pid))
     watched.ps.cpu_percent(None)
     return watched
 
 
-def start_watch(config: Path, workdir: Path, every: float) -> Watched:
+def start_watch(config: Path, workdir: Path, every: float, ring: int) -> Watched:
     events = (workdir / "watch.jsonl").open("wb")
     watched = _launch("watch", ["watch", "--config", str(config), "--format", "jsonl", "--db",
-                                str(workdir / "watch.sqlite3")], workdir, every, stdout=events)
+                                str(workdir / "watch.sqlite3")], workdir, every, (ring, 0),
+                      stdout=events)
     events.close()
     return watched
 
 
-def start_console(config: Path, workdir: Path, every: float) -> tuple[Watched, list[int]]:
+def start_console(config: Path, workdir: Path, every: float,
+                  bounds: tuple[int, int]) -> tuple[Watched, list[int]]:
     """The console in a pseudo-terminal (Textual draws on stderr); its output is read and
     counted (bytes) by a thread. Its config keeps its rounds off the nodes' HTTP port."""
     master, slave = pty.openpty()
@@ -320,7 +326,7 @@ def start_console(config: Path, workdir: Path, every: float) -> tuple[Watched, l
         raise RuntimeError("the lab config's ports line has changed: update bench/soak.py")
     own.write_text(text)
     watched = _launch("console", ["--config", str(own), "--db",
-                                  str(workdir / "console.sqlite3")], workdir, every,
+                                  str(workdir / "console.sqlite3")], workdir, every, bounds,
                       stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
                       env={**os.environ, "TERM": "xterm-256color"})
     os.close(slave)
@@ -355,12 +361,12 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
-def ring_entry_bytes() -> float:
+def ring_entry_bytes(size: int) -> float:
     """Bytes one ring entry holds (a RoundSample with its own datetime, in a full deque)."""
-    ring: deque[RoundSample] = deque(maxlen=RING_SIZE)
+    ring: deque[RoundSample] = deque(maxlen=size)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    for _ in range(RING_SIZE):
+    for _ in range(size):
         ring.append(RoundSample(datetime.now(UTC), "up", "UP"))
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -374,7 +380,7 @@ class Machine:
     estate_cpu: list[float] = field(default_factory=list)
 
 
-def verdict_lines(w: Watched, warmup: float, targets: int, interval: float,
+def verdict_lines(w: Watched, warmup: float, targets: int, interval: float, ring: int,
                   entry: float) -> list[str]:
     after = [s for s in w.samples if s.minute >= warmup]
     if len(after) < 2:
@@ -384,7 +390,7 @@ def verdict_lines(w: Watched, warmup: float, targets: int, interval: float,
              f"({len(after)} samples)"]
     rounds_h = 3600 / interval
     ring_mb_h = targets * rounds_h * entry / 2**20
-    full_at = RING_SIZE * interval / 60
+    full_at = ring * interval / 60
     if after[-1].minute < full_at:
         rest = mb_h - ring_mb_h
         lines.append(
@@ -430,6 +436,17 @@ def shown_down(events: Path, nodes: int) -> list[str]:
             and last.get(f"CAS{i + 1}") == "node_down"]
 
 
+def feed_full(events: Path, feed: int, began: datetime) -> str:
+    """When watch had printed `feed` events (the console, on the same estate, sees the same)."""
+    with events.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if n == feed:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    at = datetime.fromisoformat(json.loads(line)["time"])
+                    return f"watch had printed as many after {(at - began).seconds / 60:.0f} min"
+    return "watch printed fewer, so the list never filled"
+
+
 def print_series(w: Watched) -> None:
     print(f"\n{w.name}: series (every sample)")
     print(f"  {'min':>6} {'RSS MB':>7} {'fds':>5} {'tasks':>6} {'threads':>7} {'CPU %':>6}")
@@ -456,6 +473,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "later and the run lasts that long)")
     p.add_argument("--console", action="store_true",
                    help="also run the console in a pseudo-terminal, sampled the same way")
+    p.add_argument("--ring", type=int, default=RING_SIZE,
+                   help=f"rounds kept per target (castui's own: {RING_SIZE})")
+    p.add_argument("--feed", type=int, default=TIMELINE_EVENTS,
+                   help=f"events the console keeps (castui's own: {TIMELINE_EVENTS})")
     p.add_argument("--net", default="127.213", help="the lab's loopback /16")
     p.add_argument("--smoke", action="store_true",
                    help="CI smoke: 25 nodes, samples every 10 s, 0.5-minute warm-up")
@@ -466,6 +487,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--nodes must be 10-1000")
     if not 0 < args.timeout < args.interval <= 300:
         p.error("need 0 < --timeout < --interval <= 300")
+    if not 16 <= args.ring <= RING_SIZE or not 16 <= args.feed <= TIMELINE_EVENTS:
+        p.error(f"--ring must be 16-{RING_SIZE} and --feed 16-{TIMELINE_EVENTS}")
     if not 0 < args.minutes <= 24 * 60 or not 1 <= args.every <= 600:
         p.error("--minutes must be 0-1440 and --every 1-600")
     return args
@@ -495,10 +518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _soak(args: argparse.Namespace, estate: Estate, workdir: Path,
           watched: list[Watched]) -> int:
-    watched.append(start_watch(estate.config, workdir, args.every))
+    watched.append(start_watch(estate.config, workdir, args.every, args.ring))
     written: list[int] = [0]
     if args.console:
-        console, written = start_console(estate.config, workdir, args.every)
+        console, written = start_console(estate.config, workdir, args.every,
+                                         (args.ring, args.feed))
         watched.append(console)
     estate_ps = psutil.Process(estate.proc.pid)
     estate_ps.cpu_percent(None)
@@ -506,7 +530,7 @@ def _soak(args: argparse.Namespace, estate: Estate, workdir: Path,
     machine = Machine()
     gaps: list[tuple[float, float]] = []  # (minute, gap)
     rounds: list[int] = []
-    start = time.monotonic()
+    start, began = time.monotonic(), datetime.now(UTC)
     print(f"\n  {'min':>5} {'proc':>8} {'RSS MB':>7} {'fds':>5} {'tasks':>6} {'thr':>4} "
           f"{'CPU%':>5} | {'rounds min/med':>14} {'pace p50':>8} {'p99':>6} | {'estate CPU%':>11} "
           f"{'load1':>5} {'machine CPU%':>12}", flush=True)
@@ -540,24 +564,29 @@ def _soak(args: argparse.Namespace, estate: Estate, workdir: Path,
             print(f"  {minute:5.1f} {w.name:>8} {s.rss_mb:7.1f} {s.fds:5d} "
                   f"{s.tasks if s.tasks >= 0 else '-':>6} {s.threads:4d} {s.cpu:5.0f} {tail}",
                   flush=True)
-    return report(args, watched, gaps, rounds, machine, written[0], workdir, dead)
+    return report(args, watched, gaps, rounds, machine, written[0], workdir, began, dead)
 
 
 def report(args: argparse.Namespace, watched: list[Watched], gaps: list[tuple[float, float]],
            rounds: list[int], machine: Machine, console_bytes: int, workdir: Path,
-           dead: str | None) -> int:
+           began: datetime, dead: str | None) -> int:
     for w in watched:
         print_series(w)
     ran = watched[0].samples[-1].minute if watched[0].samples else 0.0
-    full_at = RING_SIZE * args.interval / 60
+    full_at = args.ring * args.interval / 60
     warmup = max(args.warmup, full_at) if ran > max(args.warmup, full_at) + 5 else args.warmup
     targets = args.nodes + 2 * len(site_plans(args.nodes))  # nodes, a VIP and DNS per site
-    entry = ring_entry_bytes()
+    entry = ring_entry_bytes(args.ring)
     events = sum(1 for _ in (workdir / "watch.jsonl").open("rb"))
-    print(f"\nran {ran:.1f} min; warm-up {warmup:.1f} min; rings of {RING_SIZE} rounds per "
-          f"target are full after {full_at:.0f} min; {events} events printed by watch"
+    shortened = " (shortened)" if args.ring < RING_SIZE else ""
+    print(f"\nran {ran:.1f} min; warm-up {warmup:.1f} min; rings of {args.ring} rounds per "
+          f"target{shortened} are full after {full_at:.0f} min; {events} events printed by watch"
           + (f"; console wrote {console_bytes / 2**20:.1f} MiB to its terminal"
              if args.console else ""))
+    if args.console:
+        print(f"the console keeps {args.feed} events"
+              f"{' (shortened)' if args.feed < TIMELINE_EVENTS else ''}: "
+              + feed_full(workdir / "watch.jsonl", args.feed, began))
     if machine.load:
         print(f"machine: load average (1 min) median {statistics.median(machine.load):.2f}, "
               f"max {max(machine.load):.2f}; all-CPU busy median "
@@ -576,7 +605,7 @@ def report(args: argparse.Namespace, watched: list[Watched], gaps: list[tuple[fl
     print(f"castui's view at the end: {len(wrong)} healthy or slow nodes shown out of the pool"
           + (f": {', '.join(wrong)} (NOT MET)" if wrong else " (MET)"))
     for w in watched:
-        print("\n".join(verdict_lines(w, warmup, targets, args.interval, entry)))
+        print("\n".join(verdict_lines(w, warmup, targets, args.interval, args.ring, entry)))
     if args.smoke:
         print("(smoke run: too short for a verdict on memory; the figures show it runs)")
     if dead:

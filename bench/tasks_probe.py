@@ -1,12 +1,18 @@
 """Run castui's command line in this interpreter and count its asyncio tasks from outside it.
 
-`python -m bench.tasks_probe OUT EVERY -- CASTUI ARGS...` runs `castui CASTUI ARGS...` exactly
-as `python -m castui` would, with two additions that change nothing castui does: an event
+`python -m bench.tasks_probe OUT EVERY [RING FEED] -- CASTUI ARGS...` runs `castui CASTUI ARGS...`
+exactly as `python -m castui` would, with two additions that change nothing castui does: an event
 loop policy that remembers every loop castui creates (asyncio.run and Textual both ask the
 policy for their loop), and a daemon thread that every EVERY seconds asks each live loop, on
 that loop (call_soon_threadsafe), for `len(asyncio.all_tasks())` and appends
 `MONOTONIC_TIME TASKS` to OUT. A loop too busy to answer within EVERY seconds is written as -1.
 The process has one thread more than castui alone (this one): bench/soak.py subtracts it.
+
+RING and FEED, when given, shorten castui's two history buffers that fill by design (the
+engine's rounds per target, `castui.engine.pool.RING_SIZE`, and the console's events,
+`castui.ui.feed.TIMELINE_EVENTS`) so that a soak of an hour sees them full: what still grows
+after that is not the buffers. Both are read when a buffer is made, so setting the module
+values before castui starts is enough.
 """
 
 from __future__ import annotations
@@ -58,15 +64,32 @@ def _sample(policy: _RememberingPolicy, out: Path, every: float) -> None:
             file.flush()
 
 
+def _shorten(ring: int, feed: int) -> None:
+    """Shorter history buffers (see the module's docstring); FEED 0 leaves the console's
+    alone and does not import it (watch never loads Textual)."""
+    import castui.engine.pool
+
+    castui.engine.pool.RING_SIZE = ring
+    if feed:
+        import castui.ui.feed
+
+        castui.ui.feed.TIMELINE_EVENTS = feed
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[2] != "--":
-        print("usage: python -m bench.tasks_probe OUT EVERY -- CASTUI ARGS...", file=sys.stderr)
+    bounds = argv[2:4] if len(argv) > 4 and argv[4] == "--" else []
+    rest = 5 if bounds else 3
+    if len(argv) < rest or argv[rest - 1] != "--" or not all(b.isdigit() for b in bounds):
+        print("usage: python -m bench.tasks_probe OUT EVERY [RING FEED] -- CASTUI ARGS...",
+              file=sys.stderr)
         return 2
+    if bounds:
+        _shorten(int(bounds[0]), int(bounds[1]))
     policy = _RememberingPolicy()
     asyncio.set_event_loop_policy(policy)
     threading.Thread(target=_sample, args=(policy, Path(argv[0]), float(argv[1])),
                      name="tasks-probe", daemon=True).start()
-    return castui_main(argv[3:])
+    return castui_main(argv[rest:])
 
 
 if __name__ == "__main__":
