@@ -20,7 +20,7 @@ import contextlib
 import errno
 import ssl
 import time
-from collections.abc import AsyncGenerator, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -41,6 +41,7 @@ BODY_LIMIT = 64 * 1024
 #: and X-CalculatedBETarget the back end a 2016+ front end proxied to.
 _SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "x-beserver", "x-calculatedbetarget", "server")
 _HEADER_LIMIT = 120
+_REPORTED = frozenset((*_SINGLE_HEADERS, "www-authenticate"))
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
 #: Exchanges left to end by their own timeouts (a strong reference until they do).
@@ -219,15 +220,22 @@ def classify_failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDe
     return Code.L7RSP, Error.PROTOCOL, clean(f"{type(exc).__name__}: {exc}", 100)
 
 
-def header_facts(headers: httpx.Headers) -> dict[str, Any]:
+def header_facts(pairs: Iterable[tuple[str | bytes, str | bytes]]) -> dict[str, Any]:
+    """The headers castui reports, from (lower-case name, value) pairs: httpx's
+    `Headers.multi_items()` or h11's raw ones. Values are network text: cleaned, bounded; a
+    header sent more than once is joined with ", " (httpx's `get`), WWW-Authenticate listed."""
+    found: dict[str, list[str]] = {}
+    for raw, value in pairs:
+        name = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+        if name in _REPORTED:
+            found.setdefault(name, []).append(clean(value, _HEADER_LIMIT))
     facts: dict[str, Any] = {}
     for name in _SINGLE_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            facts[name] = clean(value, _HEADER_LIMIT)
-    auth = headers.get_list("www-authenticate")
+        if name in found:
+            facts[name] = clean(", ".join(found[name]), _HEADER_LIMIT)
+    auth = found.get("www-authenticate")
     if auth:
-        facts["www-authenticate"] = [clean(v, _HEADER_LIMIT) for v in auth[:_MAX_AUTH_HEADERS]]
+        facts["www-authenticate"] = auth[:_MAX_AUTH_HEADERS]
     return facts
 
 
@@ -309,7 +317,7 @@ async def http_probe(client: httpx.AsyncClient, *, scheme: str, address: str, po
         async with client.stream("GET", url, headers=headers, extensions=extensions,
                                  timeout=httpx.Timeout(timeout)) as response:
             seen["status"] = response.status_code
-            seen["headers"] = header_facts(response.headers)
+            seen["headers"] = header_facts(response.headers.multi_items())
             return response.status_code, clean(response.reason_phrase, 40), \
                 await _read_body(response)
 

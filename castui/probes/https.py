@@ -50,6 +50,7 @@ from castui.probes.http import (
     header_facts,
     judge,
 )
+from castui.probes.loopsocket import LoopSocket
 from castui.probes.tcp import IN_PROGRESS, strerror, wait_connected
 from castui.probes.tls import read_certificate, reader_context, tls_probe
 
@@ -64,14 +65,13 @@ _SILENT = "Server disconnected without sending a response."
 
 
 class _Connection:
-    """One HTTP/1.1 connection over asyncio's TLS streams, its state kept by h11 (the protocol
-    layer httpx's own transport uses), requests sent one at a time."""
+    """One HTTP/1.1 connection over a TLS socket on the loop, its state kept by h11 (the
+    protocol layer httpx's own transport uses), requests sent one at a time."""
 
-    __slots__ = ("h11", "reader", "requests", "writer")
+    __slots__ = ("h11", "requests", "sock")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, sock: LoopSocket) -> None:
+        self.sock = sock
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD_LIMIT)
         self.requests = 0
 
@@ -79,11 +79,11 @@ class _Connection:
     def usable(self) -> bool:
         """Idle and open, as far as we know (the server may still close it as we send)."""
         return (self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
-                and not self.reader.at_eof() and not self.writer.is_closing())
+                and self.sock.quiet())
 
     def close(self) -> None:
         # An abort, as HAProxy closes its checks: no close_notify exchange to wait for.
-        self.writer.transport.abort()
+        self.sock.close()
 
     async def receive(self) -> object:
         """The next h11 event, reading as needed; httpx's exceptions for what goes wrong."""
@@ -95,7 +95,7 @@ class _Connection:
             if event is not h11.NEED_DATA:
                 return event
             try:
-                data = await self.reader.read(_READ)
+                data = await self.sock.recv(_READ)
             except OSError as exc:
                 raise httpx.ReadError(str(exc)) from exc
             if not data and self.h11.their_state is h11.SEND_RESPONSE:
@@ -223,25 +223,25 @@ class HttpsRound:
         phases.connect_ms = (t1 - t0) * 1000
         phases.name = "tls"
         try:
-            reader, writer = await asyncio.open_connection(sock=sock)
+            tls = self._context.wrap_socket(sock, server_hostname=self.host or None,
+                                            do_handshake_on_connect=False)
         except BaseException:
             sock.close()
             raise
-        t1 = time.monotonic()  # asyncio's streams are castui's work: in latency_ms only
+        connection = LoopSocket(tls)
         try:
-            await writer.start_tls(self._context, server_hostname=self.host or None)
+            await connection.handshake()
         except (OSError, ssl.SSLError) as exc:
-            writer.transport.abort()
+            connection.close()
             raise _Failed(exc, "tls") from exc
         except BaseException:
-            writer.transport.abort()
+            connection.close()
             raise
         phases.tls_ms = (time.monotonic() - t1) * 1000
         phases.name = "queued"
-        ssl_object = writer.get_extra_info("ssl_object")
-        if self._peer_der is None and ssl_object is not None:
-            self._peer_der = ssl_object.getpeercert(binary_form=True)
-        self._connection = _Connection(reader, writer)
+        if self._peer_der is None:
+            self._peer_der = tls.getpeercert(binary_form=True)
+        self._connection = _Connection(connection)
 
     async def _close(self) -> None:
         if self._connection is not None:
@@ -348,11 +348,11 @@ class HttpsRound:
         connection.requests += 1
         phases.name = "http"
         try:
-            connection.writer.write(
+            await connection.sock.send(
                 connection.h11.send(h11.Request(method=b"GET", target=expect.path.encode(
                     "ascii", "replace"), headers=self._headers))
                 + (connection.h11.send(h11.EndOfMessage()) or b""))
-        except (OSError, RuntimeError) as exc:
+        except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
         response = await connection.receive()
         while isinstance(response, h11.InformationalResponse):  # 1xx: the answer follows
@@ -361,7 +361,7 @@ class HttpsRound:
             raise httpx.RemoteProtocolError(_SILENT)
         phases.name = "body"
         facts["status"] = response.status_code
-        facts["headers"] = header_facts(httpx.Headers(list(response.headers)))
+        facts["headers"] = header_facts(response.headers)
         chunks: list[bytes] = []
         size = 0
         while size < BODY_LIMIT:

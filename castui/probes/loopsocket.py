@@ -1,0 +1,114 @@
+"""A connected non-blocking socket, plain or TLS, read and written on the event loop directly.
+
+asyncio's streams and its TLS transport are general machinery: a transport, a protocol and a
+stream per layer, flow control, buffers copied between them, a future per read. A check does
+one small exchange at a time and knows when it waits for an answer, so the HTTPS round and the
+endpoint mapper's exchange call the socket (an `ssl.SSLSocket` for TLS, which runs OpenSSL on
+the socket itself) and wait on the loop only when it would block: about a fifth less CPU a
+round, measured (docs/performance.md). The TCP check does the same for its connect.
+
+The reader callback stays registered while a check waits for answer after answer and removes
+itself when data arrives with nobody waiting, so an idle socket never spins the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+
+
+class LoopSocket:
+    """`sock` (connected, non-blocking; an SSLSocket made with do_handshake_on_connect=False
+    for TLS) driven from coroutines. `close()` aborts: no TLS close_notify, as HAProxy closes
+    its checks."""
+
+    __slots__ = ("_armed", "_fd", "_loop", "_waiter", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._fd = sock.fileno()
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._armed = False
+
+    async def handshake(self) -> None:
+        """The TLS handshake; ssl's own exceptions when it fails."""
+        assert isinstance(self.sock, ssl.SSLSocket)
+        while True:
+            try:
+                self.sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                await self._readable()
+            except ssl.SSLWantWriteError:
+                await self._writable()
+
+    async def recv(self, size: int) -> bytes:
+        """Up to `size` bytes as soon as any arrive; b"" at the end of the stream."""
+        while True:
+            try:
+                return self.sock.recv(size)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                await self._readable()
+            except ssl.SSLWantWriteError:
+                await self._writable()
+
+    async def send(self, data: bytes) -> None:
+        """All of `data`."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except (BlockingIOError, ssl.SSLWantWriteError):
+                await self._writable()
+            except ssl.SSLWantReadError:
+                await self._readable()
+
+    def quiet(self) -> bool:
+        """Nothing came from the peer since the last read: no data, no end of stream (an idle
+        keep-alive connection the server has not closed, as far as the kernel knows)."""
+        try:
+            self.sock.recv(1)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return True
+        except OSError:
+            return False
+        return False
+
+    def close(self) -> None:
+        if self._armed:
+            self._loop.remove_reader(self._fd)
+            self._armed = False
+        self.sock.close()
+
+    async def _readable(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        if not self._armed:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._armed = True
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _on_readable(self) -> None:
+        waiter = self._waiter
+        if waiter is None:  # nobody reads now: stop the loop calling until someone waits
+            self._loop.remove_reader(self._fd)
+            self._armed = False
+        elif not waiter.done():
+            waiter.set_result(None)
+
+    async def _writable(self) -> None:
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._loop.add_writer(self._fd, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self._loop.remove_writer(self._fd)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
