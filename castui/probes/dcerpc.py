@@ -20,6 +20,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 from uuid import UUID
 
 
@@ -194,8 +195,14 @@ def parse_header(data: bytes, max_frag: int = MAX_FRAG) -> Header:
     return Header(ptype, flags, frag_length, auth_length, call_id)
 
 
-async def read_pdu(reader: asyncio.StreamReader,
-                   max_frag: int = MAX_FRAG) -> tuple[Header, bytes]:
+class ExactReader(Protocol):
+    """What read_pdu reads from: asyncio's StreamReader (the lab) or a LoopSocket (the
+    probe)."""
+
+    async def readexactly(self, n: int) -> bytes: ...
+
+
+async def read_pdu(reader: ExactReader, max_frag: int = MAX_FRAG) -> tuple[Header, bytes]:
     """Read exactly one PDU (header, then frag_length bytes). Callers bound it in time."""
     try:
         head = await reader.readexactly(HEADER_LEN)

@@ -57,6 +57,7 @@ from castui.probes.dcerpc import (
     encode_tcp_tower,
     read_pdu,
 )
+from castui.probes.loopsocket import LoopSocket, open_socket
 from castui.probes.tcp import refusal, tcp_probe
 
 #: How many towers ept_map may return; we use the first one with a TCP port.
@@ -139,24 +140,23 @@ class _Session:
         self.facts = facts
         self.connected = False
         self._call_id = 0
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._sock: LoopSocket | None = None
 
-    async def run(self, address: str, port: int, interfaces: Sequence[RpcInterface]) -> None:
-        self._reader, self._writer = await asyncio.open_connection(address, port)
+    async def run(self, address: str, port: int, interfaces: Sequence[RpcInterface],
+                  timeout: float) -> None:
+        self._sock = LoopSocket(await open_socket(address, port, timeout))
         self.connected = True
         try:
             await self._bind()
             for iface in interfaces:
                 await self._map(iface)
         finally:
-            self._writer.close()
+            self._sock.close()
 
     async def _call(self, pdu: bytes, what: str) -> tuple[Header, bytes]:
-        assert self._reader is not None and self._writer is not None
-        self._writer.write(pdu)
-        await self._writer.drain()
-        header, data = await read_pdu(self._reader)
+        assert self._sock is not None
+        await self._sock.send(pdu)
+        header, data = await read_pdu(self._sock)
         _check_frame(header, data, self._call_id, what)
         return header, data
 
@@ -226,7 +226,7 @@ async def _exchange(session: _Session, address: str, port: int,
     facts = session.facts
     try:
         async with asyncio.timeout(timeout):
-            await session.run(address, port, interfaces)
+            await session.run(address, port, interfaces, timeout)
     except _Failed as failed:
         return _Verdict(False, failed.code, failed.detail, failed.error)
     except RpcError as exc:

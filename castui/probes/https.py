@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import socket
 import ssl
 import time
 from collections.abc import Sequence
@@ -50,8 +49,7 @@ from castui.probes.http import (
     header_facts,
     judge,
 )
-from castui.probes.loopsocket import LoopSocket
-from castui.probes.tcp import IN_PROGRESS, strerror, wait_connected
+from castui.probes.loopsocket import LoopSocket, open_socket
 from castui.probes.tls import read_certificate, reader_context, tls_probe
 
 #: Share of `timeout` a directory check may keep the round's connection waiting before the
@@ -204,21 +202,10 @@ class HttpsRound:
         await self._close()
         t0 = time.monotonic()
         phases.name = "connect"
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         try:  # connected as the TCP check connects, so connect_ms is the TCP handshake alone
-            sock.setblocking(False)
-            err = sock.connect_ex((self.address, self.port))
-            if err in IN_PROGRESS:
-                err = await wait_connected(sock, self.timeout)
-            if err:
-                raise OSError(err, strerror(err))
+            sock = await open_socket(self.address, self.port, self.timeout)
         except OSError as exc:
-            sock.close()
             raise _Failed(exc, "connect") from exc
-        except BaseException:
-            sock.close()
-            raise
         t1 = time.monotonic()
         phases.connect_ms = (t1 - t0) * 1000
         phases.name = "tls"

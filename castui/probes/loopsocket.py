@@ -17,13 +17,37 @@ import asyncio
 import socket
 import ssl
 
+from castui.probes.tcp import IN_PROGRESS, strerror, wait_connected
+
+
+async def open_socket(address: str, port: int, timeout: float) -> socket.socket:
+    """A connected non-blocking TCP socket to an IP literal; OSError (errno set) when the
+    connect fails, TimeoutError when it does not settle in `timeout`."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        err = sock.connect_ex((address, port))
+        if err in IN_PROGRESS:
+            err = await wait_connected(sock, timeout)
+        if err:
+            raise OSError(err, strerror(err))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+#: What readexactly asks the socket for at least.
+_READ = 64 * 1024
+
 
 class LoopSocket:
     """`sock` (connected, non-blocking; an SSLSocket made with do_handshake_on_connect=False
     for TLS) driven from coroutines. `close()` aborts: no TLS close_notify, as HAProxy closes
     its checks."""
 
-    __slots__ = ("_armed", "_fd", "_loop", "_waiter", "sock")
+    __slots__ = ("_armed", "_buffer", "_fd", "_loop", "_waiter", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -31,6 +55,7 @@ class LoopSocket:
         self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[None] | None = None
         self._armed = False
+        self._buffer = bytearray()  # read by readexactly beyond what it returned
 
     async def handshake(self) -> None:
         """The TLS handshake; ssl's own exceptions when it fails."""
@@ -54,6 +79,19 @@ class LoopSocket:
             except ssl.SSLWantWriteError:
                 await self._writable()
 
+    async def readexactly(self, size: int) -> bytes:
+        """`size` bytes; asyncio.IncompleteReadError (with what came) if the stream ends
+        first, as asyncio.StreamReader.readexactly."""
+        while len(self._buffer) < size:
+            data = await self.recv(max(size - len(self._buffer), _READ))
+            if not data:
+                partial, self._buffer = bytes(self._buffer), bytearray()
+                raise asyncio.IncompleteReadError(partial, size)
+            self._buffer += data
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
     async def send(self, data: bytes) -> None:
         """All of `data`."""
         view = memoryview(data)
@@ -68,6 +106,8 @@ class LoopSocket:
     def quiet(self) -> bool:
         """Nothing came from the peer since the last read: no data, no end of stream (an idle
         keep-alive connection the server has not closed, as far as the kernel knows)."""
+        if self._buffer:
+            return False
         try:
             self.sock.recv(1)
         except (BlockingIOError, ssl.SSLWantReadError):
