@@ -30,7 +30,7 @@ from castui.probes import dns_probe, http_probe, tcp_probe
 from castui.probes.agent import agent_probe
 from castui.probes.epm import epm_probe
 from castui.probes.https import HttpsRound
-from castui.probes.tls import reader_context, tls_probe
+from castui.probes.tls import reader_context
 
 #: Extra time a probe may take past its own timeout before the runner gives up on it. Probes
 #: bound themselves; this only guards the schedule against a probe that fails to.
@@ -274,11 +274,8 @@ class Runner:
         if spec.kind == "epm":
             return await epm_probe(target.address, spec.port, self.timeout,
                                    pinned=dict(spec.pinned))
-        if spec.kind == "tls":
-            return await tls_probe(target.address, spec.port, self.timeout,
-                                   server_name=target.host, names=spec.names,
-                                   warn_days=self.cert_warn_days)
-        return (await self._https(target, (spec,)))[spec.name]
+        # tls and http checks run as a unit, over the round's connection (run_unit)
+        raise ValueError(f"a {spec.kind} check runs in its unit (Runner.run_unit)")
 
 
 def _timed_out(result: ProbeResult) -> bool:
