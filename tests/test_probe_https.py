@@ -74,6 +74,29 @@ async def test_healthy_node_passes_every_check_over_one_connection(lab_ca: LabCA
     assert results["tls"].latency_ms >= tls["connect_ms"] + tls["tls_ms"]
 
 
+async def test_node_known_by_address_only_is_verified_against_its_address(
+        lab_ca: LabCA) -> None:
+    """No fqdn: the connection is verified against the IP address, so a certificate that does
+    not carry it fails the directories, as curl would; the certificate check still judges
+    the names it was given."""
+    vdirs = VDIRS_2010[:1]
+    found = {}
+    for label, context in (("with the address", lab_ca.issue(NODE, ADDRESS)),
+                           ("without it", lab_ca.issue(NODE))):
+        node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2010",
+                       ssl_context=context, fqdn=NODE)
+        async with node:
+            session = HttpsRound(address=ADDRESS, port=node.ports.https, host=None,
+                                 verify=lab_ca.client_context(), timeout=TIMEOUT)
+            found[label] = await session.run(tls="tls", names=(NODE,), warn_days=30,
+                                             vdirs=vdirs)
+    assert {name: r.code for name, r in found["with the address"].items()} == {
+        "tls": Code.TLSOK, "owa": Code.L7OK}
+    assert found["without it"]["owa"].code == Code.L6RSP
+    assert "certificate verify failed" in found["without it"]["owa"].detail
+    assert found["without it"]["tls"].code == Code.TLSOK  # read without verification
+
+
 @pytest.mark.parametrize("how", [CLOSE_HEADER, ANSWER_THEN_CLOSE])
 async def test_server_closing_after_every_answer_still_passes(lab_ca: LabCA, how: str) -> None:
     """With `Connection: close`, or closing silently as if it kept the connection."""

@@ -210,7 +210,9 @@ class HttpsRound:
         phases.connect_ms = (t1 - t0) * 1000
         phases.name = "tls"
         try:
-            tls = self._context.wrap_socket(sock, server_hostname=self.host or None,
+            # A node known by address only is verified against that address (as curl would),
+            # so its certificate must carry it; no SNI is sent for an address.
+            tls = self._context.wrap_socket(sock, server_hostname=self.host or self.address,
                                             do_handshake_on_connect=False)
         except BaseException:
             sock.close()
