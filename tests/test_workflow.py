@@ -6,6 +6,7 @@ the history is a real SQLite file, reopened to prove what survives a restart.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from castui.cli.watch import format_event
 from castui.config import parse_config
+from castui.engine.drills import start_or_resume, this_recorder
 from castui.engine.monitor import MARKS_REFRESH_S, Monitor
 from castui.engine.timeline import Mark
 from castui.history import EventStore, HistoryError
 from castui.model.alerts import Alert
 from castui.model.events import Event, Kind
+from castui.model.marks import Recorder
 from castui.model.results import Code, Error, ProbeResult
 from castui.model.times import iso
 from castui.report import Window, choose_window, collect, measure
@@ -225,6 +229,22 @@ def test_drills_are_stored_one_at_a_time_and_resume_after_a_restart(
         assert [d.name for d in again.store.drills()] == ["dr-test"]
     finally:
         again.store.close()
+
+
+def test_watch_states_a_resumed_drill_s_gap_once(tmp_path: Path) -> None:
+    """The drill_resumed line names the unobserved time in its detail; watch's text adds no
+    second "(after ...)" for it, as it does for a node back in the pool."""
+    now = datetime.now(UTC)
+    with EventStore(tmp_path / "h.sqlite3") as store:
+        dead = Recorder(2**22 + 12345, socket.gethostname(), now - timedelta(hours=1),
+                        now - timedelta(seconds=75))  # no such pid on this host: gone
+        store.start_drill("dr-gap", now - timedelta(minutes=10), "test", dead)
+        _, resumed = start_or_resume(store, "dr-gap", this_recorder(now), "test", now)
+    assert resumed is not None and resumed.duration_s is not None
+    line = format_event(resumed, "text")
+    assert "not observed for 1m15" in line and "(after" not in line, line
+    back = Event(now, "Site-A", "CAS1", Kind.NODE_UP, "back in pool", duration_s=75.0)
+    assert format_event(back, "text").endswith("back in pool (after 75.0 s)")
 
 
 def test_a_drill_report_shows_the_nodes_already_out_and_the_quiet_ones(rig: Rig) -> None:

@@ -17,7 +17,7 @@ from castui.engine.alerts import is_alert
 from castui.engine.monitor import DRILL_NAME_MAX, Monitor
 from castui.history import HistoryError, default_db_path
 from castui.metrics import MetricsError, MetricsServer
-from castui.model.events import Event
+from castui.model.events import Event, Kind
 from castui.model.text import clean
 from castui.model.times import duration, iso
 
@@ -52,7 +52,7 @@ def format_event(event: Event, fmt: str) -> str:
         return json.dumps({**event.as_dict(), "alert": is_alert(event)}, separators=(",", ":"))
     stamp = iso(event.time)
     line = f"{stamp} {event.site} {event.subject} {event.kind}: {event.detail}"
-    if event.duration_s is not None:
+    if event.duration_s is not None and event.kind != Kind.DRILL_RESUMED:  # its detail says
         line += f" (after {duration(event.duration_s, style='seconds')})"
     if isinstance(why := event.data.get("exchange_maintenance"), str):
         line += f" (expected: {why})"
