@@ -27,6 +27,9 @@ async def open_socket(address: str, port: int, timeout: float) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
+        # Each request goes out at once, not held until the last segment is acknowledged
+        # (asyncio's transports set this too): a peer's delayed ACK would add 40 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         err = sock.connect_ex((address, port))
         if err in IN_PROGRESS:
             err = await wait_connected(sock, timeout)
