@@ -27,7 +27,7 @@ test: it exits 1 only if castui died.
   The engine keeps a ring of RING_SIZE rounds per target: until the rings are full memory
   grows by design, so the warm-up lasts until they are, and a run too short for that says so
   and shows how much of the slope the ring filling explains (bytes per ring entry measured
-  here with tracemalloc). `--ring N` (and `--feed N` for the console's event list) shorten
+  here with tracemalloc). `--ring N` (and `--feed N` for the console's event list and log) shorten
   those buffers, through bench/tasks_probe.py, so that an hour sees them full: whatever
   grows after that is not the buffers.
 
@@ -74,6 +74,7 @@ from castui.lab.http import serve_http
 from castui.lab.layout import FREE_PORTS, LabLayout, LabTiming, SitePlan
 from castui.lab.node import LabNode
 from castui.ui.feed import TIMELINE_EVENTS
+from castui.ui.widgets.event_log import MAX_LINES
 
 #: Targets of the verdict (the issue's).
 MAX_MB_PER_HOUR = 1.0
@@ -436,15 +437,16 @@ def shown_down(events: Path, nodes: int) -> list[str]:
             and last.get(f"CAS{i + 1}") == "node_down"]
 
 
-def feed_full(events: Path, feed: int, began: datetime) -> str:
-    """When watch had printed `feed` events (the console, on the same estate, sees the same)."""
+def feed_full(events: Path, feed: int, began: datetime) -> float | None:
+    """The minute watch had printed `feed` events (the console, on the same estate, sees the
+    same), None if it printed fewer."""
     with events.open(encoding="utf-8") as lines:
         for n, line in enumerate(lines, 1):
             if n == feed:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     at = datetime.fromisoformat(json.loads(line)["time"])
-                    return f"watch had printed as many after {(at - began).seconds / 60:.0f} min"
-    return "watch printed fewer, so the list never filled"
+                    return (at - began).total_seconds() / 60
+    return None
 
 
 def print_series(w: Watched) -> None:
@@ -583,10 +585,15 @@ def report(args: argparse.Namespace, watched: list[Watched], gaps: list[tuple[fl
           f"target{shortened} are full after {full_at:.0f} min; {events} events printed by watch"
           + (f"; console wrote {console_bytes / 2**20:.1f} MiB to its terminal"
              if args.console else ""))
+    console_warmup = warmup
     if args.console:
-        print(f"the console keeps {args.feed} events"
+        feed_at = feed_full(workdir / "watch.jsonl", args.feed, began)
+        print(f"the console keeps {args.feed} events and {min(args.feed, MAX_LINES)} log lines"
               f"{' (shortened)' if args.feed < TIMELINE_EVENTS else ''}: "
-              + feed_full(workdir / "watch.jsonl", args.feed, began))
+              + (f"watch had printed as many after {feed_at:.0f} min" if feed_at is not None
+                 else "watch printed fewer, so they never filled"))
+        if feed_at is not None and ran > max(warmup, feed_at) + 5:
+            console_warmup = max(warmup, feed_at)
     if machine.load:
         print(f"machine: load average (1 min) median {statistics.median(machine.load):.2f}, "
               f"max {max(machine.load):.2f}; all-CPU busy median "
@@ -605,7 +612,8 @@ def report(args: argparse.Namespace, watched: list[Watched], gaps: list[tuple[fl
     print(f"castui's view at the end: {len(wrong)} healthy or slow nodes shown out of the pool"
           + (f": {', '.join(wrong)} (NOT MET)" if wrong else " (MET)"))
     for w in watched:
-        print("\n".join(verdict_lines(w, warmup, targets, args.interval, args.ring, entry)))
+        start = console_warmup if w.name == "console" else warmup
+        print("\n".join(verdict_lines(w, start, targets, args.interval, args.ring, entry)))
     if args.smoke:
         print("(smoke run: too short for a verdict on memory; the figures show it runs)")
     if dead:

@@ -8,11 +8,12 @@ that loop (call_soon_threadsafe), for `len(asyncio.all_tasks())` and appends
 `MONOTONIC_TIME TASKS` to OUT. A loop too busy to answer within EVERY seconds is written as -1.
 The process has one thread more than castui alone (this one): bench/soak.py subtracts it.
 
-RING and FEED, when given, shorten castui's two history buffers that fill by design (the
-engine's rounds per target, `castui.engine.pool.RING_SIZE`, and the console's events,
-`castui.ui.feed.TIMELINE_EVENTS`) so that a soak of an hour sees them full: what still grows
-after that is not the buffers. Both are read when a buffer is made, so setting the module
-values before castui starts is enough.
+RING and FEED, when given, shorten castui's history buffers that fill by design (the
+engine's rounds per target, `castui.engine.pool.RING_SIZE`; the console's events,
+`castui.ui.feed.TIMELINE_EVENTS`, and its log's lines, `castui.ui.widgets.event_log.MAX_LINES`)
+so that a soak of an hour sees them full: what still grows after that is not the buffers.
+Each is read when its buffer is made, so setting the module values before castui starts is
+enough.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ def _shorten(ring: int, feed: int) -> None:
     castui.engine.pool.RING_SIZE = ring
     if feed:
         import castui.ui.feed
+        import castui.ui.widgets.event_log
 
         castui.ui.feed.TIMELINE_EVENTS = feed
+        castui.ui.widgets.event_log.MAX_LINES = min(feed, castui.ui.widgets.event_log.MAX_LINES)
 
 
 def main(argv: list[str]) -> int:
