@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ssl
 import time
 from collections.abc import Sequence
@@ -138,9 +139,7 @@ class HttpsRound:
         self.host = host
         self._context = verify or reader_context()
         self.timeout = timeout
-        self._headers = [(b"Host", (host or _literal(address)).encode("idna")),
-                         (b"Accept-Encoding", b"identity"),
-                         (b"User-Agent", USER_AGENT.encode())]
+        self._host = (host or _literal(address)).encode("idna")
         self._connection: _Connection | None = None
         self._peer_der: bytes | None = None
 
@@ -338,8 +337,7 @@ class HttpsRound:
         phases.name = "http"
         try:
             await connection.sock.send(
-                connection.h11.send(h11.Request(method=b"GET", target=expect.path.encode(
-                    "ascii", "replace"), headers=self._headers))
+                connection.h11.send(_request(self._host, expect.path))
                 + (connection.h11.send(h11.EndOfMessage()) or b""))
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
@@ -369,6 +367,15 @@ class HttpsRound:
         phases.request_ms = (time.monotonic() - t0) * 1000
         reason = clean(response.reason.decode("latin-1"), 40)
         return response.status_code, reason, b"".join(chunks)[:BODY_LIMIT]
+
+
+@functools.lru_cache(maxsize=4096)
+def _request(host: bytes, path: str) -> h11.Request:
+    """The GET a check sends: h11 validates a request's headers when it is made, so each
+    (host, path) is made once (the events are immutable)."""
+    return h11.Request(method=b"GET", target=path.encode("ascii", "replace"),
+                       headers=[(b"Host", host), (b"Accept-Encoding", b"identity"),
+                                (b"User-Agent", USER_AGENT.encode())])
 
 
 def _raced(exc: BaseException) -> bool:
