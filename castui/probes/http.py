@@ -42,6 +42,8 @@ BODY_LIMIT = 64 * 1024
 _SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "x-beserver", "x-calculatedbetarget", "server")
 _HEADER_LIMIT = 120
 _REPORTED = frozenset((*_SINGLE_HEADERS, "www-authenticate"))
+#: Values of a repeated header joined at most (the result is cut at _HEADER_LIMIT anyway).
+_MAX_JOINED = 8
 _MAX_AUTH_HEADERS = 8
 _DETAIL_NAME_LIMIT = 40
 #: Exchanges left to end by their own timeouts (a strong reference until they do).
@@ -224,19 +226,26 @@ def header_facts(pairs: Iterable[tuple[str | bytes, str | bytes]]) -> dict[str, 
     """The headers castui reports, from (lower-case name, value) pairs: httpx's
     `Headers.multi_items()` or h11's raw ones. Values are network text: cleaned, bounded; a
     header sent more than once is joined with ", " (httpx's `get`), WWW-Authenticate listed."""
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[str | bytes]] = {}
     for raw, value in pairs:
         name = raw.decode("latin-1") if isinstance(raw, bytes) else raw
         if name in _REPORTED:
-            found.setdefault(name, []).append(clean(value, _HEADER_LIMIT))
+            found.setdefault(name, []).append(value)
     facts: dict[str, Any] = {}
     for name in _SINGLE_HEADERS:
-        if name in found:
-            facts[name] = clean(", ".join(found[name]), _HEADER_LIMIT)
+        values = found.get(name)
+        if values:
+            facts[name] = clean(values[0] if len(values) == 1
+                                else ", ".join(map(_text, values[:_MAX_JOINED])),
+                                _HEADER_LIMIT)
     auth = found.get("www-authenticate")
     if auth:
-        facts["www-authenticate"] = auth[:_MAX_AUTH_HEADERS]
+        facts["www-authenticate"] = [clean(v, _HEADER_LIMIT) for v in auth[:_MAX_AUTH_HEADERS]]
     return facts
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def answered_by(headers: dict[str, Any]) -> str:
