@@ -9,10 +9,12 @@ Autodiscover hostnames). The `cryptography` package parses the certificate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import ssl
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -111,22 +113,39 @@ def read_certificate(der: bytes | None, names: Sequence[str], warn_days: int, no
         return ProbeResult(False, Code.L6RSP, "no certificate presented", latency,
                            Error.TLS, started_at=started)
     try:
-        cert = x509.load_der_x509_certificate(der)
-        found = cert_names(cert)
-        return judge(cert, found, names, warn_days, now, latency, started)
+        parsed = _parse(der)
     except (ValueError, x509.DuplicateExtension, x509.InvalidVersion,
             x509.UnsupportedGeneralNameType) as exc:  # the parser's every complaint about DER
         return ProbeResult(False, Code.L6RSP, clean(f"unreadable certificate: {exc}", 120),
                            latency, Error.TLS, started_at=started)
+    return judge(parsed, names, warn_days, now, latency, started)
 
 
-def judge(cert: x509.Certificate, found: list[str], names: Sequence[str], warn_days: int,
-          now: datetime, latency: float, started: float) -> ProbeResult:
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What the certificate check reads of a certificate."""
+
+    not_before: datetime
+    not_after: datetime
+    names: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(der: bytes) -> Parsed:
+    """A certificate's validity and names. A server presents the same certificate round after
+    round, so each is parsed once (keyed by its bytes; the parser's exceptions are not kept)."""
+    cert = x509.load_der_x509_certificate(der)
+    return Parsed(cert.not_valid_before_utc, cert.not_valid_after_utc, tuple(cert_names(cert)))
+
+
+def judge(cert: Parsed, names: Sequence[str], warn_days: int, now: datetime, latency: float,
+          started: float) -> ProbeResult:
     """Expiry first (an expired certificate fails everyone), then name coverage."""
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    found = cert.names
+    not_before, not_after = cert.not_before, cert.not_after
     days_left = int((not_after - now).total_seconds() // 86400)
     missing = [name for name in names if not any(covers(p, name) for p in found)]
-    facts = {"names": found[:MAX_NAMES], "name_count": len(found),
+    facts = {"names": list(found[:MAX_NAMES]), "name_count": len(found),
              "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
              "days_left": days_left, "missing": missing}
     shown = ", ".join(found[:_SHOWN_NAMES]) + (" …" if len(found) > _SHOWN_NAMES else "")
