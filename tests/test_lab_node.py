@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from castui.config.model import Ports, Profile
 from castui.lab.certs import LabCA
 from castui.lab.node import LabNode
 from castui.model.exchange import HTTP_CHECKS
+from tests.support.net import wait_for
 
 ALL_PORTS = Ports(epm=0, https=0, http=0, mapi=0, ab=0)
 MakeNode = Callable[..., Awaitable[LabNode]]
@@ -88,6 +90,28 @@ async def test_exchange2010_answers_every_profile_check(make_node: MakeNode,
     assert '<form action="/owa/auth.owa" method="POST" name="logonForm"' in logon.text
     assert 'name="username"' in logon.text and 'name="password"' in logon.text
     assert logon.headers["content-type"].startswith("text/html")
+
+
+async def test_every_connection_the_node_accepts_sends_without_nagle(
+        make_node: MakeNode) -> None:
+    """TCP_NODELAY on each accepted connection: without it an answer written while the TLS
+    1.3 tickets are unacknowledged waits for the client's delayed ACK (40 ms on Linux), and
+    every latency figure measured against the lab carries it."""
+    node = await make_node("127.0.6.9")
+    seen: dict[str, int] = {}
+    for name, port in node.ports.tcp_checks():
+        _, writer = await asyncio.open_connection(node.address, port)
+        me = writer.get_extra_info("sockname")[:2]
+        try:
+            def mine(me: tuple[str, int] = me) -> list[socket.socket]:
+                return [sock for peer, sock in node.connections() if peer == me]
+            await wait_for(lambda: bool(mine()), 5, what=f"the node to accept on {name}")
+            (sock,) = mine()
+            seen[name] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert len(seen) == len(node.ports.tcp_checks()) and all(seen.values()), seen
 
 
 async def test_exchange2010_redirects_and_unknown_paths(make_node: MakeNode,

@@ -194,10 +194,19 @@ class LabNode:
             await self._bind()
             self._mode = "up"
 
+    def connections(self) -> list[tuple[tuple[str, int], socket.socket]]:
+        """(client address, the node's socket) of each connection it holds open: what a test
+        asks of the server side (its socket options)."""
+        return [(w.get_extra_info("peername")[:2], w.get_extra_info("socket"))
+                for w in self._writers if w.get_extra_info("socket") is not None]
+
     # -- internals ----------------------------------------------------------------------
 
     def _socket(self, port: int) -> socket.socket:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says
+        # TCP, and without it an answer written while the TLS 1.3 tickets are unacknowledged
+        # waits for the client's delayed ACK (40 ms on Linux).
+        sock = socket.socket(self._family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.address, port))
