@@ -25,13 +25,12 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.children import stop
+from bench.children import castui_lab
 from castui.config import load_config
 from castui.engine.runner import units
 from castui.engine.targets import build_targets
@@ -49,24 +48,9 @@ def one_node_lab() -> Iterator[Path]:
     """`castui lab` with one site of one node; its config path once it serves."""
     with tempfile.TemporaryDirectory(prefix="castui-round-") as tmp:
         config = Path(tmp) / "lab.toml"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "castui", "lab", "--free-ports", "--net", NET, "--sites",
-             "Site-A=1", "--no-balancer", "--write-config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + LAB_READY_S
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if "ready" in line:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the lab did not start in time")
-            else:
-                raise RuntimeError(f"the lab exited with status {proc.wait()}")
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
+        with castui_lab(["--free-ports", "--net", NET, "--sites", "Site-A=1", "--no-balancer",
+                         "--write-config", str(config)], LAB_READY_S):
             yield config
-        finally:
-            stop(proc)
 
 
 async def rounds(config_path: Path, count: int) -> tuple[float, float, float]:

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.children import stop
+from bench.children import castui_lab, stop
 from bench.haproxy_peer import (
     check_statuses,
     haproxy_checking,
@@ -142,25 +142,10 @@ class Sampler:
 def lab(tmp: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """`castui lab` with 3 x 8 nodes in a child process; its config path once it is ready."""
     config = tmp / "lab.toml"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "castui", "lab", "--free-ports", "--net", NET, "--sites", SITES,
-         "--speed", SPEED, "--scenario", "maintenance", "--loop", "--write-config",
-         str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + LAB_READY_S
-        assert proc.stdout is not None
-        for line in proc.stdout:  # the lab prints `ready` once it serves
-            if "ready" in line:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lab did not start in time")
-        else:
-            raise RuntimeError(f"the lab exited with status {proc.wait()}")
-        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
+    with castui_lab(["--free-ports", "--net", NET, "--sites", SITES, "--speed", SPEED,
+                     "--scenario", "maintenance", "--loop", "--write-config", str(config)],
+                    LAB_READY_S) as proc:
         yield config, proc
-    finally:
-        stop(proc)
 
 
 def run_headless(config_path: Path, seconds: float, size: tuple[int, int]) -> Samples:
