@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from castui.config.model import Ports
+from castui.config.model import Ports, Profile
 from castui.lab.certs import LabCA
 from castui.lab.node import LabNode
 from castui.model.exchange import HTTP_CHECKS, HttpExpectation
@@ -42,6 +42,12 @@ async def https_round(port: int, verify: ssl.SSLContext | None,
     return await session.run(tls="tls", names=names, warn_days=30, vdirs=vdirs)
 
 
+def lab_node(context: ssl.SSLContext, profile: Profile) -> LabNode:
+    """The lab's CAS01 on ADDRESS, serving HTTPS (port chosen when it starts) with `context`."""
+    return LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile=profile,
+                   ssl_context=context, fqdn=NODE)
+
+
 def phases(result: ProbeResult) -> dict[str, float | None]:
     found = result.facts["phases"]
     assert isinstance(found, dict)
@@ -55,8 +61,7 @@ def opened(result: ProbeResult) -> bool:
 
 
 async def test_healthy_node_passes_every_check_over_one_connection(lab_ca: LabCA) -> None:
-    node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2010",
-                   ssl_context=lab_ca.issue(NODE), fqdn=NODE)
+    node = lab_node(lab_ca.issue(NODE), "exchange2010")
     async with node:
         results = await https_round(node.ports.https, lab_ca.client_context(), VDIRS_2010)
     assert {name: r.code for name, r in results.items()} == {
@@ -83,8 +88,7 @@ async def test_node_known_by_address_only_is_verified_against_its_address(
     found = {}
     for label, context in (("with the address", lab_ca.issue(NODE, ADDRESS)),
                            ("without it", lab_ca.issue(NODE))):
-        node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2010",
-                       ssl_context=context, fqdn=NODE)
+        node = lab_node(context, "exchange2010")
         async with node:
             session = HttpsRound(address=ADDRESS, port=node.ports.https, host=None,
                                  verify=lab_ca.client_context(), timeout=TIMEOUT)
@@ -162,8 +166,7 @@ async def test_hanging_directory_times_out_alone_within_the_round_budget(
 
 
 async def test_refused_port_fails_every_check_with_one_attempt(lab_ca: LabCA) -> None:
-    node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2016",
-                   ssl_context=lab_ca.issue(NODE), fqdn=NODE)
+    node = lab_node(lab_ca.issue(NODE), "exchange2016")
     async with node:
         port = node.ports.https
         await node.crash()
@@ -174,8 +177,7 @@ async def test_refused_port_fails_every_check_with_one_attempt(lab_ca: LabCA) ->
 
 
 async def test_black_holed_port_times_out_every_check_once(lab_ca: LabCA) -> None:
-    node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2016",
-                   ssl_context=lab_ca.issue(NODE), fqdn=NODE)
+    node = lab_node(lab_ca.issue(NODE), "exchange2016")
     async with node:
         port = node.ports.https
         await node.blackhole()
@@ -206,8 +208,7 @@ CERTIFICATES = {
 @pytest.mark.parametrize("case", CERTIFICATES)
 async def test_certificate_verdicts_are_those_of_a_check_of_its_own(lab_ca: LabCA,
                                                                     case: str) -> None:
-    node = LabNode("CAS01", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2016",
-                   ssl_context=CERTIFICATES[case](lab_ca), fqdn=NODE)
+    node = lab_node(CERTIFICATES[case](lab_ca), "exchange2016")
     async with node:
         port = node.ports.https
         alone = await tls_probe(ADDRESS, port, TIMEOUT, server_name=NODE, names=(NODE,))
