@@ -19,10 +19,11 @@ of the round and never carried into the next, so every round still proves a fres
   hangs, and within connect + 2 x timeout at worst (a server slow on every answer).
 
 Every result carries `facts["phases"]`: `connect_ms` and `tls_ms` (the TCP connect and the TLS
-handshake, on the check that opened a connection, else None) and `request_ms` (request sent to
-last body byte read, None when no request was sent). `latency_ms` is their sum: the check's own
-time, from its start (opening a connection when it had to) to its result, without the checks
-before it in the round.
+handshake, on the check that opened a connection, else None) and `request_ms` (from the
+request handed to the socket to the last bytes of the answer read from it, so castui parsing
+them is not counted as the node's time; None when no request was sent). `latency_ms` is their
+sum and castui's work around them: the check's own time, from its start (opening a connection
+when it had to) to its result, without the checks before it in the round.
 """
 
 from __future__ import annotations
@@ -67,12 +68,15 @@ class _Connection:
     """One HTTP/1.1 connection over a TLS socket on the loop, its state kept by h11 (the
     protocol layer httpx's own transport uses), requests sent one at a time."""
 
-    __slots__ = ("h11", "requests", "sock")
+    __slots__ = ("h11", "read_at", "requests", "sock")
 
     def __init__(self, sock: LoopSocket) -> None:
         self.sock = sock
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD_LIMIT)
         self.requests = 0
+        #: When the last bytes came from the socket (time.monotonic()): a request's time
+        #: ends there, not after castui parsed them.
+        self.read_at = 0.0
 
     @property
     def usable(self) -> bool:
@@ -97,6 +101,7 @@ class _Connection:
                 data = await self.sock.recv(_READ)
             except OSError as exc:
                 raise httpx.ReadError(str(exc)) from exc
+            self.read_at = time.monotonic()
             if not data and self.h11.their_state is h11.SEND_RESPONSE:
                 raise httpx.RemoteProtocolError(_SILENT)
             self.h11.receive_data(data)
@@ -332,13 +337,13 @@ class HttpsRound:
         connection stays open only when the answer was read whole and both sides keep it."""
         connection = self._connection
         assert connection is not None
-        t0 = time.monotonic()
         connection.requests += 1
         phases.name = "http"
+        request = (connection.h11.send(_request(self._host, expect.path))
+                   + (connection.h11.send(h11.EndOfMessage()) or b""))
+        t0 = time.monotonic()
         try:
-            await connection.sock.send(
-                connection.h11.send(_request(self._host, expect.path))
-                + (connection.h11.send(h11.EndOfMessage()) or b""))
+            await connection.sock.send(request)
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
         response = await connection.receive()
@@ -364,7 +369,7 @@ class HttpsRound:
             connection.h11.start_next_cycle()
         else:  # Connection: close, or a body we did not read whole
             await self._close()
-        phases.request_ms = (time.monotonic() - t0) * 1000
+        phases.request_ms = (max(connection.read_at, t0) - t0) * 1000
         reason = clean(response.reason.decode("latin-1"), 40)
         return response.status_code, reason, b"".join(chunks)[:BODY_LIMIT]
 
