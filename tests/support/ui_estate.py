@@ -593,15 +593,21 @@ def cell(app: ConsoleApp, site: int, node: str, column: str) -> str:
     return str(app.panels[site].table.get_cell(node, column))
 
 
+#: Walks down a table looking for a node: the trouble order can move rows during a walk (a
+#: node's first rounds still coming in), so the walk starts again from the top.
+_WALKS = 5
+
+
 async def select_node(pilot: Pilot[Any], app: ConsoleApp, site: int, node: str) -> None:
     """Move the `site`-th table's cursor to `node` with the keys (g, then j), whatever the
     trouble order put where."""
     table = app.panels[site].table
-    await pilot.press("g")
-    for _ in range(table.row_count):
-        if table.selected() == node:
-            return
-        await pilot.press("j")
+    for _ in range(_WALKS):
+        await pilot.press("g")
+        for _ in range(table.row_count):
+            if table.selected() == node:
+                return
+            await pilot.press("j")
     raise AssertionError(f"{node} is not in the table: {table.selected()}")
 
 
