@@ -223,3 +223,22 @@ async def test_certificate_verdicts_are_those_of_a_check_of_its_own(lab_ca: LabC
         return
     assert {(r.code, r.error) for r in vdirs} == {(Code.L6RSP, Error.TLS)}
     assert all(r.detail.startswith("certificate verify failed: ") for r in vdirs)
+
+
+@pytest.mark.parametrize("name", ["[red]pwned\x1b[31m\x1b]0;owned\x07", "[b]" + "A" * 400])
+async def test_answer_headers_are_data_in_every_check_of_every_round(lab_ca: LabCA,
+                                                                     name: str) -> None:
+    """A node naming itself with markup, escape sequences or a very long name: every check of
+    two rounds reports the same cleaned, bounded X-FEServer (short values are cleaned once and
+    remembered, long ones each time)."""
+    node = lab_node(lab_ca.issue(NODE), "exchange2016")
+    node.http.fe_server = name
+    async with node:
+        rounds = [await https_round(node.ports.https, lab_ca.client_context(), VDIRS_2016)
+                  for _ in range(2)]
+    shown = {result.facts["headers"]["x-feserver"] for results in rounds
+             for check, result in results.items() if check != "tls"}
+    assert len(shown) == 1
+    (value,) = shown
+    assert value.startswith("[") and len(value) <= 120
+    assert not any(char in value for char in "\x1b\x07") and "owned" not in value

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ssl
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator
@@ -41,6 +42,8 @@ BODY_LIMIT = 64 * 1024
 #: and X-CalculatedBETarget the back end a 2016+ front end proxied to.
 _SINGLE_HEADERS = ("x-feserver", "x-diaginfo", "x-beserver", "x-calculatedbetarget", "server")
 _HEADER_LIMIT = 120
+#: Header values up to this long are cleaned once and remembered (_cleaned).
+_CACHED_VALUE = 256
 _REPORTED = frozenset((*_SINGLE_HEADERS, "www-authenticate"))
 #: Values of a repeated header joined at most (the result is cut at _HEADER_LIMIT anyway).
 _MAX_JOINED = 8
@@ -223,25 +226,37 @@ def classify_failure(exc: BaseException, phase: str, timeout: float) -> _ErrorDe
 
 
 def header_facts(pairs: Iterable[tuple[str | bytes, str | bytes]]) -> dict[str, Any]:
-    """The headers castui reports, from (lower-case name, value) pairs: httpx's
-    `Headers.multi_items()` or h11's raw ones. Values are network text: cleaned, bounded; a
+    """The headers castui reports, from (name, value) pairs, names in any case: httpx's
+    `Headers.multi_items()` or h11's `raw_items()`. Values are network text: cleaned, bounded; a
     header sent more than once is joined with ", " (httpx's `get`), WWW-Authenticate listed."""
     found: dict[str, list[str | bytes]] = {}
     for raw, value in pairs:
-        name = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+        name = (raw.decode("latin-1") if isinstance(raw, bytes) else raw).lower()
         if name in _REPORTED:
             found.setdefault(name, []).append(value)
     facts: dict[str, Any] = {}
     for name in _SINGLE_HEADERS:
         values = found.get(name)
         if values:
-            facts[name] = clean(values[0] if len(values) == 1
-                                else ", ".join(map(_text, values[:_MAX_JOINED])),
-                                _HEADER_LIMIT)
+            facts[name] = _cleaned(values[0] if len(values) == 1
+                                   else ", ".join(map(_text, values[:_MAX_JOINED])))
     auth = found.get("www-authenticate")
     if auth:
-        facts["www-authenticate"] = [clean(v, _HEADER_LIMIT) for v in auth[:_MAX_AUTH_HEADERS]]
+        facts["www-authenticate"] = [_cleaned(v) for v in auth[:_MAX_AUTH_HEADERS]]
     return facts
+
+
+def _cleaned(value: str | bytes) -> str:
+    """A header value cleaned and bounded; a node repeats the same few values answer after
+    answer, so the short ones are cleaned once each (the cache holds short keys only)."""
+    if len(value) > _CACHED_VALUE:
+        return clean(value, _HEADER_LIMIT)
+    return _cleaned_short(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cleaned_short(value: str | bytes) -> str:
+    return clean(value, _HEADER_LIMIT)
 
 
 def _text(value: str | bytes) -> str:

@@ -353,7 +353,7 @@ class HttpsRound:
             raise httpx.RemoteProtocolError(_SILENT)
         phases.name = "body"
         facts["status"] = response.status_code
-        facts["headers"] = header_facts(response.headers)
+        facts["headers"] = header_facts(response.headers.raw_items())
         chunks: list[bytes] = []
         size = 0
         while size < BODY_LIMIT:
