@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 import httpx
 
@@ -51,6 +52,21 @@ ROUND_LEAD_S = 0.025
 
 #: What runs as one: a check alone, or the checks of one HTTPS round.
 Unit = tuple[CheckSpec, ...]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def led(first: Coroutine[Any, Any, T], wait_s: float,
+              rest: Iterable[Awaitable[R]]) -> tuple[T, list[R]]:
+    """Run `first` alone until it is done or `wait_s` has passed, then `rest` beside it (made
+    only then); both results. `first` is cancelled if this is."""
+    lead = asyncio.ensure_future(first)
+    try:
+        await asyncio.wait({lead}, timeout=wait_s)
+        return await asyncio.gather(lead, asyncio.gather(*rest))
+    finally:
+        lead.cancel()
 
 
 def units(target: Target) -> list[Unit]:
@@ -131,13 +147,9 @@ class Runner:
             mine = self._units[target.key] = units(target)
         found: dict[str, ProbeResult] = {}
         if len(mine) > 1 and mine[0][0].kind in ("tls", "http"):
-            lead = asyncio.ensure_future(self.run_unit(target, mine[0]))
-            try:
-                await asyncio.wait({lead}, timeout=ROUND_LEAD_S)
-                parts = await asyncio.gather(lead, *(self.run_unit(target, unit)
-                                                     for unit in mine[1:]))
-            finally:
-                lead.cancel()
+            lead, parts = await led(self.run_unit(target, mine[0]), ROUND_LEAD_S,
+                                    (self.run_unit(target, unit) for unit in mine[1:]))
+            found.update(lead)
         else:
             parts = await asyncio.gather(*(self.run_unit(target, unit) for unit in mine))
         for part in parts:
@@ -196,14 +208,8 @@ class Runner:
             for i, unit in jobs:  # the shared iterator hands each unit to one worker
                 await run(i, unit)
 
-        first = asyncio.ensure_future(chain())
-        try:
-            await asyncio.wait({first}, timeout=SWEEP_WINDOW_S)
-            count = len(todo) - len(https)
-            await asyncio.gather(first, *(worker() for _ in range(min(self.max_concurrency,
-                                                                       count))))
-        finally:
-            first.cancel()
+        count = min(self.max_concurrency, len(todo) - len(https))
+        await led(chain(), SWEEP_WINDOW_S, (worker() for _ in range(count)))
         for target, done in zip(targets, found, strict=True):
             self._renew_after(target, done)
         return [{spec.name: done[spec.name] for spec in target.checks}
