@@ -572,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"3 sites x 8 nodes, interval 1 s, {args.seconds:g} s a run, "
           f"{args.size[0]}x{args.size[1]}; targets for the console: median <= "
           f"{TARGET_CPU_MEDIAN:g}% of a core, peak RSS <= {TARGET_RSS_MB:g} MB")
-    medians: dict[str, tuple[float, float] | None] = {}
+    cpu: dict[str, tuple[float, float] | None] = {}  # mode -> (median, mean)
     with tempfile.TemporaryDirectory(prefix="castui-bench-") as tmp:
         if "console" in modes:
             print(f"load average {load()}")
@@ -591,13 +591,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         run_oneshot(config)
                         continue
                     name, run = runs[mode]
-                    medians[mode] = report(name, run(config, args.seconds, args.size),
+                    cpu[mode] = report(name, run(config, args.seconds, args.size),
                                            args.warmup)
             lab_median = statistics.median(lab_cpu.samples.cpu or [0.0])
             print(f"(the lab itself, in its own process: median {lab_median:.0f}% of a core)")
-    peer = medians.get("haproxy")
+    peer = cpu.get("haproxy")
     for mode in ("engine", "full"):
-        mine = medians.get(mode)
+        mine = cpu.get(mode)
         if peer and peer[0] and peer[1] and mine is not None:
             target = 1.0 if mode == "engine" else 1.3
             print(f"ratio, {mode} to HAProxy (CPU median): {mine[0] / peer[0]:.2f}x "
