@@ -42,6 +42,12 @@ class Watched(Runner):
             self.spans[unit[0].name] = (began, loop.time())
 
 
+def lab_node(lab_ca: LabCA) -> LabNode:
+    """CAS07 on ADDRESS, a 2013 node with its TCP ports and HTTPS (ports chosen at start)."""
+    return LabNode("CAS07", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2013",
+                   ssl_context=lab_ca.issue(FQDN), fqdn=FQDN)
+
+
 def checks(https: int, node: LabNode) -> tuple[CheckSpec, ...]:
     """A node's round: TCP ports, the certificate, the 2013 directories."""
     return (CheckSpec("tcp_epm", "tcp", "pool", port=node.ports.epm),
@@ -54,8 +60,7 @@ def checks(https: int, node: LabNode) -> tuple[CheckSpec, ...]:
 
 async def test_the_https_round_runs_alone_before_the_other_checks(lab_ca: LabCA,
                                                                    ca_file: Path) -> None:
-    node = LabNode("CAS07", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2013",
-                   ssl_context=lab_ca.issue(FQDN), fqdn=FQDN)
+    node = lab_node(lab_ca)
     async with node:
         specs = checks(node.ports.https, node)
         runner = Watched(timeout=2.0, max_concurrency=16, verify=tls_context(ca_file, True))
@@ -92,8 +97,7 @@ async def test_a_hung_https_round_holds_the_other_checks_up_only_briefly(lab_ca:
                                                                          ca_file: Path) -> None:
     """The TLS handshake never completes; the TCP checks start ROUND_LEAD_S in and end while
     the HTTPS round still waits, and its checks time out."""
-    node = LabNode("CAS07", ADDRESS, Ports(epm=0, https=0, http=0), profile="exchange2013",
-                   ssl_context=lab_ca.issue(FQDN), fqdn=FQDN)
+    node = lab_node(lab_ca)
     async with node, silent_listener() as hung:
         specs = checks(hung, node)
         runner = Watched(timeout=0.4, max_concurrency=16, verify=tls_context(ca_file, True))
